@@ -1,0 +1,40 @@
+# `make run` installs and runs a short default test; `make test` installs everything the suite needs and runs it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBS := chromium debootstrap etcd-server etcd-client iptables iproute2 openssh-client procps
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install debs images lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+images: install debs
+	@if docker info >/dev/null 2>&1; then $(BIN)/splitbrain image build; else echo "no Docker engine: skipping image build"; fi
+
+run: install
+	$(BIN)/splitbrain run raft --workload register --nemesis partition,kill,pause --time-limit 20
+
+test: install debs images
+	$(BIN)/ruff check splitbrain tests bench
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check splitbrain tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) store

@@ -1,0 +1,3 @@
+from splitbrain.cli import main
+
+main()

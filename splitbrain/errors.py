@@ -1,0 +1,89 @@
+"""One exception tree, one place that maps it to exit codes.
+
+Exit codes follow Jepsen for verdicts and sysexits for bad input, so a shell
+script or CI job can tell "the system is broken" from "you called me wrong"
+from "the harness fell over":
+
+    0 valid, 1 invalid, 2 unknown, 64 usage, 65 bad input data,
+    130 interrupted before anything was recorded, 255 harness failure.
+
+A multi-file check or a campaign exits with the worst code, where "worst" is
+the order 255 > 65 > 64 > 1 > 2 > 0 (:func:`worst_exit`).
+"""
+
+from __future__ import annotations
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_UNKNOWN = 2
+EXIT_USAGE = 64
+EXIT_DATA = 65
+EXIT_INTERRUPTED = 130
+EXIT_HARNESS = 255
+
+_SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_USAGE: 3, EXIT_DATA: 4, EXIT_HARNESS: 5}
+
+
+def worst_exit(codes: list[int] | tuple[int, ...]) -> int:
+    """The exit code a multi-part command ends with: the most severe of its parts."""
+    worst = EXIT_VALID
+    for code in codes:
+        if _SEVERITY.get(code, 5) > _SEVERITY.get(worst, 5):
+            worst = code
+    return worst
+
+
+def exit_for_valid(valid: object) -> int:
+    """Map a tri-state verdict (True, False, "unknown") to its exit code."""
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+class SplitbrainError(Exception):
+    """Base of every error splitbrain raises on purpose. The CLI prints ``str(err)`` on one line."""
+
+    exit_code = EXIT_HARNESS
+
+
+class UsageError(SplitbrainError):
+    """The user asked for something that does not exist or cannot work (bad flag, unknown name)."""
+
+    exit_code = EXIT_USAGE
+
+
+class BackendUnavailable(UsageError):
+    """The chosen backend cannot run here (no Docker engine, unreachable host)."""
+
+
+class BadInputError(SplitbrainError):
+    """Input data is malformed. Carries ``path`` and ``line`` so the message can say ``file:line``."""
+
+    exit_code = EXIT_DATA
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{message}")
+
+
+class HarnessError(SplitbrainError):
+    """The harness itself failed: a node did not start, a backend lost a node, setup broke."""
+
+    exit_code = EXIT_HARNESS
+
+
+class NodeStartError(HarnessError):
+    """A node failed to start; the message names it and carries the tail of its log."""
+
+    def __init__(self, node: str, reason: str, log_tail: str = "") -> None:
+        self.node = node
+        self.log_tail = log_tail
+        tail = f"\n--- last lines of {node}'s log ---\n{log_tail}" if log_tail else ""
+        super().__init__(f"node {node} failed to start: {reason}{tail}")
