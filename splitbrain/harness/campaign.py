@@ -1,0 +1,347 @@
+"""Campaigns: a matrix of runs, one verdict, and the artefacts CI gates on.
+
+A campaign is the cross product systems x workloads x fault sets x seeds
+(optionally with a seeded bug). Each cell is an ordinary ``splitbrain run``
+executed as a child process: a run that crashes or hangs cannot take the
+campaign down with it, parallel runs cannot share state by accident, and the
+campaign only depends on the run's public contract (``--json`` and the exit
+code). The campaign exits with the worst exit code of its runs.
+
+Artefacts: ``<store>/campaigns/<name>/index.json`` (every run, its verdict and
+run dir; ``splitbrain serve`` renders it), optional JUnit XML (``--junit``),
+and on GitHub Actions ``::error`` annotations plus a Markdown summary in
+``$GITHUB_STEP_SUMMARY``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from splitbrain.errors import (
+    EXIT_HARNESS,
+    EXIT_INTERRUPTED,
+    BadInputError,
+    UsageError,
+    worst_exit,
+)
+from splitbrain.harness.junit import write_junit
+from splitbrain.registry import FAULTS, SYSTEMS, WORKLOADS
+
+#: keys a campaign TOML file may set (flags use the same names)
+TOML_KEYS = {
+    "name", "systems", "workloads", "nemesis", "seeds", "seed_base", "time_limit", "bug",
+    "backend", "store", "parallel", "concurrency", "nodes", "junit", "run_timeout", "extra_args",
+}
+
+
+@dataclass
+class CampaignSpec:
+    """What to run. Built from flags or a TOML file; both produce the same runs."""
+
+    name: str = "campaign"
+    systems: list[str] = field(default_factory=lambda: ["raft"])
+    workloads: list[str] = field(default_factory=lambda: ["register"])
+    nemesis: list[str] = field(default_factory=lambda: ["partition,kill,pause"])
+    seeds: int = 1
+    seed_base: int = 1
+    time_limit: float = 20.0
+    bug: str | None = None
+    backend: str = "local"
+    store: str = "store"
+    parallel: int = 1
+    concurrency: int | None = None
+    nodes: int | None = None
+    junit: str | None = None
+    run_timeout: float | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunSpec:
+    system: str
+    workload: str
+    nemesis: str
+    seed: int
+    bug: str | None
+
+    @property
+    def name(self) -> str:
+        bug = f"/bug={self.bug}" if self.bug else ""
+        return f"{self.system}/{self.workload}/{self.nemesis}/seed={self.seed}{bug}"
+
+
+@dataclass
+class RunOutcome:
+    spec: RunSpec
+    exit_code: int
+    valid: Any
+    run_dir: str | None
+    seconds: float
+    anomaly: str = ""
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self.spec)
+        d.update(
+            name=self.spec.name, exit_code=self.exit_code, valid=self.valid, run_dir=self.run_dir,
+            seconds=round(self.seconds, 3), anomaly=self.anomaly, error=self.error,
+        )
+        return d
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a campaign file; unknown keys and wrong types are bad input (exit 65) naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as e:
+        raise UsageError(f"cannot read campaign file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInputError(f"not valid TOML: {e}", path) from None
+    unknown = sorted(set(data) - TOML_KEYS)
+    if unknown:
+        raise BadInputError(f"unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(TOML_KEYS))}", path)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("systems", "workloads", "nemesis", "extra_args"):
+            if isinstance(value, str):
+                value = [value] if key in ("nemesis", "extra_args") else _split(value)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise BadInputError(f"{key!r} must be a string or a list of strings", path)
+        elif key in ("seeds", "seed_base", "parallel", "concurrency", "nodes"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BadInputError(f"{key!r} must be an integer, got {value!r}", path)
+        elif key in ("time_limit", "run_timeout"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BadInputError(f"{key!r} must be a number, got {value!r}", path)
+            value = float(value)
+        elif not isinstance(value, str):
+            raise BadInputError(f"{key!r} must be a string, got {value!r}", path)
+        out[key] = value
+    return out
+
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def expand(spec: CampaignSpec) -> list[RunSpec]:
+    """The matrix, validated up front: a typo fails before any run starts (exit 64)."""
+    if spec.seeds < 1 or spec.parallel < 1 or spec.time_limit <= 0:
+        raise UsageError("--seeds and --parallel must be >= 1 and --time-limit > 0")
+    for s in spec.systems:
+        if s not in SYSTEMS:
+            raise UsageError(f"unknown system {s!r}; valid: {', '.join(SYSTEMS.names())}")
+    for w in spec.workloads:
+        if w not in WORKLOADS:
+            raise UsageError(f"unknown workload {w!r}; valid: {', '.join(WORKLOADS.names())}")
+    for n in spec.nemesis:
+        for f in _split(n):
+            if f not in FAULTS and f not in ("none", "all"):
+                raise UsageError(f"unknown fault {f!r} in --nemesis {n!r}; valid: {', '.join(FAULTS.names())}, none, all")
+    runs: list[RunSpec] = []
+    bug_users = 0
+    for system in spec.systems:
+        sysobj = SYSTEMS.get(system)
+        bug = None
+        if spec.bug:
+            if spec.bug not in sysobj.bugs:
+                continue
+            bug = spec.bug
+            bug_users += 1
+        for workload in spec.workloads:
+            if workload not in sysobj.workloads:
+                continue
+            for nemesis in spec.nemesis:
+                for i in range(spec.seeds):
+                    runs.append(RunSpec(system, workload, nemesis, spec.seed_base + i, bug))
+    if spec.bug and not bug_users:
+        raise UsageError(f"no selected system has a seeded bug {spec.bug!r}")
+    if not runs:
+        raise UsageError("the campaign matrix is empty: no selected system serves the selected workloads")
+    return runs
+
+
+def run_one(spec: CampaignSpec, run: RunSpec) -> RunOutcome:
+    """One ``splitbrain run`` as a child process; its --json line is the whole interface."""
+    cmd = [
+        sys.executable, "-m", "splitbrain", "run", run.system, "--workload", run.workload,
+        "--nemesis", run.nemesis, "--seed", str(run.seed), "--time-limit", str(spec.time_limit),
+        "--backend", spec.backend, "--store", spec.store, "--json",
+    ]
+    if run.bug:
+        cmd += ["--bug", run.bug]
+    if spec.concurrency:
+        cmd += ["--concurrency", str(spec.concurrency)]
+    if spec.nodes:
+        cmd += ["--nodes", str(spec.nodes)]
+    cmd += spec.extra_args
+    timeout = spec.run_timeout or (spec.time_limit * 3 + 120)
+    start = time.monotonic()
+    env = {**os.environ, "CI": os.environ.get("CI", "") or "1"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return RunOutcome(run, EXIT_HARNESS, "unknown", None, time.monotonic() - start,
+                          error=f"run did not finish within {timeout:.0f} s")
+    seconds = time.monotonic() - start
+    result: dict[str, Any] = {}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                continue
+    err_lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    outcome = RunOutcome(
+        run, proc.returncode, result.get("valid", "unknown"), result.get("run_dir"), seconds,
+        error="" if proc.returncode in (0, 1, 2) else (err_lines[-1] if err_lines else f"exit {proc.returncode}"),
+    )
+    if outcome.valid is False and outcome.run_dir:
+        outcome.anomaly = describe_anomaly(Path(outcome.run_dir))
+    return outcome
+
+
+def describe_anomaly(run_dir: Path) -> str:
+    """One line naming what broke, from the run's results.json (for JUnit and annotations)."""
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+    except (OSError, ValueError):
+        return "invalid (results.json unreadable)"
+    parts = []
+    for name, res in (results.get("checkers") or {}).items():
+        if not isinstance(res, dict) or res.get("valid") is not False:
+            continue
+        anomalies = res.get("anomalies") or []
+        if anomalies:
+            a = anomalies[0]
+            parts.append(f"{name}: {a.get('kind', 'anomaly')}: {a.get('explanation', '')}".strip())
+        else:
+            parts.append(f"{name}: {res.get('summary') or 'invalid'}")
+    return "; ".join(parts) or "invalid"
+
+
+def campaign_dir(spec: CampaignSpec) -> Path:
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    d = Path(spec.store) / "campaigns" / f"{spec.name}-{stamp}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_index(directory: Path, spec: CampaignSpec, outcomes: list[RunOutcome], exit_code: int) -> Path:
+    index = {
+        "name": spec.name,
+        "spec": asdict(spec),
+        "exit_code": exit_code,
+        "runs": [o.to_json() for o in outcomes],
+    }
+    path = directory / "index.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def github_annotations(outcomes: list[RunOutcome]) -> None:
+    """On GitHub Actions: ::error lines and a Markdown table in the step summary."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    for o in outcomes:
+        if o.exit_code != 0:
+            msg = (o.anomaly or o.error or f"verdict {o.valid}").replace("\n", " ").replace("%", "%25")
+            click.echo(f"::error title=splitbrain {o.spec.name}::{msg} (report: {o.run_dir}/report.html)")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        rows = ["| run | verdict | seconds | report |", "| --- | --- | --- | --- |"]
+        for o in outcomes:
+            rows.append(f"| {o.spec.name} | {o.valid} | {o.seconds:.1f} | {o.run_dir or ''} |")
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write("## splitbrain campaign\n\n" + "\n".join(rows) + "\n")
+
+
+def execute(spec: CampaignSpec, runs: list[RunSpec], live: bool) -> list[RunOutcome]:
+    from splitbrain.harness.campaign_view import CampaignView
+
+    outcomes: list[RunOutcome] = []
+    with CampaignView(runs, live=live) as view:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=spec.parallel) as pool:
+            futures = {pool.submit(run_one, spec, r): r for r in runs}
+            try:
+                for fut in concurrent.futures.as_completed(futures):
+                    outcome = fut.result()
+                    outcomes.append(outcome)
+                    view.done(outcome)
+            except KeyboardInterrupt:
+                for f in futures:
+                    f.cancel()
+                raise
+    order = {id(r): i for i, r in enumerate(runs)}
+    outcomes.sort(key=lambda o: order[id(o.spec)])
+    return outcomes
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="Campaign name (its directory under STORE/campaigns/).")
+@click.option("--systems", default=None, help="Comma-separated systems.")
+@click.option("--workloads", default=None, help="Comma-separated workloads.")
+@click.option("--nemesis", multiple=True, help="A fault set (comma-separated); repeat for several sets.")
+@click.option("--seeds", type=int, default=None, help="Seeds per cell (seed_base, seed_base+1, ...).")
+@click.option("--seed-base", type=int, default=None)
+@click.option("--time-limit", type=float, default=None, help="Seconds per run.")
+@click.option("--bug", default=None, help="Seeded bug, applied to the systems that have it.")
+@click.option("--backend", default=None)
+@click.option("--store", default=None)
+@click.option("--parallel", type=int, default=None, help="Runs at once (local backend only).")
+@click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the campaign index as JSON.")
+def campaign(config: str | None, name: str | None, systems: str | None, workloads: str | None,
+             nemesis: tuple[str, ...], seeds: int | None, seed_base: int | None, time_limit: float | None,
+             bug: str | None, backend: str | None, store: str | None, parallel: int | None,
+             junit: str | None, as_json: bool) -> None:
+    """Run a matrix of tests (from flags or a TOML file) and exit with the worst verdict."""
+    values: dict[str, Any] = load_toml(config) if config else {}
+    flags = {
+        "name": name, "systems": _split(systems) if systems else None,
+        "workloads": _split(workloads) if workloads else None, "nemesis": list(nemesis) or None,
+        "seeds": seeds, "seed_base": seed_base, "time_limit": time_limit, "bug": bug, "backend": backend,
+        "store": store, "parallel": parallel, "junit": junit,
+    }
+    values.update({k: v for k, v in flags.items() if v is not None})
+    spec = CampaignSpec(**values)
+    if spec.parallel > 1 and spec.backend != "local":
+        raise UsageError(f"--parallel is only supported on the local backend, not {spec.backend!r}")
+    runs = expand(spec)
+    directory = campaign_dir(spec)
+    live = sys.stdout.isatty() and not os.environ.get("CI") and not as_json
+    outcomes: list[RunOutcome] = []
+    try:
+        outcomes = execute(spec, runs, live)
+    except KeyboardInterrupt:
+        write_index(directory, spec, outcomes, EXIT_INTERRUPTED)
+        raise
+    code = worst_exit([o.exit_code for o in outcomes])
+    index = write_index(directory, spec, outcomes, code)
+    if spec.junit:
+        write_junit(spec.junit, spec.name, outcomes)
+    github_annotations(outcomes)
+    if as_json:
+        click.echo(index.read_text())
+    else:
+        from splitbrain.harness.campaign_view import print_summary
+
+        print_summary(outcomes, index)
+    sys.exit(code)
