@@ -1,0 +1,414 @@
+"""The SSH backend: nodes on real hosts, reached from the control node over SSH, as Jepsen does.
+
+One paramiko connection per host, kept for the whole run (TCP_NODELAY, one
+reconnect on a dropped connection); commands fan out across hosts in
+parallel. Host keys are checked against ``known_hosts`` and an unknown or
+changed key is refused unless ``--insecure-host-keys`` is given: never added
+silently. Every remote command is built from quoted argv
+(:mod:`splitbrain.backends.remote`), and ``sudo -n`` is prefixed when the user
+is not root.
+
+Install: splitbrain's system code (stdlib only) and libfaketime's library
+are uploaded by SFTP into ``/tmp/splitbrain-<run id>`` on each host; nodes run
+there as daemons with pid files; their logs and data listings are fetched
+back into the run directory at teardown, and the remote directory removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from splitbrain.backends import remote
+from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.hosts import Host, load_nodes_file
+from splitbrain.errors import HarnessError, NodeStartError, UsageError
+from splitbrain.systems.base import NodeConfig
+
+CLIENT_PORT = 7101
+PEER_PORT = 7102
+
+
+class _RefusePolicy(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise UsageError(
+            f"{hostname}: unknown host key ({key.get_name()} {key.get_base64()[:16]}...); add it to your "
+            "known_hosts (e.g. with ssh-keyscan) or pass --insecure-host-keys"
+        )
+
+
+class _AcceptOncePolicy(paramiko.MissingHostKeyPolicy):
+    """--insecure-host-keys: accept for this run only, never written to known_hosts."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        return None
+
+
+@dataclass
+class _Node:
+    name: str
+    host: Host
+    workdir: str
+    config: NodeConfig
+    argv: list[str]
+    env: dict[str, str]
+
+
+class Connection:
+    """One SSH connection to one host, reconnecting once if the transport dropped."""
+
+    def __init__(self, host: Host, user: str, key: str | None, known_hosts: str | None, insecure: bool) -> None:
+        self.host, self.user, self.key, self.known_hosts, self.insecure = host, user, key, known_hosts, insecure
+        self.client: paramiko.SSHClient | None = None
+        self.sudo = "" if user == "root" else "sudo -n "
+
+    def connect(self) -> None:
+        c = paramiko.SSHClient()
+        if self.known_hosts and os.path.exists(self.known_hosts):
+            try:
+                c.load_host_keys(self.known_hosts)
+            except (OSError, paramiko.SSHException) as e:
+                raise UsageError(f"cannot read known_hosts {self.known_hosts}: {e}") from None
+        c.set_missing_host_key_policy(_AcceptOncePolicy() if self.insecure else _RefusePolicy())
+        where = f"{self.user}@{self.host.address}:{self.host.port}"
+        try:
+            c.connect(self.host.address, port=self.host.port, username=self.user, key_filename=self.key,
+                      timeout=10, banner_timeout=10, auth_timeout=10, allow_agent=False, look_for_keys=self.key is None)
+        except paramiko.BadHostKeyException:
+            raise UsageError(f"{where}: host key CHANGED (does not match known_hosts); refusing to connect") from None
+        except paramiko.AuthenticationException as e:
+            raise UsageError(f"{where}: authentication failed ({e}); check --ssh-user and --ssh-key") from None
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            if isinstance(e, UsageError):
+                raise
+            raise HarnessError(f"{where}: cannot connect: {type(e).__name__}: {e}") from None
+        transport = c.get_transport()
+        if transport is not None:
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+            transport.set_keepalive(5)
+        self.client = c
+
+    @property
+    def alive(self) -> bool:
+        t = self.client.get_transport() if self.client else None
+        return bool(t and t.is_active())
+
+    def run(self, command: str, timeout_s: float = 30.0, check: bool = True, root: bool = True) -> str:
+        """Run a shell command; a dropped connection is re-established and the command retried once."""
+        full = f"{self.sudo}sh -c {remote.q(command)}" if (root and self.sudo) else command
+        for attempt in (1, 2):
+            if not self.alive:
+                self.connect()
+            assert self.client is not None
+            try:
+                _, stdout, stderr = self.client.exec_command(full, timeout=timeout_s)
+                out = stdout.read().decode(errors="replace")
+                err = stderr.read().decode(errors="replace")
+                status = stdout.channel.recv_exit_status()
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                if attempt == 2:
+                    raise HarnessError(f"{self.host.address}: lost SSH connection: {e}") from None
+                self.close()
+                continue
+            if check and status != 0:
+                raise HarnessError(f"{self.host.address}: command failed ({status}): {err.strip()[-300:]}")
+            return out
+        return ""
+
+    def sftp(self) -> paramiko.SFTPClient:
+        if not self.alive:
+            self.connect()
+        assert self.client is not None
+        return self.client.open_sftp()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+def _package_files() -> list[tuple[Path, str]]:
+    """(local path, relative path) of the stdlib-only code a node needs."""
+    root = Path(__file__).resolve().parent.parent
+    files = [(root / "__init__.py", "splitbrain/__init__.py")]
+    for p in sorted((root / "systems").rglob("*.py")):
+        files.append((p, "splitbrain/" + p.relative_to(root).as_posix()))
+    return files
+
+
+def _faketime_lib() -> Path | None:
+    try:
+        import libfaketime  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    for p in Path(libfaketime.__file__).parent.rglob("libfaketime.so.1"):
+        return p
+    return None
+
+
+class SshBackend:
+    """Backend over SSH. Options: nodes_file, ssh_user, ssh_key, known_hosts, insecure_host_keys."""
+
+    name = "ssh"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        opts = dict(options or {})
+        self.nodes_file = opts.get("nodes_file")
+        if not self.nodes_file:
+            raise UsageError("--backend ssh needs --nodes-file FILE (one host[:port] a line); "
+                             "`splitbrain lab up` makes local test hosts")
+        self.user = opts.get("ssh_user") or "root"
+        self.key = opts.get("ssh_key")
+        self.known_hosts = opts.get("known_hosts") or os.path.expanduser("~/.ssh/known_hosts")
+        self.insecure = bool(opts.get("insecure_host_keys"))
+        self.hosts = load_nodes_file(self.nodes_file)
+        self.conns: dict[str, Connection] = {}
+        self.nodes: dict[str, _Node] = {}
+        self.cluster: ClusterSpec | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
+        self._killed: set[str] = set()
+        self._paused: set[str] = set()
+        self._clock: dict[str, float] = {}
+        self._grudge: Grudge = {}
+        self._packet = False
+        self._torn_down = False
+        self._netem: bool | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    async def _each(self, fn: Any, names: list[str]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*(loop.run_in_executor(self._pool, fn, n) for n in names)))
+
+    def _run(self, node: str, command: str, **kw: Any) -> str:
+        return self.conns[node].run(command, **kw)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def setup(self, cluster: ClusterSpec) -> None:
+        self.cluster = cluster
+        if len(cluster.nodes) > len(self.hosts):
+            raise UsageError(f"{len(cluster.nodes)} nodes requested but {self.nodes_file} lists "
+                             f"{len(self.hosts)} hosts")
+        for name, host in zip(cluster.nodes, self.hosts, strict=False):
+            self.conns[name] = Connection(host, self.user, self.key, self.known_hosts, self.insecure)
+        # Connect everywhere first: a bad host fails the run before anything is installed or injected.
+        await self._each(lambda n: self.conns[n].connect(), cluster.nodes)
+        await self._each(lambda n: self._run(n, "command -v python3 >/dev/null && command -v iptables >/dev/null "
+                                              "|| { echo 'needs python3 and iptables' >&2; exit 1; }"), cluster.nodes)
+        workdir = f"/tmp/splitbrain-{cluster.run_id}"
+        addr = {n: self.conns[n].host.address for n in cluster.nodes}
+        lib = _faketime_lib()
+        for i, name in enumerate(cluster.nodes):
+            cfg = NodeConfig(
+                name=name, client_host="0.0.0.0", client_port=CLIENT_PORT, peer_host="0.0.0.0", peer_port=PEER_PORT,
+                peers={m: (addr[m], PEER_PORT) for m in cluster.nodes if m != name},
+                data_dir=f"{workdir}/data", log_file=f"{workdir}/node.log", bug=cluster.bug,
+                options={**cluster.options, "advertise_peer": [addr[name], PEER_PORT], "node_index": i},
+            )
+            env = {"PYTHONPATH": workdir}
+            if lib is not None:
+                env.update(LD_PRELOAD=f"{workdir}/libfaketime.so.1", FAKETIME_TIMESTAMP_FILE=f"{workdir}/faketime",
+                           FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+            self.nodes[name] = _Node(name, self.conns[name].host, workdir, cfg,
+                                     cluster.system.node_command(cfg, "python3"), env)
+        await self._each(self._install, cluster.nodes)
+        await self._each(self._start, cluster.nodes)
+        await self._each(self._await_ready, cluster.nodes)
+
+    def _install(self, name: str) -> None:
+        node = self.nodes[name]
+        conn = self.conns[name]
+        conn.run(f"rm -rf {remote.q(node.workdir)} && mkdir -p {remote.q(node.workdir + '/data')} && "
+                 f"chown -R {remote.q(self.user)} {remote.q(node.workdir)}")
+        sftp = conn.sftp()
+        try:
+            made: set[str] = set()
+            for local, rel in _package_files():
+                d = f"{node.workdir}/{os.path.dirname(rel)}"
+                parts = d.split("/")
+                for k in range(2, len(parts) + 1):
+                    sub = "/".join(parts[:k])
+                    if sub and sub not in made:
+                        try:
+                            sftp.mkdir(sub)
+                        except OSError:
+                            pass
+                        made.add(sub)
+                sftp.put(str(local), f"{node.workdir}/{rel}")
+            lib = _faketime_lib()
+            if lib is not None:
+                sftp.put(str(lib), f"{node.workdir}/libfaketime.so.1")
+            with sftp.open(f"{node.workdir}/faketime", "w") as fh:
+                fh.write(remote.faketime_value(0.0) + "\n")
+        finally:
+            sftp.close()
+        conn.run(remote.ensure_chains())
+
+    def _start(self, name: str) -> None:
+        node = self.nodes[name]
+        self._run(name, remote.start_daemon(node.workdir, node.argv, node.env, f"{node.workdir}/node.log",
+                                            f"{node.workdir}/node.pid"))
+
+    def _await_ready(self, name: str, timeout_s: float = 20.0) -> None:
+        host, port = self.client_address(name)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return
+            except OSError:
+                state = self._run(name, remote.pid_state(f"{self.nodes[name].workdir}/node.pid"), check=False).strip()
+                if state in ("dead", "Z"):
+                    break
+                time.sleep(0.2)
+        tail = self._run(name, f"tail -n 20 {remote.q(self.nodes[name].workdir + '/node.log')}", check=False)
+        raise NodeStartError(name, f"client port {host}:{port} not reachable", tail)
+
+    def client_address(self, node: str) -> tuple[str, int]:
+        return self.conns[node].host.address, CLIENT_PORT
+
+    async def teardown(self) -> None:
+        if self._torn_down or not self.nodes:
+            self._pool.shutdown(wait=False)
+            return
+        self._torn_down = True
+        names = list(self.nodes)
+
+        def finish(name: str) -> None:
+            node = self.nodes[name]
+            pid = f"{node.workdir}/node.pid"
+            try:
+                self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL"),
+                          check=False)
+                self._run(name, remote.remove_chains(), check=False)
+                self._collect(name)
+                self._run(name, f"rm -rf {remote.q(node.workdir)}", check=False)
+            except Exception:  # noqa: BLE001 - teardown must reach every host
+                pass
+            finally:
+                self.conns[name].close()
+
+        await self._each(finish, names)
+        self._pool.shutdown(wait=False)
+
+    def _collect(self, name: str) -> None:
+        if self.cluster is None:
+            return
+        dest = Path(self.cluster.run_dir) / "nodes" / name
+        dest.mkdir(parents=True, exist_ok=True)
+        node = self.nodes[name]
+        listing = self._run(name, f"ls -laR {remote.q(node.workdir + '/data')}", check=False)
+        (dest / "data-listing.txt").write_text(listing)
+        sftp = self.conns[name].sftp()
+        try:
+            sftp.get(f"{node.workdir}/node.log", str(dest / "node.log"))
+        except OSError:
+            pass
+        finally:
+            sftp.close()
+
+    # ------------------------------------------------------------------ faults
+    async def kill(self, node: str) -> None:
+        await self._each(lambda n: self._run(n, remote.signal_pidfile(f"{self.nodes[n].workdir}/node.pid", "KILL")),
+                         [node])
+        self._killed.add(node)
+        self._paused.discard(node)
+
+    async def start(self, node: str) -> None:
+        await self._each(self._start, [node])
+        self._killed.discard(node)
+
+    async def pause(self, node: str) -> None:
+        await self._each(lambda n: self._run(n, remote.signal_pidfile(f"{self.nodes[n].workdir}/node.pid", "STOP")),
+                         [node])
+        self._paused.add(node)
+
+    async def resume(self, node: str) -> None:
+        await self._each(lambda n: self._run(n, remote.signal_pidfile(f"{self.nodes[n].workdir}/node.pid", "CONT")),
+                         [node])
+        self._paused.discard(node)
+
+    async def partition(self, grudge: Grudge) -> None:
+        addr = {n: self.conns[n].host.address for n in self.nodes}
+        self._grudge = {k: set(v) for k, v in grudge.items()}
+        await self._each(lambda n: self._run(n, remote.partition([addr[s] for s in grudge.get(n, ())])),
+                         list(self.nodes))
+
+    async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
+        addr = {n: self.conns[n].host.address for n in self.nodes}
+        by_src: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for src, dst in links:
+            by_src[src].append(addr[dst])
+        if rule.delay_ms > 0:
+            if self._netem is None:
+                first = next(iter(self.nodes))
+                self._netem = "ok" in self._run(first, remote.netem_available(self._dev(first)) + " && echo ok",
+                                                check=False)
+            if not self._netem:
+                raise UsageError("packet delay over ssh needs sch_netem on the hosts (tc qdisc netem failed); "
+                                 "use loss only, or the docker backend's delay fallback")
+        await self._each(lambda n: self._run(n, remote.loss(by_src[n], rule.loss)), list(self.nodes))
+        if self._netem:
+            await self._each(lambda n: self._run(n, remote.netem_delay(self._dev(n), rule.delay_ms, rule.jitter_ms)),
+                             [n for n in self.nodes if by_src[n]])
+        self._packet = rule.loss > 0 or rule.delay_ms > 0
+
+    def _dev(self, node: str) -> str:
+        out = self._run(node, "ip -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'",
+                        check=False).strip()
+        return out or "eth0"
+
+    async def clock(self, node: str, offset_s: float) -> None:
+        wd = self.nodes[node].workdir
+        value = remote.faketime_value(offset_s)
+        await self._each(lambda n: self._run(n, f"printf '%s\\n' {remote.q(value)} > {remote.q(wd + '/faketime')}"),
+                         [node])
+        self._clock[node] = offset_s
+
+    async def verify(self) -> dict[str, Any]:
+        """Measured state per host: iptables rules in our chains, process state, wall clock vs ours."""
+
+        def probe(n: str) -> dict[str, Any]:
+            wd = self.nodes[n].workdir
+            t0 = time.time()
+            out = self._run(n, f"{remote.list_rules()}; echo ---; {remote.pid_state(wd + '/node.pid')}; echo ---; "
+                               f"cat {remote.q(wd + '/faketime')} 2>/dev/null", check=False)
+            rules, state, fake = (out.split("---\n") + ["", "", ""])[:3]
+            drops = [ln.split()[ln.split().index("-s") + 1].split("/")[0] for ln in rules.splitlines()
+                     if "-s" in ln.split() and "DROP" in ln]
+            return {"dropped_from": drops, "state": state.strip(), "faketime": fake.strip(),
+                    "rtt_s": round(time.time() - t0, 4)}
+
+        names = list(self.nodes)
+        results = await self._each(probe, names)
+        by_addr = {self.conns[n].host.address: n for n in names}
+        blocked = sorted((by_addr.get(a, a), n) for n, r in zip(names, results, strict=True) for a in r["dropped_from"])
+        return {
+            "blocked_links": [list(x) for x in blocked],
+            "paused": sorted(n for n, r in zip(names, results, strict=True) if r["state"] == "T"),
+            "dead": sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z")),
+            "clock": {n: r["faketime"] for n, r in zip(names, results, strict=True)},
+            "hosts": dict(zip(names, results, strict=True)),
+        }
+
+    async def heal(self) -> None:
+        names = list(self.nodes)
+        await self._each(lambda n: self._run(n, remote.heal_network(), check=False), names)
+        if self._netem:
+            await self._each(lambda n: self._run(n, remote.netem_delay(self._dev(n), 0, 0), check=False), names)
+        for n in list(self._paused):
+            await self.resume(n)
+        for n in list(self._clock):
+            await self.clock(n, 0.0)
+        self._clock.clear()
+        for n in list(self._killed):
+            await self.start(n)
+        self._grudge = {}
+        self._packet = False
