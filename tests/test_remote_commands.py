@@ -1,0 +1,59 @@
+"""The remote command builders, executed for real by /bin/sh: hostile strings stay data."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from splitbrain.backends import remote
+from splitbrain.backends.hosts import Host, parse_hosts
+from splitbrain.errors import BadInputError
+
+HOSTILE = ["a b", "$(touch /tmp/pwned-sb)", "`id`", "x; rm -rf /", "it's", '"q"', "\\", "*", "\n", "--x"]
+
+
+def test_parse_hosts():
+    hosts = parse_hosts("# lab\n10.0.0.1\nnode2:2222\n\n[::1]:22  # v6\n")
+    assert hosts == [Host("10.0.0.1", 22), Host("node2", 2222), Host("::1", 22)]
+
+
+@pytest.mark.parametrize("text,msg", [("", "no hosts"), ("a b\n", "host"), ("h:99999\n", "range"),
+                                      ("h\nh\n", "twice"), ("h;rm\n", "host")])
+def test_parse_hosts_rejects(text, msg):
+    with pytest.raises(BadInputError, match=msg):
+        parse_hosts(text, "nodes.txt")
+
+
+def test_quoted_argv_arrives_intact(tmp_path):
+    cmd = remote.q(sys.executable, "-c", "import json,sys; print(json.dumps(sys.argv[1:]))", *HOSTILE)
+    out = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == HOSTILE
+
+
+def test_start_daemon_quotes_argv_env_and_paths(tmp_path):
+    work = tmp_path / "dir with 'quote' $(x)"
+    work.mkdir()
+    pidfile = str(work / "node.pid")
+    log = str(work / "node.log")
+    argv = [sys.executable, "-c", "import json,os,sys; print(json.dumps([sys.argv[1:], os.environ['EVIL']]))",
+            *HOSTILE]
+    cmd = remote.start_daemon(str(work), argv, {"EVIL": "$(id) `id`; x"}, log, pidfile)
+    subprocess.run(["sh", "-c", cmd], check=True)
+    deadline = time.time() + 10
+    text = ""
+    while time.time() < deadline:
+        text = (work / "node.log").read_text() if (work / "node.log").exists() else ""
+        if text.endswith("\n"):
+            break
+        time.sleep(0.05)
+    args, evil = json.loads(text)
+    assert args == HOSTILE and evil == "$(id) `id`; x"
+    assert int((work / "node.pid").read_text())  > 0
+    assert not __import__("os").path.exists("/tmp/pwned-sb")
+
+
+def test_faketime_value_format():
+    assert remote.faketime_value(5) == "+5.000000s"
+    assert remote.faketime_value(-0.25) == "-0.250000s"
