@@ -1,0 +1,164 @@
+"""``splitbrain lab``: SSH-reachable test hosts on one machine, to try the ssh backend.
+
+Jepsen users get a docker environment of sshd hosts; this is ours. ``lab up``
+starts N containers from splitbrain's node image running sshd on a private
+network, generates a client key and a ``known_hosts`` file holding each
+host's real host key (so the ssh backend's strict host-key checking works as
+it would against real machines), and writes a nodes file. ``lab down``
+removes everything it made. Containers get ``NET_ADMIN`` (for iptables) and
+nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from splitbrain.errors import BackendUnavailable, HarnessError, UsageError
+
+LABEL = "splitbrain.lab"
+NETWORK = "splitbrain-lab"
+DEFAULT_DIR = os.path.expanduser("~/.splitbrain/lab")
+
+
+def _docker() -> Any:
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as e:  # noqa: BLE001 - any failure here means "no engine"
+        raise BackendUnavailable(f"no Docker engine reachable ({type(e).__name__}); `lab` needs Docker") from None
+
+
+def _image() -> str:
+    from splitbrain.backends import images
+
+    return images.ensure_node_image()
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
+    import paramiko
+
+    if not 1 <= nodes <= 32:
+        raise UsageError("--nodes must be between 1 and 32")
+    client = _docker()
+    lab_down(state_dir, quiet=True)
+    image = _image()
+    d = Path(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    key = paramiko.RSAKey.generate(2048)
+    key_path = d / "id_rsa"
+    key.write_private_key_file(str(key_path))
+    os.chmod(key_path, 0o600)
+    pub = f"{key.get_name()} {key.get_base64()} splitbrain-lab"
+    net = client.networks.create(NETWORK, driver="bridge", labels={LABEL: "1"})
+    hosts: list[str] = []
+    known: list[str] = []
+    try:
+        containers = []
+        for i in range(1, nodes + 1):
+            containers.append(client.containers.run(
+                image, name=f"splitbrain-lab-n{i}", hostname=f"n{i}", detach=True, network=net.name,
+                labels={LABEL: "1"}, cap_drop=["ALL"],
+                cap_add=["NET_ADMIN", "NET_RAW", "CHOWN", "SETUID", "SETGID", "SYS_CHROOT", "KILL", "DAC_OVERRIDE",
+                         "FOWNER", "AUDIT_WRITE"],
+                command=["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e"],
+            ))
+        for c in containers:
+            code, out = c.exec_run(["sh", "-c", 'mkdir -p /root/.ssh && printf "%s\\n" "$1" > '
+                                    "/root/.ssh/authorized_keys && chmod 700 /root/.ssh && "
+                                    "chmod 600 /root/.ssh/authorized_keys", "sh", pub])
+            if code != 0:
+                raise HarnessError(f"{c.name}: cannot install the lab key: {out.decode(errors='replace')[-200:]}")
+        for c in containers:
+            c.reload()
+            ip = c.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
+            _wait_port(ip, 22, c.name)
+            code, out = c.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+            if code != 0:
+                raise HarnessError(f"{c.name}: no host key: {out.decode(errors='replace')[-200:]}")
+            kind, b64 = out.decode().split()[:2]
+            hosts.append(ip)
+            known.append(f"{ip} {kind} {b64}")
+    except BaseException:
+        lab_down(state_dir, quiet=True)
+        raise
+    (d / "nodes").write_text("".join(h + "\n" for h in hosts))
+    (d / "known_hosts").write_text("".join(k + "\n" for k in known))
+    info = {"nodes_file": str(d / "nodes"), "ssh_key": str(key_path), "known_hosts": str(d / "known_hosts"),
+            "user": "root"}
+    (d / "lab.json").write_text(json.dumps(info))
+    return info
+
+
+def _wait_port(host: str, port: int, name: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise HarnessError(f"{name}: sshd did not come up on {host}:{port}")
+
+
+def lab_down(state_dir: str = DEFAULT_DIR, quiet: bool = False) -> int:
+    client = _docker()
+    removed = 0
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        c.remove(force=True)
+        removed += 1
+    for n in client.networks.list(filters={"label": LABEL}):
+        n.remove()
+    for name in ("nodes", "known_hosts", "lab.json"):
+        try:
+            (Path(state_dir) / name).unlink()
+        except FileNotFoundError:
+            pass
+    if not quiet:
+        click.echo(f"lab: removed {removed} host(s)")
+    return removed
+
+
+@click.group()
+def lab() -> None:
+    """Local SSH-reachable test hosts (containers running sshd) for the ssh backend."""
+
+
+@lab.command("up")
+@click.option("--nodes", default=5, show_default=True, type=int)
+@click.option("--dir", "state_dir", default=DEFAULT_DIR, show_default=True, help="Where the key and files go.")
+@click.option("--json", "as_json", is_flag=True)
+def up(nodes: int, state_dir: str, as_json: bool) -> None:
+    """Start N sshd hosts and print a nodes file, key and known_hosts for `--backend ssh`."""
+    info = lab_up(nodes, state_dir)
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        click.echo(f"lab: {nodes} hosts up")
+        for k, v in info.items():
+            click.echo(f"  {k}: {v}")
+        click.echo(f"try: splitbrain run raft --backend ssh --nodes-file {info['nodes_file']} "
+                   f"--ssh-key {info['ssh_key']} --known-hosts {info['known_hosts']}")
+
+
+@lab.command("down")
+@click.option("--dir", "state_dir", default=DEFAULT_DIR, show_default=True)
+def down(state_dir: str) -> None:
+    """Remove every lab host."""
+    lab_down(state_dir)
