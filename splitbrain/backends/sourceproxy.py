@@ -1,0 +1,177 @@
+"""Per-destination TCP proxies that know which local node is calling.
+
+Some systems (etcd) need every member to see the same peer URL for a given
+member, so the local backend cannot hand each node its own per-link proxy
+address. Instead there is one proxy per destination node, and on every
+accepted connection the proxy finds which node process owns the connecting
+socket (``/proc/net/tcp`` gives the socket's inode; the node's
+``/proc/<pid>/fd`` links name it). Knowing (source, destination), it can cut
+exactly the links a partition names.
+
+A cut connection is blackholed, not reset: bytes are read and discarded and
+nothing is forwarded, as when packets are dropped. Healing closes blackholed
+connections so the peers reconnect at once. Without a line protocol, loss is
+modelled as closing the connection with the given probability per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+def _hex_addr(port: int) -> str:
+    return f"0100007F:{port:04X}"
+
+
+def socket_inode(local_port: int, remote_port: int) -> int | None:
+    """Inode of the 127.0.0.1:local_port -> 127.0.0.1:remote_port socket, from /proc/net/tcp."""
+    want_local, want_remote = _hex_addr(local_port), _hex_addr(remote_port)
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as fh:
+            next(fh, None)
+            for line in fh:
+                parts = line.split()
+                if len(parts) > 9 and parts[1] == want_local and parts[2] == want_remote:
+                    return int(parts[9])
+    except OSError:
+        return None
+    return None
+
+
+def owner_of_inode(inode: int, pids: dict[str, int]) -> str | None:
+    """Which of the given node pids holds the socket inode open."""
+    target = f"socket:[{inode}]"
+    for name, pid in pids.items():
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") == target:
+                    return name
+            except OSError:
+                continue
+    return None
+
+
+@dataclass(eq=False)
+class _Conn:
+    src: str | None
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class SourceProxy:
+    """One listening proxy in front of ``dst``'s peer port."""
+
+    def __init__(self, dst: str, target: tuple[str, int], pids: Callable[[], dict[str, int]],
+                 blocked: Callable[[str | None, str], bool], loss: Callable[[str | None, str], float],
+                 rng: random.Random) -> None:
+        self.dst = dst
+        self.target = target
+        self._pids = pids
+        self._blocked = blocked
+        self._loss = loss
+        self._rng = rng
+        self.port = 0
+        self.forwarded: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+        self._conns: set[_Conn] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._on_conn, host, port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _identify(self, peer_port: int) -> str | None:
+        for _ in range(5):
+            inode = socket_inode(peer_port, self.port)
+            if inode:
+                name = owner_of_inode(inode, self._pids())
+                if name:
+                    return name
+            await asyncio.sleep(0.01)
+        return None
+
+    async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        src = await self._identify(peer[1]) if peer else None
+        conn = _Conn(src, writer)
+        self._conns.add(conn)
+        try:
+            if self._blocked(src, self.dst):
+                await self._blackhole(reader, src)
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
+            except OSError:
+                return
+            conn.upstream = up_writer
+            a = asyncio.create_task(self._pump(reader, up_writer, src, self.dst, conn))
+            b = asyncio.create_task(self._pump(up_reader, writer, self.dst, src, conn))
+            conn.tasks = [a, b]
+            await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._close(conn)
+
+    async def _blackhole(self, reader: asyncio.StreamReader, src: str | None) -> None:
+        key = src or "?"
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            self.dropped[key] = self.dropped.get(key, 0) + len(data)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    a: str | None, b: str | None, conn: _Conn) -> None:
+        key = f"{a}->{b}"
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                pair_blocked = self._blocked(conn.src, self.dst)
+                if pair_blocked:
+                    self.dropped[key] = self.dropped.get(key, 0) + len(data)
+                    continue
+                p = self._loss(conn.src, self.dst)
+                if p > 0 and self._rng.random() < p:
+                    return  # a lost segment on a byte stream: the connection breaks
+                writer.write(data)
+                await writer.drain()
+                self.forwarded[key] = self.forwarded.get(key, 0) + len(data)
+        except (ConnectionError, OSError):
+            return
+
+    def _close(self, conn: _Conn) -> None:
+        for t in conn.tasks:
+            t.cancel()
+        for w in (conn.client, conn.upstream):
+            if w is not None:
+                w.close()
+        self._conns.discard(conn)
+
+    def reset(self, src: str | None = None) -> None:
+        """Close live connections (from ``src``, or all), so peers reconnect under the new rules."""
+        for conn in list(self._conns):
+            if src is None or conn.src == src:
+                self._close(conn)
+
+    def sources(self) -> dict[str | None, int]:
+        out: dict[str | None, int] = {}
+        for c in self._conns:
+            out[c.src] = out.get(c.src, 0) + 1
+        return out
+
+    async def stop(self) -> None:
+        self.reset()
+        if self._server is not None:
+            self._server.close()
