@@ -1,0 +1,60 @@
+"""Shared helper for benchmarks that drive `splitbrain run` as a child process (its --json contract)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def run(system: str, *, workload: str, nemesis: str, seed: int, time_limit: float, bug: str | None = None,
+        backend: str = "local", store: str = "store/bench", extra: list[str] | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "splitbrain", "run", system, "--workload", workload, "--nemesis", nemesis,
+           "--seed", str(seed), "--time-limit", str(time_limit), "--backend", backend, "--store", store, "--json"]
+    if bug:
+        cmd += ["--bug", bug]
+    cmd += extra or []
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CI": "1"},
+                          timeout=time_limit * 4 + 180)
+    out: dict[str, Any] = {}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                out = json.loads(line)
+                break
+            except ValueError:
+                pass
+    out["exit_code"] = proc.returncode
+    out["wall_s"] = time.monotonic() - start
+    if proc.returncode not in (0, 1, 2):
+        out["stderr_tail"] = proc.stderr.strip().splitlines()[-1:]
+    return out
+
+
+def first_anomaly_time_s(run_dir: str) -> float | None:
+    """Seconds into the run of the earliest op named by any anomaly (time to detection)."""
+    try:
+        with open(os.path.join(run_dir, "results.json")) as fh:
+            results = json.load(fh)
+        idx: set[int] = set()
+        for res in results.get("checkers", {}).values():
+            for a in res.get("anomalies") or []:
+                idx.update(a.get("ops") or [])
+        if not idx:
+            return None
+        times = {}
+        with open(os.path.join(run_dir, "history.jsonl")) as fh:
+            for line in fh:
+                try:
+                    op = json.loads(line)
+                except ValueError:
+                    break
+                if op.get("index") in idx:
+                    times[op["index"]] = op.get("time", 0)
+        return min(times.values()) / 1e9 if times else None
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,65 @@
+"""Detection rate of each seeded bug: run it over many seeds and count the runs that exit 1.
+
+usage: python bench/detect.py [--seeds 20] [--time-limit 30] [--systems raft,paxos,ring] [--bugs a,b]
+
+Prints, per bug: detection rate, mean time to detection (seconds into the run of the
+earliest op in an anomaly) and mean wall time per run. Goal: >= 95% on every bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import first_anomaly_time_s, run  # noqa: E402
+
+# (system, bug) -> (workload, nemesis) that should expose it
+PLAN = {
+    ("raft", "stale-read"): ("register", "partition"),
+    ("paxos", "accept-lower-ballot"): ("register", "partition,kill,pause"),
+    ("paxos", "ignore-promised-values"): ("register", "partition,kill,pause"),
+    ("ring", "sloppy-quorum"): ("register", "partition"),
+    ("ring", "no-write-back"): ("register", "partition,kill,pause"),
+    ("ring", "lww-clock"): ("set", "clock"),
+    ("etcd", "serializable-reads"): ("register", "partition"),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--time-limit", type=float, default=30)
+    ap.add_argument("--systems", default="raft,paxos,ring")
+    ap.add_argument("--bugs", default="")
+    args = ap.parse_args()
+    from splitbrain.registry import SYSTEMS
+
+    systems = args.systems.split(",")
+    only = set(filter(None, args.bugs.split(",")))
+    print(f"{'system':8} {'bug':24} {'workload':10} {'nemesis':22} {'detected':>9} {'rate':>6} {'ttd_s':>7} {'wall_s':>7}")
+    for system in systems:
+        bugs = SYSTEMS.get(system).bugs
+        for bug in bugs:
+            if only and bug not in only:
+                continue
+            workload, nemesis = PLAN.get((system, bug), ("register", "partition,kill,pause"))
+            hits, ttd, wall = 0, [], []
+            for seed in range(1, args.seeds + 1):
+                r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=args.time_limit, bug=bug)
+                wall.append(r["wall_s"])
+                if r["exit_code"] == 1:
+                    hits += 1
+                    t = first_anomaly_time_s(r.get("run_dir", ""))
+                    if t is not None:
+                        ttd.append(t)
+            rate = hits / args.seeds
+            mean_ttd = f"{statistics.mean(ttd):7.1f}" if ttd else "      -"
+            print(f"{system:8} {bug:24} {workload:10} {nemesis:22} {hits:>4}/{args.seeds:<4} {rate:6.0%} "
+                  f"{mean_ttd} {statistics.mean(wall):7.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
