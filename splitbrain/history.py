@@ -239,7 +239,7 @@ def op_from_json(obj: Any, path: str | None = None, line: int | None = None) -> 
     if isinstance(process, bool) or not (isinstance(process, int) or process == NEMESIS):
         raise BadInputError(f'"process" must be an integer or "nemesis", got {process!r}', path, line)
     typ = obj.get("type")
-    if typ not in OP_TYPES:
+    if not isinstance(typ, str) or typ not in OP_TYPES:
         raise BadInputError(f'"type" must be one of invoke/ok/fail/info, got {typ!r}', path, line)
     f = obj.get("f")
     if not isinstance(f, str) or not f:
