@@ -1,0 +1,205 @@
+"""``splitbrain run`` and ``splitbrain systems``.
+
+Every name on the command line is validated before anything starts: a typo
+exits 64 listing the valid names, never after a cluster was half started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from splitbrain.errors import HarnessError, UsageError
+from splitbrain.registry import BACKENDS, FAULTS, SYSTEMS, WORKLOADS
+
+#: backend options accepted as their own flags (collected into Test.backend_options)
+BACKEND_FLAGS = ("nodes_file", "ssh_user", "ssh_key", "known_hosts", "image")
+
+
+def parse_nemesis(text: str) -> list[str]:
+    """``none`` -> [], ``all`` -> every fault, else a comma list of known faults (order kept, deduplicated)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or parts == ["none"]:
+        return []
+    if parts == ["all"]:
+        return FAULTS.names()
+    out: list[str] = []
+    for p in parts:
+        if p not in FAULTS:
+            raise UsageError(f"unknown fault {p!r}; valid: {', '.join(FAULTS.names())}, none, all")
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def load_system(name: str) -> Any:
+    if name not in SYSTEMS:
+        raise UsageError(f"unknown system {name!r}; valid: {', '.join(SYSTEMS.names())}")
+    try:
+        return SYSTEMS.get(name)
+    except (ImportError, AttributeError) as e:
+        raise HarnessError(f"system {name!r} is not available: {type(e).__name__}: {e}") from None
+
+
+def parse_backend_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--backend-opt expects KEY=VALUE, got {pair!r}")
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None, backend: str,
+               time_limit: float, concurrency: int, rate: float, seed: int | None, bug: str | None,
+               store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
+               backend_options: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """Validate every flag and name; returns (test, system, workload, backend class)."""
+    from splitbrain.harness.config import Test
+
+    system = load_system(system_name)
+    if workload not in WORKLOADS:
+        raise UsageError(f"unknown workload {workload!r}; valid: {', '.join(WORKLOADS.names())}")
+    if workload not in system.workloads:
+        raise UsageError(f"system {system_name!r} cannot serve workload {workload!r}; "
+                         f"it serves: {', '.join(system.workloads)}")
+    faults = parse_nemesis(nemesis)
+    if bug is not None and bug not in system.bugs:
+        valid = ", ".join(sorted(system.bugs)) or "(none)"
+        raise UsageError(f"unknown bug {bug!r} for system {system_name!r}; valid: {valid}")
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS.names())}")
+    n = nodes if nodes is not None else int(getattr(system, "default_nodes", 5))
+    for label, value, low in (("--nodes", n, 1), ("--concurrency", concurrency, 1), ("--max-ops", max_ops, 1)):
+        if value is not None and value < low:
+            raise UsageError(f"{label} must be >= {low}, got {value}")
+    if n > 64:
+        raise UsageError(f"--nodes must be <= 64, got {n}")
+    if time_limit <= 0 or rate < 0 or op_timeout <= 0 or nemesis_interval <= 0:
+        raise UsageError("--time-limit, --op-timeout and --nemesis-interval must be > 0 and --rate >= 0")
+    try:
+        wl = WORKLOADS.get(workload)
+    except (ImportError, AttributeError) as e:
+        raise HarnessError(f"workload {workload!r} is not available: {type(e).__name__}: {e}") from None
+    try:
+        backend_cls = BACKENDS.get(backend)
+    except (ImportError, AttributeError) as e:
+        raise UsageError(f"backend {backend!r} is not available: {type(e).__name__}: {e}") from None
+    if faults:
+        try:
+            import splitbrain.nemesis.schedule  # noqa: F401
+        except ImportError as e:
+            raise HarnessError(f"the nemesis is not available: {e}") from None
+    test = Test(
+        system=system_name, workload=workload, nemesis=faults, nodes=[f"n{i}" for i in range(1, n + 1)],
+        backend=backend, backend_options=backend_options, time_limit_s=time_limit, concurrency=concurrency,
+        rate=rate, seed=seed if seed is not None else secrets.randbelow(2**31), bug=bug, max_ops=max_ops,
+        op_timeout_s=op_timeout, nemesis_interval_s=nemesis_interval, store=store,
+    )
+    return test, system, wl, backend_cls
+
+
+@click.command()
+@click.argument("system")
+@click.option("--workload", "-w", default="register", show_default=True)
+@click.option("--nemesis", default="none", show_default=True, help="F1,F2 | none | all")
+@click.option("--nodes", type=int, default=None, help="Cluster size (default: the system's, usually 5).")
+@click.option("--backend", default="local", show_default=True)
+@click.option("--time-limit", type=float, default=30.0, show_default=True, help="Seconds of main phase.")
+@click.option("--concurrency", type=int, default=5, show_default=True, help="Client workers.")
+@click.option("--rate", type=float, default=30.0, show_default=True, help="Ops/s overall; 0 = unlimited.")
+@click.option("--seed", type=int, default=None, help="Drives every random choice (default: random, recorded).")
+@click.option("--bug", default=None, help="Seeded bug to enable in the system.")
+@click.option("--store", default="store", show_default=True)
+@click.option("--max-ops", type=int, default=None, help="Stop the main phase after this many ops.")
+@click.option("--op-timeout", type=float, default=3.0, show_default=True, help="Seconds before an op is info.")
+@click.option("--nemesis-interval", type=float, default=5.0, show_default=True, help="Mean seconds between faults.")
+@click.option("--nodes-file", default=None, help="ssh backend: hosts file.")
+@click.option("--ssh-user", default=None)
+@click.option("--ssh-key", default=None)
+@click.option("--known-hosts", default=None)
+@click.option("--insecure-host-keys", is_flag=True, default=False, help="ssh backend: accept unknown host keys.")
+@click.option("--image", default=None, help="docker backend: image to run nodes in.")
+@click.option("--backend-opt", multiple=True, help="Extra backend option KEY=VALUE (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
+def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: str, time_limit: float,
+        concurrency: int, rate: float, seed: int | None, bug: str | None, store: str, max_ops: int | None,
+        op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,
+        ssh_key: str | None, known_hosts: str | None, insecure_host_keys: bool, image: str | None,
+        backend_opt: tuple[str, ...], as_json: bool) -> None:
+    """Run one test: start SYSTEM, drive clients under faults, check the history, write the report."""
+    from splitbrain.harness.progress import live_allowed
+    from splitbrain.harness.runner import Run
+
+    options: dict[str, Any] = parse_backend_opts(backend_opt)
+    for key, value in (("nodes_file", nodes_file), ("ssh_user", ssh_user), ("ssh_key", ssh_key),
+                       ("known_hosts", known_hosts), ("image", image)):
+        if value is not None:
+            options[key] = value
+    if insecure_host_keys:
+        options["insecure_host_keys"] = True
+    test, sysobj, wl, backend_cls = build_test(
+        system, workload, nemesis, nodes, backend, time_limit, concurrency, rate, seed, bug, store,
+        max_ops, op_timeout, nemesis_interval, options)
+    be = backend_cls(dict(options))
+    r = Run(test, sysobj, wl, be, live=live_allowed(as_json))
+    outcome = asyncio.run(r.execute())
+    res = outcome.results
+    if as_json:
+        click.echo(json.dumps({
+            "run_dir": str(outcome.run_dir), "valid": res.get("valid"),
+            "checkers": {k: {"valid": v.get("valid")} for k, v in res.get("checkers", {}).items()},
+            "ops": res.get("ops", 0), "faults": res.get("faults", 0), "seed": test.seed,
+        }))
+    else:
+        print_summary(outcome.run_dir, res, test.command)
+    sys.exit(outcome.exit_code)
+
+
+def print_summary(run_dir: Path, res: dict[str, Any], command: str) -> None:
+    for name, r in res.get("checkers", {}).items():
+        click.echo(f"  {name:<14} {json.dumps(r.get('valid')):<9} {r.get('summary', '')}")
+    c = res.get("counts", {})
+    click.echo(f"{res.get('ops', 0)} ops (ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}), "
+               f"{res.get('faults', 0)} faults, {res.get('duration_s', 0)} s")
+    if res.get("error"):
+        click.echo(f"error: {res['error']}")
+    click.echo(f"valid: {json.dumps(res.get('valid'))}")
+    click.echo(f"report: {run_dir / 'report.html'}")
+    click.echo(f"re-run: {command}")
+
+
+def systems_info() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in SYSTEMS.names():
+        try:
+            s = SYSTEMS.get(name)
+            out[name] = {"workloads": list(s.workloads), "bugs": sorted(s.bugs)}
+        except Exception as e:  # noqa: BLE001 - one broken system must not hide the others
+            out[name] = {"workloads": [], "bugs": [], "available": False, "error": f"{type(e).__name__}: {e}"}
+    return {"systems": out, "faults": FAULTS.names(), "backends": BACKENDS.names()}
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def systems(as_json: bool) -> None:
+    """List systems (with their workloads and seeded bugs), faults and backends."""
+    info = systems_info()
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    for name, s in info["systems"].items():
+        if s.get("available") is False:
+            click.echo(f"{name:<8} unavailable: {s['error']}")
+            continue
+        click.echo(f"{name:<8} workloads: {', '.join(s['workloads'])}")
+        click.echo(f"{'':<8} bugs: {', '.join(s['bugs']) or '-'}")
+    click.echo(f"faults:   {', '.join(info['faults'])}")
+    click.echo(f"backends: {', '.join(info['backends'])}")

@@ -1,0 +1,181 @@
+"""Client workers: turn generator answers into wire calls, and outcomes into history ops.
+
+One asyncio task per worker thread, each bound to one node. The outcome rules
+are Jepsen's:
+
+* the system answered ``ok`` -> ``ok`` with the result;
+* a definite error (``definite: true``, or a refused connection: nothing was
+  sent) -> ``fail``: it did not and will not happen;
+* a timeout, a lost connection or an indefinite error -> ``info``: it may
+  have happened, at any later time. That process is retired: the worker goes
+  on as process ``old + concurrency`` with a fresh connection, so no process
+  ever has two ops in flight. Ops that cannot take effect (the workload's
+  ``no_effect``, i.e. reads) are recorded ``fail`` instead and keep their process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from splitbrain.harness.generator import POLL_S, Context, Generator, Wait
+from splitbrain.history import NEMESIS, HistoryWriter, Op
+from splitbrain.systems.base import System, SystemClient
+from splitbrain.workloads.base import Request, Workload
+
+log = logging.getLogger("splitbrain.harness")
+
+
+class Recorder:
+    """Writes ops to ``history.jsonl`` with times relative to the test's start, and counts them."""
+
+    def __init__(self, writer: HistoryWriter) -> None:
+        self.writer = writer
+        self.t0_ns = time.monotonic_ns()
+        self.start_wall_time = time.time()
+        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.faults = 0
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns() - self.t0_ns
+
+    def now_s(self) -> float:
+        return self.now_ns() / 1e9
+
+    def client(self, process: int, typ: str, req: Request, value: Any = None,
+               node: str | None = None, error: str | None = None) -> Op:
+        self.counts[typ] += 1
+        return self.writer.write(Op(index=-1, process=process, type=typ, f=req.f, value=value,
+                                    time=self.now_ns(), key=req.key, node=node, error=error))
+
+    def nemesis(self, typ: str, f: str, value: Any) -> None:
+        """The callback the nemesis records its start/stop events through."""
+        if f.startswith("start"):
+            self.faults += 1
+        self.writer.write(Op(index=-1, process=NEMESIS, type=typ, f=f, value=value, time=self.now_ns()))
+
+
+def open_client(system: System, address: tuple[str, int], bug: str | None) -> SystemClient:
+    """A client for one node; systems whose client behaviour depends on the seeded bug get it."""
+    try:
+        wants_bug = "bug" in inspect.signature(system.client).parameters
+    except (TypeError, ValueError):
+        wants_bug = False
+    if wants_bug:
+        return system.client(address[0], address[1], bug=bug)  # type: ignore[call-arg]
+    return system.client(address[0], address[1])
+
+
+class Outcome:
+    OK, FAIL, INFO = "ok", "fail", "info"
+
+
+class Workers:
+    """The pool of client workers sharing one generator."""
+
+    def __init__(self, *, system: System, workload: Workload, recorder: Recorder, nodes: list[str],
+                 address: Callable[[str], tuple[str, int]], concurrency: int, op_timeout_s: float,
+                 bug: str | None = None) -> None:
+        self.system, self.workload, self.recorder = system, workload, recorder
+        self.nodes, self.address = nodes, address
+        self.concurrency, self.op_timeout_s, self.bug = concurrency, op_timeout_s, bug
+        self.in_flight = 0
+        self.max_process = concurrency - 1
+
+    async def run(self, gen: Generator) -> None:
+        """Run every worker until the generator is exhausted for all of them."""
+        await asyncio.gather(*(self._worker(t, gen) for t in range(self.concurrency)))
+
+    def node_for(self, thread: int) -> str:
+        return self.nodes[thread % len(self.nodes)]
+
+    def fresh_process(self) -> int:
+        """A process number nobody has used (final-phase ops)."""
+        self.max_process += 1
+        return self.max_process
+
+    async def _worker(self, thread: int, gen: Generator) -> None:
+        process = thread
+        node = self.node_for(thread)
+        client = open_client(self.system, self.address(node), self.bug)
+        try:
+            while True:
+                ans = gen.next(Context(self.recorder.now_s(), process, thread, self.in_flight))
+                if ans is None:
+                    return
+                if isinstance(ans, Wait):
+                    await asyncio.sleep(max(0.0, min(ans.until_s - self.recorder.now_s(), 0.25)) or POLL_S)
+                    continue
+                outcome = await self.invoke(client, process, node, ans)
+                if outcome == Outcome.INFO:
+                    _close_later(client)
+                    process += self.concurrency
+                    self.max_process = max(self.max_process, process)
+                    client = open_client(self.system, self.address(node), self.bug)
+        finally:
+            _close_later(client)
+
+    async def invoke(self, client: SystemClient, process: int, node: str, req: Request) -> str:
+        """Invoke one op and record its invocation and completion; returns the outcome type."""
+        rec = self.recorder
+        rec.client(process, "invoke", req, req.value, node=node)
+        self.in_flight += 1
+        try:
+            op, key, value = self.workload.to_wire(req)
+            try:
+                resp = await client.invoke(op, key, value, self.op_timeout_s)
+            except ConnectionRefusedError as e:
+                rec.client(process, "fail", req, None, node=node, error=f"connection refused: {e}")
+                return Outcome.FAIL
+            except TimeoutError:
+                return self._indefinite(process, node, req, "timeout")
+            except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
+                return self._indefinite(process, node, req, f"{type(e).__name__}: {e}")
+            served = resp.get("node") or node
+            if resp.get("ok"):
+                rec.client(process, "ok", req, self.workload.from_wire(req, resp.get("value")), node=served)
+                return Outcome.OK
+            err = str(resp.get("error") or "error")
+            if resp.get("definite"):
+                rec.client(process, "fail", req, None, node=served, error=err)
+                return Outcome.FAIL
+            return self._indefinite(process, served, req, err)
+        except asyncio.CancelledError:
+            rec.client(process, "info", req, None, node=node, error="cancelled: run stopped")
+            raise
+        except Exception as e:  # noqa: BLE001 - a client bug must not lose the op's record
+            log.exception("client error on %s", req)
+            return self._indefinite(process, node, req, f"client error: {type(e).__name__}: {e}")
+        finally:
+            self.in_flight -= 1
+
+    def _indefinite(self, process: int, node: str, req: Request, error: str) -> str:
+        if req.f in self.workload.no_effect:
+            self.recorder.client(process, "fail", req, None, node=node, error=f"indefinite: {error}")
+            return Outcome.FAIL
+        self.recorder.client(process, "info", req, None, node=node, error=error)
+        return Outcome.INFO
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(client: SystemClient) -> None:
+    """Close a client without waiting on it (a paused node can hold a close for long)."""
+
+    async def close() -> None:
+        try:
+            await asyncio.wait_for(client.close(), 1.0)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+
+    try:
+        task = asyncio.get_running_loop().create_task(close())
+    except RuntimeError:
+        return
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)

@@ -1,0 +1,111 @@
+"""The ``Test``: everything needed to run a test again, exactly.
+
+Saved as ``test.json`` in the run directory before anything starts, so even a
+run that crashes leaves behind what it was and how to repeat it. ``command``
+is the shell line that re-runs it (same seed, same schedule); every report
+and failure message can quote it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shlex
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from splitbrain.errors import BadInputError
+
+#: backend option keys that are on/off flags on the command line
+FLAG_OPTIONS = frozenset({"insecure_host_keys"})
+#: backend option keys that have their own ``--flag VALUE``
+NAMED_OPTIONS = frozenset({"nodes_file", "ssh_user", "ssh_key", "known_hosts", "image"})
+
+
+@dataclass
+class Test:
+    system: str
+    workload: str = "register"
+    nemesis: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=lambda: [f"n{i}" for i in range(1, 6)])
+    backend: str = "local"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    time_limit_s: float = 30.0
+    concurrency: int = 5
+    rate: float = 30.0
+    seed: int = 0
+    bug: str | None = None
+    max_ops: int | None = None
+    op_timeout_s: float = 3.0
+    nemesis_interval_s: float = 5.0
+    recovery_s: float = 10.0
+    check_timeout_s: float = 60.0
+    store: str = "store"
+    run_id: str = ""
+    start_wall_time: float = 0.0
+    command: str = ""
+
+    def rng(self, purpose: str) -> random.Random:
+        """An independent stream per purpose, all derived from the one seed.
+
+        Separate streams keep, say, the nemesis schedule identical whether the
+        clients managed 100 ops or 10,000 in the same time.
+        """
+        return random.Random(f"{self.seed}/{purpose}")
+
+    def rerun_command(self) -> str:
+        argv = [
+            "splitbrain", "run", self.system, "--workload", self.workload,
+            "--nemesis", ",".join(self.nemesis) or "none", "--nodes", str(len(self.nodes)),
+            "--backend", self.backend, "--time-limit", _num(self.time_limit_s),
+            "--concurrency", str(self.concurrency), "--rate", _num(self.rate), "--seed", str(self.seed),
+        ]
+        if self.bug:
+            argv += ["--bug", self.bug]
+        if self.max_ops is not None:
+            argv += ["--max-ops", str(self.max_ops)]
+        if self.op_timeout_s != 3.0:
+            argv += ["--op-timeout", _num(self.op_timeout_s)]
+        if self.nemesis and self.nemesis_interval_s != 5.0:
+            argv += ["--nemesis-interval", _num(self.nemesis_interval_s)]
+        if self.store != "store":
+            argv += ["--store", self.store]
+        for key, value in sorted(self.backend_options.items()):
+            flag = "--" + key.replace("_", "-")
+            if key not in FLAG_OPTIONS and key not in NAMED_OPTIONS:
+                argv += ["--backend-opt", f"{key}={value}"]
+            elif key in FLAG_OPTIONS:
+                if value:
+                    argv.append(flag)
+            elif value is not None:
+                argv += [flag, str(value)]
+        return shlex.join(argv)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, run_dir: Path) -> Path:
+        path = run_dir / "test.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Test:
+        path = run_dir / "test.json"
+        try:
+            data = json.loads(path.read_text())
+        except OSError as e:
+            raise BadInputError(f"cannot read: {e.strerror}", str(path)) from None
+        except ValueError as e:
+            raise BadInputError(f"not valid JSON ({e})", str(path)) from None
+        if not isinstance(data, dict) or not isinstance(data.get("system"), str):
+            raise BadInputError('expected an object with a "system" name', str(path))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)

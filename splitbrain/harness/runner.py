@@ -1,0 +1,292 @@
+"""The run loop: set up, drive clients beside the nemesis, heal, final reads, check, report.
+
+Phases of one test (Jepsen's shape):
+
+1. write ``test.json`` (before anything starts: a crash still leaves the config);
+2. the backend starts every node (a node that does not come up: exit 255,
+   naming it, with its log tail, after everything is stopped);
+3. main phase: client workers run the workload's generator (rate, time limit,
+   op limit) while the nemesis injects faults on its own schedule beside them;
+4. final phase: the nemesis stops and heals every fault, the cluster gets time
+   to recover, and the workload's final ops (e.g. final reads) are retried
+   until they succeed or the recovery deadline passes;
+5. teardown (always, in ``finally``), check, ``results.json``, ``report.html``.
+
+SIGINT/SIGTERM end the main phase at once; healing, teardown, checking and the
+report still happen, bounded so the whole stop takes well under 15 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from splitbrain.backends.base import Backend, ClusterSpec
+from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, exit_for_valid
+from splitbrain.harness import generator as g
+from splitbrain.harness.client import Recorder, Workers, open_client
+from splitbrain.harness.config import Test
+from splitbrain.harness.progress import Progress
+from splitbrain.harness.report import write_report
+from splitbrain.harness.store import attach_log, detach_log, make_run_dir, update_latest
+from splitbrain.harness.verdict import check, summarize, write_results
+from splitbrain.history import HistoryWriter
+from splitbrain.systems.base import System
+from splitbrain.workloads.base import Workload
+
+log = logging.getLogger("splitbrain.harness")
+
+#: bounds on the stopping path (seconds), so an interrupted run ends within 15 s
+HEAL_TIMEOUT_S = 5.0
+TEARDOWN_TIMEOUT_S = 20.0
+INTERRUPTED_CHECK_TIMEOUT_S = 3.0
+FINAL_RETRY_S = 0.5
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    exit_code: int
+    results: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Run:
+    """One test run. Construct, then ``await run.execute()``; every resource is released by the end."""
+
+    def __init__(self, test: Test, system: System, workload: Workload, backend: Backend,
+                 live: bool = False) -> None:
+        self.test, self.system, self.workload, self.backend = test, system, workload, backend
+        self.live = live
+        self.stop = asyncio.Event()  # end the main phase now
+        self.interrupted = False
+        self.phase = "setup"
+        self.nemesis: Any = None
+        self.recorder: Recorder | None = None
+        self.run_dir = make_run_dir(Path(test.store), test.system, test.workload)
+        test.run_id = f"{test.system}-{test.workload}/{self.run_dir.name}"
+        test.command = test.rerun_command()
+        test.save(self.run_dir)
+        update_latest(Path(test.store), self.run_dir)
+
+    # ------------------------------------------------------------------ signals
+
+    def interrupt(self, why: str = "interrupted") -> None:
+        if not self.interrupted:
+            log.warning("%s: stopping", why)
+        self.interrupted = True
+        self.stop.set()
+
+    @contextlib.contextmanager
+    def _signals(self):  # type: ignore[no-untyped-def]
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.interrupt, f"signal {sig.name}")
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    # ------------------------------------------------------------------ phases
+
+    def snapshot(self) -> dict[str, Any]:
+        rec = self.recorder
+        return {
+            "elapsed_s": rec.now_s() if rec else 0.0,
+            "counts": dict(rec.counts) if rec else {"invoke": 0, "ok": 0, "fail": 0, "info": 0},
+            "active": list(getattr(self.nemesis, "active", []) or []),
+            "faults": rec.faults if rec else 0,
+            "phase": self.phase,
+        }
+
+    async def execute(self) -> RunOutcome:
+        handler = attach_log(self.run_dir)
+        progress = Progress(self.snapshot, self.live)
+        ticker: asyncio.Task[None] | None = None
+        writer = HistoryWriter(self.run_dir / "history.jsonl")
+        error: str | None = None
+        setup_failed: BaseException | None = None
+        try:
+            with self._signals():
+                log.info("run %s: %s", self.test.run_id, self.test.command)
+                progress.message(f"run dir {self.run_dir}")
+
+                async def tick() -> None:
+                    while True:
+                        progress.tick()
+                        await asyncio.sleep(0.25)
+
+                ticker = asyncio.create_task(tick())
+                try:
+                    await self._setup()
+                except HarnessError as e:
+                    setup_failed = e
+                except Exception as e:  # noqa: BLE001 - a backend crash is a harness failure
+                    log.exception("setup failed")
+                    setup_failed = HarnessError(f"cluster setup failed: {type(e).__name__}: {e}")
+                if setup_failed is None and not self.interrupted:
+                    self.recorder = Recorder(writer)
+                    self.test.start_wall_time = self.recorder.start_wall_time
+                    self.test.save(self.run_dir)
+                    try:
+                        await self._main_phase()
+                        await self._final_phase()
+                    except Exception as e:  # noqa: BLE001 - record, heal, tear down, still check
+                        log.exception("run failed")
+                        error = f"{type(e).__name__}: {e}"
+        finally:
+            with self._signals():  # a second Ctrl-C must not skip teardown
+                self.phase = "teardown"
+                await self._heal()
+                await self._teardown()
+            if ticker is not None:
+                ticker.cancel()
+            progress.close()
+            writer.close()
+        try:
+            return self._judge(writer, error, setup_failed)
+        finally:
+            detach_log(handler)
+
+    async def _setup(self) -> None:
+        spec = ClusterSpec(system=self.system, nodes=list(self.test.nodes), run_dir=str(self.run_dir),
+                           run_id=self.test.run_id, bug=self.test.bug, options=dict(self.test.backend_options))
+        task = asyncio.create_task(self.backend.setup(spec))
+        stopper = asyncio.create_task(self.stop.wait())
+        start = time.monotonic()
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            return
+        task.result()
+        log.info("cluster of %d up in %.2f s", len(self.test.nodes), time.monotonic() - start)
+
+    async def _main_phase(self) -> None:
+        test, rec = self.test, self.recorder
+        assert rec is not None
+        self.phase = "main"
+        gen: g.Generator = g.FromIter(self.workload.requests(test.rng("workload")))
+        gen = g.rate(gen, test.rate, test.rng("stagger"))
+        if test.max_ops is not None:
+            gen = g.Limit(gen, test.max_ops)
+        gen = g.Until(g.TimeLimit(gen, test.time_limit_s), self.stop.is_set)
+        self.workers = Workers(system=self.system, workload=self.workload, recorder=rec, nodes=test.nodes,
+                               address=self.backend.client_address, concurrency=test.concurrency,
+                               op_timeout_s=test.op_timeout_s, bug=test.bug)
+        nemesis_stop = asyncio.Event()
+        nemesis_task = None
+        if test.nemesis:
+            from splitbrain.nemesis.schedule import NemesisRunner
+
+            self.nemesis = NemesisRunner(list(test.nemesis), self.backend, list(test.nodes), test.rng("nemesis"),
+                                         rec.nemesis, test.nemesis_interval_s)
+            nemesis_task = asyncio.create_task(self.nemesis.run(nemesis_stop))
+        clients = asyncio.create_task(self.workers.run(gen))
+        stopper = asyncio.create_task(self.stop.wait())
+        try:
+            await asyncio.wait({clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not clients.done():
+                # Interrupted: in-flight ops get their timeout to finish, then are cancelled
+                # (a cancelled op is recorded info: it may have happened).
+                await asyncio.wait({clients}, timeout=min(test.op_timeout_s, 3.0) + 0.5)
+            if not clients.done():
+                clients.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clients
+        finally:
+            stopper.cancel()
+            nemesis_stop.set()
+            if nemesis_task is not None:
+                done, _ = await asyncio.wait({nemesis_task}, timeout=HEAL_TIMEOUT_S)
+                if not done:
+                    nemesis_task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await nemesis_task
+                elif nemesis_task.exception() is not None:
+                    log.error("nemesis failed: %r", nemesis_task.exception())
+
+    async def _final_phase(self) -> None:
+        """Heal everything, give the cluster time to recover, then the workload's final ops."""
+        if self.interrupted:
+            return
+        self.phase = "heal"
+        await self._heal()
+        finals = self.workload.final_requests(self.test.rng("final"))
+        if not finals:
+            return
+        self.phase = "final"
+        rec = self.recorder
+        assert rec is not None
+        deadline = time.monotonic() + self.test.recovery_s
+        for i, req in enumerate(finals):
+            node_i = i
+            while not self.stop.is_set():
+                node = self.test.nodes[node_i % len(self.test.nodes)]
+                process = self.workers.fresh_process()
+                client = open_client(self.system, self.backend.client_address(node), self.test.bug)
+                try:
+                    outcome = await self.workers.invoke(client, process, node, req)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.close(), 1.0)
+                if outcome == "ok" or time.monotonic() >= deadline:
+                    break
+                node_i += 1
+                await asyncio.sleep(FINAL_RETRY_S)
+
+    async def _heal(self) -> None:
+        if self.nemesis is None:
+            return
+        try:
+            await asyncio.wait_for(self.nemesis.heal(), HEAL_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - teardown heals too; keep going
+            log.error("heal failed: %s: %s", type(e).__name__, e)
+
+    async def _teardown(self) -> None:
+        try:
+            await asyncio.wait_for(self.backend.teardown(), TEARDOWN_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - report, never mask the run's own outcome
+            log.error("teardown failed: %s: %s", type(e).__name__, e)
+
+    # ------------------------------------------------------------------ verdict
+
+    def _judge(self, writer: HistoryWriter, error: str | None, setup_failed: BaseException | None) -> RunOutcome:
+        self.phase = "check"
+        history = writer.history()
+        timeout = INTERRUPTED_CHECK_TIMEOUT_S if self.interrupted else self.test.check_timeout_s
+        extra: dict[str, Any] = {"interrupted": self.interrupted}
+        if error or setup_failed:
+            extra["error"] = error or str(setup_failed)
+        if setup_failed is not None:
+            results = summarize(history, {}, self.test.seed, extra)
+            write_results(self.run_dir, results)
+            write_report(self.run_dir)
+            raise setup_failed
+        completed = sum(1 for op in history.ops if op.is_client and op.type != "invoke")
+        verdicts = check(history, self.workload.checkers(), timeout) if completed or not self.interrupted else {}
+        results = summarize(history, verdicts, self.test.seed, extra)
+        if error:
+            code = EXIT_HARNESS
+        elif self.interrupted and completed == 0:
+            code = EXIT_INTERRUPTED
+        else:
+            code = exit_for_valid(results["valid"])
+        results["exit_code"] = code
+        write_results(self.run_dir, results)
+        write_report(self.run_dir)
+        return RunOutcome(self.run_dir, code, results, error)

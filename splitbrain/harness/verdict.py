@@ -1,0 +1,93 @@
+"""Judge a history: run the workload's checkers, merge, write ``results.json``.
+
+Shared by the run loop and by ``splitbrain check RUN_DIR`` so a stored run is
+judged exactly as it was when it ran. A checker that raises, or cannot be
+imported, yields ``valid: "unknown"`` with the error: one broken checker never
+crashes a run, and never makes it look valid.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from splitbrain.checkers.result import Result, merge_valid
+from splitbrain.history import History
+from splitbrain.registry import CHECKERS
+from splitbrain.workloads.base import CheckerSpec
+
+log = logging.getLogger("splitbrain.harness")
+
+#: checkers every run gets when they exist (their absence is not a verdict)
+OPTIONAL = (CheckerSpec("perf"),)
+
+
+def run_checker(spec: CheckerSpec, history: History, timeout_s: float) -> Result:
+    start = time.monotonic()
+    try:
+        fn = CHECKERS.get(spec.name)
+        kwargs = dict(spec.options)
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        if "timeout_s" in params and "timeout_s" not in kwargs:
+            kwargs["timeout_s"] = timeout_s
+        result = fn(history, **kwargs)
+        if not isinstance(result, Result):
+            raise TypeError(f"checker returned {type(result).__name__}, not Result")
+        return result
+    except Exception as e:  # noqa: BLE001 - a checker's failure is an unknown verdict, never a crash
+        log.exception("checker %s failed", spec.key)
+        return Result(
+            checker=spec.key, valid="unknown", summary=f"checker failed: {type(e).__name__}: {e}",
+            seconds=time.monotonic() - start, error=f"{type(e).__name__}: {e}",
+        )
+
+
+def check(history: History, specs: list[CheckerSpec], timeout_s: float) -> dict[str, Result]:
+    results: dict[str, Result] = {}
+    for spec in specs:
+        results[spec.key] = run_checker(spec, history, timeout_s)
+    for spec in OPTIONAL:
+        if spec.key in results or spec.name not in CHECKERS:
+            continue
+        try:
+            CHECKERS.get(spec.name)
+        except (ImportError, AttributeError):
+            continue
+        results[spec.key] = run_checker(spec, history, timeout_s)
+    return results
+
+
+def summarize(history: History, results: dict[str, Result], seed: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``results.json`` object (see the run-directory contract)."""
+    client = [op for op in history.ops if op.is_client]
+    ops = sum(1 for op in client if op.type == "invoke")
+    faults = sum(1 for op in history.ops if not op.is_client and op.f.startswith("start"))
+    times = [op.time for op in history.ops]
+    valid = merge_valid([r.valid for r in results.values()]) if results else "unknown"
+    counts = {t: sum(1 for op in client if op.type == t) for t in ("ok", "fail", "info")}
+    out: dict[str, Any] = {
+        "valid": valid,
+        "checkers": {name: r.to_json() for name, r in results.items()},
+        "ops": ops,
+        "faults": faults,
+        "seed": seed,
+        "duration_s": round((max(times) - min(times)) / 1e9, 3) if times else 0.0,
+        "counts": counts,
+    }
+    out.update(extra or {})
+    return out
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
+    path = run_dir / "results.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,100 @@
+"""memkv node process: ``python3 -m splitbrain.systems.memkv --config JSON``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sys
+import time
+from typing import Any, TextIO
+
+from splitbrain.systems import wire
+from splitbrain.systems.base import NodeConfig
+
+
+class Store:
+    """All state of one node. Ops are applied atomically: the event loop is single-threaded."""
+
+    def __init__(self, name: str, bug: str | None) -> None:
+        self.name = name
+        self.bug = bug
+        self.data: dict[Any, Any] = {}
+        self.lagging: dict[Any, Any] = {}  # stale-read: the value before the last write
+        self.ids = itertools.count()
+
+    def _set(self, key: Any, value: Any) -> None:
+        self.lagging[key] = self.data.get(key)
+        self.data[key] = value
+
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        op, key, value = req.get("op"), _hashable(req.get("key")), req.get("value")
+        if op == "read":
+            source = self.lagging if self.bug == "stale-read" else self.data
+            v = source.get(key)
+            return wire.reply(req, sorted(v) if isinstance(v, set) else v)
+        if op == "write":
+            self._set(key, value)
+            return wire.reply(req, value)
+        if op == "cas":
+            if not isinstance(value, list) or len(value) != 2:
+                return wire.error(req, "bad-request", True)
+            if self.data.get(key) != value[0]:
+                return wire.error(req, "cas-mismatch", True)
+            self._set(key, value[1])
+            return wire.reply(req, value)
+        if op == "add":
+            self.data.setdefault(key, set()).add(_hashable(value))
+            return wire.reply(req, value)
+        if op == "incr":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return wire.error(req, "bad-request", True)
+            self._set(key, (self.data.get(key) or 0) + value)
+            return wire.reply(req, value)
+        if op == "txn":
+            return wire.reply(req, self._txn(value))
+        if op == "generate":
+            return wire.reply(req, f"{self.name}-{next(self.ids)}")
+        return wire.error(req, "unsupported", True)
+
+    def _txn(self, mops: Any) -> list[Any]:
+        out = []
+        for f, k, v in mops:
+            if f == "append":
+                self.data.setdefault(("list", k), []).append(v)
+                out.append([f, k, v])
+            else:
+                seen = self.data.get(("list", k))
+                out.append([f, k, list(seen) if seen is not None else None])
+        return out
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
+
+
+def log(fh: TextIO, level: str, msg: str) -> None:
+    fh.write(f"{time.time():.6f} {level} {msg}\n")
+    fh.flush()
+
+
+async def main(config: NodeConfig) -> None:
+    fh: TextIO = open(config.log_file, "a") if config.log_file else sys.stderr  # noqa: SIM115
+    if config.bug == "crash-on-start":
+        log(fh, "ERROR", "refusing to start: seeded bug crash-on-start")
+        raise SystemExit(3)
+    store = Store(config.name, config.bug)
+    server = await wire.serve_clients(config.client_host, config.client_port, store.handle, config.name)
+    log(fh, "INFO", f"memkv {config.name} serving clients on {config.client_host}:{config.client_port}")
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="memkv")
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args()
+    try:
+        asyncio.run(main(NodeConfig.from_json(args.config)))
+    except KeyboardInterrupt:
+        pass
