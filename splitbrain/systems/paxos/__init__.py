@@ -1,0 +1,26 @@
+"""paxos: multi-decree Paxos, a replicated log of client commands.
+
+One Paxos instance per log slot; a distinguished proposer (the leader, whoever
+holds the highest ballot (round, node)) runs phase 1 once for all slots and
+then phase 2 per command; every node learns chosen values and applies them in
+slot order to the shared deterministic state machine. Reads go through the
+log too, so every operation is linearizable. Acceptor state is fsync'd before
+any promise or acceptance leaves the node. Pure protocol in :mod:`.core`, the
+server in :mod:`.node`.
+"""
+
+from __future__ import annotations
+
+from splitbrain.systems.base import PythonSystem
+
+BUGS = {
+    "accept-lower-ballot": "acceptors accept proposals whose ballot is below the one they promised",
+    "ignore-promised-values": "a new leader ignores values reported in promises and reuses those slots",
+}
+
+SYSTEM = PythonSystem(
+    name="paxos",
+    module="splitbrain.systems.paxos",
+    workloads=("register", "kv", "set", "counter", "list-append", "unique-ids"),
+    bugs=BUGS,
+)

@@ -1,0 +1,29 @@
+"""ring: a consistent-hash ring store with quorum replication, done right.
+
+Keys live on the N distinct nodes following them on a ring of virtual nodes
+(:mod:`.placement`). Any node coordinates: registers use ABD (a write reads the
+highest tag from a quorum and stores tag+1 at a quorum; a read takes the newest
+value from a quorum and writes it back to a quorum before answering), so one
+key behaves as a linearizable register; sets merge by union and counters by
+per-coordinator slots, which need no coordination. A heartbeat failure
+detector (:mod:`.detector`) orders replicas, never shrinking a quorum. cas and
+txn are unsupported (definite). Membership changes hand data over, then move
+ownership.
+"""
+
+from __future__ import annotations
+
+from splitbrain.systems.base import PythonSystem
+
+BUGS = {
+    "sloppy-quorum": "writes and reads use any W/R reachable nodes (hinted handoff), not the key's replicas",
+    "no-write-back": "reads return the newest value of a quorum without writing it back first",
+    "lww-clock": "conflicts resolve last-write-wins on the coordinator's wall clock, sets included",
+}
+
+SYSTEM = PythonSystem(
+    name="ring",
+    module="splitbrain.systems.ring",
+    workloads=("set", "counter", "unique-ids"),
+    bugs=BUGS,
+)
