@@ -25,6 +25,8 @@ NAMED_OPTIONS = frozenset({"nodes_file", "ssh_user", "ssh_key", "known_hosts", "
 
 @dataclass
 class Test:
+    __test__ = False  # not a pytest test class, despite the name
+
     system: str
     workload: str = "register"
     nemesis: list[str] = field(default_factory=list)
