@@ -173,6 +173,7 @@ class EtcdSystem:
     name: str = "etcd"
     workloads: tuple[str, ...] = ("register", "kv")
     bugs: dict[str, str] = field(default_factory=lambda: dict(BUGS))
+    default_nodes: int = 3
     shared_peer_addresses: bool = True
     #: etcd peers speak gRPC/HTTP2, not JSON lines: proxies must not split lines
     line_protocol: bool = False
