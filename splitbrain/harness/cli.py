@@ -149,7 +149,7 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
         system, workload, nemesis, nodes, backend, time_limit, concurrency, rate, seed, bug, store,
         max_ops, op_timeout, nemesis_interval, options)
     be = backend_cls(dict(options))
-    r = Run(test, sysobj, wl, be, live=live_allowed(as_json))
+    r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
     outcome = asyncio.run(r.execute())
     res = outcome.results
     if as_json:

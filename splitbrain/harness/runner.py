@@ -25,7 +25,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from splitbrain.backends.base import Backend, ClusterSpec
 from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, exit_for_valid
@@ -61,9 +61,10 @@ class Run:
     """One test run. Construct, then ``await run.execute()``; every resource is released by the end."""
 
     def __init__(self, test: Test, system: System, workload: Workload, backend: Backend,
-                 live: bool = False) -> None:
+                 live: bool = False, stream: TextIO | None = None) -> None:
         self.test, self.system, self.workload, self.backend = test, system, workload, backend
         self.live = live
+        self.stream = stream  # plain progress lines (stderr when stdout is reserved for --json)
         self.stop = asyncio.Event()  # end the main phase now
         self.interrupted = False
         self.phase = "setup"
@@ -113,7 +114,7 @@ class Run:
 
     async def execute(self) -> RunOutcome:
         handler = attach_log(self.run_dir)
-        progress = Progress(self.snapshot, self.live)
+        progress = Progress(self.snapshot, self.live, self.stream)
         ticker: asyncio.Task[None] | None = None
         writer = HistoryWriter(self.run_dir / "history.jsonl")
         error: str | None = None

@@ -1,0 +1,60 @@
+"""`splitbrain run` / `systems` as a user calls them: bad input fails early, before anything starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def splitbrain(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "splitbrain", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**_env(), "CI": "1"})
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "nosuch"], "unknown system 'nosuch'; valid: etcd, memkv, paxos, raft, ring"),
+    (["run", "memkv", "--workload", "nosuch"], "valid: counter, kv, list-append, register, set, unique-ids"),
+    (["run", "etcd", "--workload", "set"], "cannot serve workload 'set'; it serves: register, kv"),
+    (["run", "memkv", "--nemesis", "kill,nosuch"], "unknown fault 'nosuch'; valid: clock, kill, packet, partition, pause"),
+    (["run", "memkv", "--bug", "nosuch"], "unknown bug 'nosuch' for system 'memkv'; valid: crash-on-start, stale-read"),
+    (["run", "memkv", "--backend", "nosuch"], "unknown backend 'nosuch'; valid: docker, local, ssh"),
+    (["run", "memkv", "--concurrency", "0"], "--concurrency must be >= 1"),
+    (["run", "memkv", "--backend-opt", "novalue"], "--backend-opt expects KEY=VALUE"),
+])
+def test_bad_input_exits_64_naming_the_valid_choices(tmp_path, args, needle):
+    p = splitbrain(*args, "--store", str(tmp_path / "store"), cwd=tmp_path)
+    assert p.returncode == 64, p.stderr
+    assert needle in p.stderr
+    assert "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "store").exists()  # nothing started, nothing written
+
+
+def test_systems_json_follows_the_contract(tmp_path):
+    p = splitbrain("systems", "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert set(info) == {"systems", "faults", "backends"}
+    assert info["faults"] == ["clock", "kill", "packet", "partition", "pause"]
+    assert info["backends"] == ["docker", "local", "ssh"]
+    memkv = info["systems"]["memkv"]
+    assert "register" in memkv["workloads"] and "kv" in memkv["workloads"]
+    assert memkv["bugs"] == ["crash-on-start", "stale-read"]
+    for entry in info["systems"].values():
+        assert isinstance(entry["workloads"], list) and isinstance(entry["bugs"], list)
+    text = splitbrain("systems", cwd=tmp_path)
+    assert text.returncode == 0 and "memkv" in text.stdout and "backends:" in text.stdout
