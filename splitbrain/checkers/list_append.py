@@ -24,7 +24,7 @@ Checked here (each becomes an anomaly pointing at history indices):
 
 ``realtime`` (default on: the systems under test promise linearizability, so
 transactions should be strictly serializable) adds real-time edges and the
-lost-append check. ``time_limit_s`` bounds the work; a search cut short with
+lost-append check. ``timeout_s`` bounds the work; a search cut short with
 nothing found ends ``unknown``, never ``valid``.
 """
 
@@ -265,11 +265,11 @@ def _cycle_anomaly(st: _State, cyc: list[tuple[int, int, str]], edges: _elle.Edg
                     **edges[(a, b)][t]} for a, b, t in cyc])
 
 
-def check_list_append(history: History, *, realtime: bool = True, time_limit_s: float | None = 60.0,
+def check_list_append(history: History, *, realtime: bool = True, timeout_s: float | None = 60.0,
                       max_cycles: int = 20, **_opts: Any) -> Result:
     """Elle-style list-append check (see the module docstring)."""
     t0 = time.monotonic()
-    budget = Budget(time_limit_s)
+    budget = Budget(timeout_s)
     st = _collect(history)
     for t in st.txns.values():
         if t.status == "ok":
@@ -293,7 +293,7 @@ def check_list_append(history: History, *, realtime: bool = True, time_limit_s: 
         valid = False
         summary = ", ".join(f"{n} {k}" for k, n in sorted(st.counts.items()))
     elif not gstats["search_complete"]:
-        valid, summary = "unknown", f"time limit ({time_limit_s} s) reached before the search completed"
+        valid, summary = "unknown", f"time limit ({timeout_s} s) reached before the search completed"
     elif status["ok"] == 0:
         valid, summary = "unknown", "no transaction was acknowledged: nothing to judge"
     else:
