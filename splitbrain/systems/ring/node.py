@@ -1,0 +1,262 @@
+"""One ring node: replica of the keys the ring gives it, coordinator of any client request.
+
+Transport-agnostic like the Paxos node: it is given ``send(dst, msg)``
+(one-way, lossy) and ``persist(key, record)`` (returns once fsync'd). Replica
+requests (``get``/``put``) carry a request id and are answered with a message
+back; :meth:`RingNode.quorum` re-sends to silent replicas until it has the
+answers it needs or the client's deadline passes.
+
+A put merges (:func:`values.merge`) and reaches disk before its ack, so an
+acknowledged write survives kill -9 on every node of its quorum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from splitbrain.systems.ring import values
+from splitbrain.systems.ring.detector import FailureDetector
+from splitbrain.systems.ring.placement import DEFAULT_VNODES, HashRing
+
+HEARTBEAT_S = 0.2
+SUSPECT_S = 1.0
+WAVE_S = 0.25  # after this, also ask the suspected replicas
+RESEND_S = 0.5
+CLIENT_TIMEOUT_S = 2.5
+ID_BLOCK = 1000
+
+Send = Callable[[str, dict[str, Any]], None]
+Persist = Callable[[str, Any], Awaitable[None]]
+
+
+class Unavailable(Exception):
+    """No quorum answered in time: the outcome of a write is unknown."""
+
+
+class RingNode:
+    def __init__(
+        self,
+        name: str,
+        peers: list[str],
+        *,
+        send: Send,
+        persist: Persist,
+        options: dict[str, Any] | None = None,
+        log: Callable[[str, str], None] = lambda level, msg: None,
+        bug: str | None = None,
+    ) -> None:
+        opts = options or {}
+        self.name = name
+        self.all_nodes = sorted({name, *peers})
+        self._send, self._persist, self.log = send, persist, log
+        self.bug = bug
+        self.n = int(opts.get("replicas", 3))
+        self.vnodes = int(opts.get("vnodes", DEFAULT_VNODES))
+        self.ring = HashRing(opts.get("members") or self.all_nodes, self.vnodes)
+        self.next_ring: HashRing | None = None  # joint mode during a membership change
+        self.epoch = 0
+        self.data: dict[str, Any] = {}
+        self.detector = FailureDetector([p for p in self.all_nodes if p != name], SUSPECT_S, time.monotonic())
+        self._rids = itertools.count(1)
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._incr_locks: dict[str, asyncio.Lock] = {}
+        self._next_id = 0
+        self._id_limit = 0
+
+    # -- restart ---------------------------------------------------------------
+
+    def restore(self, records: list[tuple[str, Any]]) -> None:
+        for k, rec in records:
+            if k == "__ids__":
+                self._next_id = self._id_limit = max(self._id_limit, int(rec))
+            elif k == "__ring__":
+                self.ring = HashRing(rec["members"], self.vnodes)
+                self.epoch = int(rec["epoch"])
+            elif k.startswith("__slot__"):
+                self.data[k] = max(self.data.get(k) or 0, int(rec))
+            else:
+                self.data[k] = values.merge(self.data.get(k), rec)
+
+    # -- replica side ------------------------------------------------------------
+
+    def send(self, dst: str, msg: dict[str, Any]) -> None:
+        msg = {**msg, "from": self.name}
+        if dst == self.name:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.on_message(msg)))
+        else:
+            self._send(dst, msg)
+
+    async def on_message(self, msg: dict[str, Any]) -> None:
+        src = msg.get("from")
+        if src is not None and src != self.name:
+            self.detector.heard(src, time.monotonic())
+        handler = getattr(self, "_on_" + str(msg.get("t")), None)
+        if handler is not None:
+            await handler(msg, src)
+
+    async def _on_hb(self, msg: dict[str, Any], src: str) -> None:
+        pass
+
+    async def _on_get(self, msg: dict[str, Any], src: str) -> None:
+        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": self.data.get(msg["key"])})
+
+    async def _on_put(self, msg: dict[str, Any], src: str) -> None:
+        await self.store(msg["key"], msg["rec"])
+        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
+
+    async def store(self, key: str, rec: Any) -> None:
+        old = self.data.get(key)
+        new = values.merge(old, rec)
+        if new != old:
+            self.data[key] = new
+            await self._persist(key, new)
+
+    async def _on_ans(self, msg: dict[str, Any], src: str) -> None:
+        call = self._pending.get(msg["rid"])
+        if call is not None and src in call["dsts"]:
+            call["answers"][src] = msg.get("rec")
+            if call["done"]():
+                call["event"].set()
+
+    # -- coordinator side -----------------------------------------------------------
+
+    def tick(self) -> None:
+        for p in self.all_nodes:
+            if p != self.name:
+                self.send(p, {"t": "hb"})
+
+    def handoff(self) -> None:
+        """Push the records we hold for keys we are not a replica of to their replicas.
+
+        Only the sloppy quorum leaves such records (hints); the correct ring hands
+        data over explicitly during membership changes."""
+        for k, rec in list(self.data.items()):
+            if k.startswith("__"):
+                continue
+            reps = self.ring.replicas(k, self.n)
+            if self.name not in reps:
+                for r in reps:
+                    self.send(r, {"t": "put", "rid": 0, "key": k, "rec": rec})
+
+    def targets(self, key: str) -> list[list[str]]:
+        """The replica groups a quorum must be drawn from (two while a membership change is joint)."""
+        rings = [self.ring] if self.next_ring is None else [self.ring, self.next_ring]
+        if self.bug == "sloppy-quorum":
+            # The mistake: any reachable nodes will do, in ring order (hinted handoff).
+            now = time.monotonic()
+            walk = [m for m in self.ring.walk(key) if m == self.name or not self.detector.suspected(m, now)]
+            return [walk[: self.n] or self.ring.walk(key)[: self.n]]
+        return [r.replicas(key, self.n) for r in rings]
+
+    async def quorum(self, key: str, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Send ``msg`` to the key's replicas until a majority of each group answered."""
+        groups = self.targets(key)
+        dsts = sorted({d for g in groups for d in g})
+        rid = next(self._rids)
+        answers: dict[str, Any] = {}
+        need = [(set(g), len(g) // 2 + 1) for g in groups]
+
+        def done() -> bool:
+            return all(len(g & answers.keys()) >= q for g, q in need)
+
+        event = asyncio.Event()
+        self._pending[rid] = {"dsts": set(dsts), "answers": answers, "done": done, "event": event}
+        body = {**msg, "rid": rid, "key": key}
+        try:
+            now = time.monotonic()
+            order = self.detector.order(dsts, now, me=self.name)
+            trusted = [d for d in order if d == self.name or not self.detector.suspected(d, now)]
+            for d in trusted:
+                self.send(d, body)
+            waves = 0
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unavailable(f"no quorum of {groups} for {key}")
+                try:
+                    await asyncio.wait_for(event.wait(), min(left, WAVE_S if waves == 0 else RESEND_S))
+                except TimeoutError:
+                    waves += 1
+                    for d in order:
+                        if d not in answers:
+                            self.send(d, body)
+            return answers
+        finally:
+            del self._pending[rid]
+
+    # -- client operations ----------------------------------------------------------------
+
+    async def handle(self, op: str, key: Any, value: Any) -> Any:
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        if op == "generate":
+            return await self.generate()
+        k = json.dumps(key, sort_keys=True)
+        if op == "read":
+            return await self.read(k, deadline)
+        if op == "write":
+            return await self.write(k, value, deadline)
+        if op == "add":
+            return await self.add(k, value, deadline)
+        if op == "incr":
+            return await self.incr(k, value, deadline)
+        raise NotImplementedError(op)
+
+    async def read(self, k: str, deadline: float) -> Any:
+        answers = await self.quorum(k, {"t": "get"}, deadline)
+        recs = list(answers.values())
+        rec = values.newest(recs)
+        if self.bug != "no-write-back" and rec is not None and any(r != rec for r in recs):
+            await self.quorum(k, {"t": "put", "rec": rec}, deadline)  # ABD write-back
+        return values.client_value(rec)
+
+    async def write(self, k: str, value: Any, deadline: float) -> Any:
+        if self.bug == "lww-clock":
+            rec = {"ts": [time.time(), self.name], "value": value}
+        else:
+            answers = await self.quorum(k, {"t": "get"}, deadline)
+            tag = values.tag_of(values.newest(list(answers.values())))
+            rec = {"tag": [int(tag[0]) + 1, self.name], "value": value}
+        await self.quorum(k, {"t": "put", "rec": rec}, deadline)
+        return value
+
+    async def add(self, k: str, element: Any, deadline: float) -> Any:
+        if self.bug == "lww-clock":
+            answers = await self.quorum(k, {"t": "get"}, deadline)
+            old = values.client_value(values.newest(list(answers.values()))) or []
+            rec = {"ts": [time.time(), self.name], "value": [*old, element], "kind": "set"}
+        else:
+            rec = {"set": [element]}
+        await self.quorum(k, {"t": "put", "rec": rec}, deadline)
+        return element
+
+    async def incr(self, k: str, amount: Any, deadline: float) -> Any:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValueError("incr needs an integer")
+        lock = self._incr_locks.setdefault(k, asyncio.Lock())
+        async with lock:  # our slot of this counter has one writer: us, one at a time
+            answers = await self.quorum(k, {"t": "get"}, deadline)
+            newest = values.newest(list(answers.values()))
+            if self.bug == "lww-clock":
+                rec = {"ts": [time.time(), self.name], "value": (values.client_value(newest) or 0) + amount}
+            else:
+                mine = "__slot__" + k
+                cur = max(self.data.get(mine) or 0, ((newest or {}).get("slots") or {}).get(self.name, 0))
+                # Remember our slot durably before anyone sees it: a restart must never reuse a lower total.
+                self.data[mine] = cur + amount
+                await self._persist(mine, cur + amount)
+                rec = {"slots": {self.name: cur + amount}}
+            await self.quorum(k, {"t": "put", "rec": rec}, deadline)
+        return amount
+
+    async def generate(self) -> str:
+        if self._next_id >= self._id_limit:
+            self._id_limit = self._next_id + ID_BLOCK
+            await self._persist("__ids__", self._id_limit)  # reserve a block: ids never repeat across restarts
+        n = self._next_id
+        self._next_id += 1
+        return f"{self.name}-{n}"

@@ -1,0 +1,182 @@
+"""RingNode in one event loop over a simulated network: quorums, ABD write-back, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from splitbrain.systems.ring.node import RingNode, Unavailable
+
+NAMES = ["n1", "n2", "n3", "n4", "n5"]
+
+
+class Sim:
+    def __init__(self, names: list[str], bug: str | None = None, options: dict[str, Any] | None = None) -> None:
+        self.names = names
+        self.bug = bug
+        self.options = options or {}
+        self.cut: set[tuple[str, str]] = set()
+        self.down: set[str] = set()
+        self.disk: dict[str, list[tuple[str, Any]]] = {n: [] for n in names}
+        self.nodes: dict[str, RingNode] = {}
+        for n in names:
+            self.start(n)
+
+    def start(self, name: str) -> None:
+        self.down.discard(name)
+
+        async def persist(key: str, rec: Any, name: str = name) -> None:
+            self.disk[name].append((key, rec))
+
+        node = RingNode(
+            name,
+            [p for p in self.names if p != name],
+            send=lambda dst, msg, src=name: self.deliver(src, dst, msg),
+            persist=persist,
+            options=self.options,
+            bug=self.bug,
+        )
+        node.restore(list(self.disk[name]))
+        self.nodes[name] = node
+
+    def deliver(self, src: str, dst: str, msg: dict[str, Any]) -> None:
+        if src in self.down or dst in self.down or (src, dst) in self.cut:
+            return
+        node = self.nodes[dst]
+        asyncio.get_running_loop().call_later(0.001, lambda: asyncio.ensure_future(node.on_message(msg)))
+
+    async def run(self) -> None:
+        while True:
+            for n, node in self.nodes.items():
+                if n not in self.down:
+                    node.tick()
+            await asyncio.sleep(0.05)
+
+
+def with_sim(body, **kw):
+    async def main() -> None:
+        sim = Sim(NAMES, **kw)
+        ticker = asyncio.create_task(sim.run())
+        try:
+            await body(sim)
+        finally:
+            ticker.cancel()
+
+    asyncio.run(main())
+
+
+def key_replicas(sim: Sim, key: Any) -> list[str]:
+    return sim.nodes["n1"].ring.replicas(json.dumps(key), 3)
+
+
+def test_write_then_read_from_every_coordinator():
+    async def body(sim: Sim) -> None:
+        for i, via in enumerate(NAMES):
+            assert await sim.nodes[via].handle("write", "x", i) == i
+            for other in NAMES:
+                assert await sim.nodes[other].handle("read", "x", None) == i
+
+    with_sim(body)
+
+
+def test_quorum_read_after_partial_write_returns_newest_and_writes_it_back():
+    async def body(sim: Sim) -> None:
+        await sim.nodes["n1"].handle("write", "k", "old")
+        r1, r2, r3 = key_replicas(sim, "k")
+        k = json.dumps("k")
+        # a writer that crashed after reaching one replica only
+        await sim.nodes[r1].store(k, {"tag": [99, "zz"], "value": "new"})
+        coord = next(n for n in NAMES if n not in (r1, r2, r3))
+        # the reader cannot reach r3: its quorum is {r1, r2}, which includes the new value
+        sim.cut |= {(coord, r3), (r3, coord)}
+        assert await sim.nodes[coord].handle("read", "k", None) == "new"
+        # written back: a quorum now holds it, so a reader avoiding r1 sees it too
+        assert sim.nodes[r2].data[k]["value"] == "new"
+        sim.cut = {(coord, r1), (r1, coord)}
+        assert await sim.nodes[coord].handle("read", "k", None) == "new"
+
+    with_sim(body)
+
+
+def test_without_write_back_a_later_read_goes_back_in_time():
+    async def body(sim: Sim) -> None:
+        await sim.nodes["n1"].handle("write", "k", "old")
+        r1, r2, r3 = key_replicas(sim, "k")
+        await sim.nodes[r1].store(json.dumps("k"), {"tag": [99, "zz"], "value": "new"})
+        coord = next(n for n in NAMES if n not in (r1, r2, r3))
+        sim.cut = {(coord, r3), (r3, coord)}
+        assert await sim.nodes[coord].handle("read", "k", None) == "new"
+        sim.cut = {(coord, r1), (r1, coord)}
+        assert await sim.nodes[coord].handle("read", "k", None) == "old"
+
+    with_sim(body, bug="no-write-back")
+
+
+def test_no_quorum_of_the_keys_replicas_means_unavailable_even_with_other_nodes_up():
+    async def body(sim: Sim) -> None:
+        reps = key_replicas(sim, "k")
+        coord = next(n for n in NAMES if n not in reps)
+        sim.down |= set(reps[:2])
+        with pytest.raises(Unavailable):
+            await sim.nodes[coord].handle("write", "k", 1)
+
+    with_sim(body)
+
+
+def test_sloppy_quorum_accepts_writes_on_non_replicas():
+    async def body(sim: Sim) -> None:
+        reps = key_replicas(sim, "k")
+        others = [n for n in NAMES if n not in reps]
+        sim.down |= set(reps[:2])
+        await asyncio.sleep(1.3)  # let the failure detector notice
+        assert await sim.nodes[others[0]].handle("write", "k", 1) == 1
+        holders = [n for n in NAMES if json.dumps("k") in sim.nodes[n].data]
+        assert set(holders) - set(reps)
+
+    with_sim(body, bug="sloppy-quorum")
+
+
+def test_set_and_counter_survive_restart_of_every_node():
+    async def body(sim: Sim) -> None:
+        for i in range(6):
+            await sim.nodes[NAMES[i % 5]].handle("add", "s", i)
+            await sim.nodes[NAMES[i % 5]].handle("incr", "c", 2)
+        for n in NAMES:
+            sim.start(n)  # from what was persisted only
+        assert await sim.nodes["n3"].handle("read", "s", None) == list(range(6))
+        assert await sim.nodes["n4"].handle("read", "c", None) == 12
+        ids = {await sim.nodes[n].handle("generate", None, None) for n in NAMES for _ in range(3)}
+        for n in NAMES:
+            sim.start(n)
+        ids |= {await sim.nodes[n].handle("generate", None, None) for n in NAMES}
+        assert len(ids) == 20
+
+    with_sim(body)
+
+
+def test_lww_clock_loses_concurrent_set_adds():
+    async def body(sim: Sim) -> None:
+        await asyncio.gather(*(sim.nodes[n].handle("add", "s", i) for i, n in enumerate(NAMES)))
+        got = await sim.nodes["n1"].handle("read", "s", None)
+        assert len(got) < 5
+
+    with_sim(body, bug="lww-clock")
+
+
+def test_detector_suspects_a_silent_node_and_trusts_it_again():
+    async def body(sim: Sim) -> None:
+        await asyncio.sleep(0.3)
+        fd = sim.nodes["n1"].detector
+        assert not fd.suspected("n2", time.monotonic())
+        sim.down.add("n2")  # stopped: sends and receives nothing, state kept
+        await asyncio.sleep(1.4)
+        assert fd.suspected("n2", time.monotonic())
+        sim.down.discard("n2")
+        await asyncio.sleep(0.3)
+        assert not fd.suspected("n2", time.monotonic())
+
+    with_sim(body)
