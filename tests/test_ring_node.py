@@ -180,3 +180,32 @@ def test_detector_suspects_a_silent_node_and_trusts_it_again():
         assert not fd.suspected("n2", time.monotonic())
 
     with_sim(body)
+
+
+def test_join_hands_data_over_then_moves_ownership_and_leave_empties_a_node():
+    async def body(sim: Sim) -> None:
+        keys = [f"k{i}" for i in range(60)]
+        for i, k in enumerate(keys):
+            await sim.nodes[NAMES[i % 4]].handle("write", k, i)
+        before = {k: set(key_replicas(sim, k)) for k in keys}
+        assert "n5" not in set().union(*before.values())
+        members = await sim.nodes["n2"].handle("admin", None, {"action": "join", "node": "n5"})
+        assert members == NAMES
+        after = {k: set(key_replicas(sim, k)) for k in keys}
+        gained = [k for k in keys if "n5" in after[k]]
+        assert 0 < len(gained) < len(keys)
+        assert all(json.dumps(k) in sim.nodes["n5"].data for k in gained)
+        # the newcomer plus one old replica form a quorum that still sees every value
+        for k in gained:
+            old_only = sorted(after[k] - {"n5"})
+            sim.down.add(old_only[0])
+            assert await sim.nodes["n5"].handle("read", k, None) == keys.index(k)
+            sim.down.discard(old_only[0])
+        await sim.nodes["n3"].handle("admin", None, {"action": "leave", "node": "n1"})
+        sim.down.add("n1")  # gone for good
+        for i, k in enumerate(keys):
+            assert await sim.nodes[NAMES[1 + i % 4]].handle("read", k, None) == i
+        for n in NAMES[1:]:
+            assert "n1" not in sim.nodes[n].ring.members
+
+    with_sim(body, options={"members": NAMES[:4], "vnodes": 16})

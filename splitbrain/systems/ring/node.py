@@ -156,28 +156,42 @@ class RingNode:
     async def quorum(self, key: str, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
         """Send ``msg`` to the key's replicas until a majority of each group answered."""
         groups = self.targets(key)
+        need = [(set(g), len(g) // 2 + 1) for g in groups]
         dsts = sorted({d for g in groups for d in g})
+        return await self.ask(
+            dsts,
+            {**msg, "key": key},
+            lambda answers: all(len(g & answers.keys()) >= q for g, q in need),
+            deadline,
+            what=f"a quorum of {groups} for {key}",
+        )
+
+    async def ask(
+        self,
+        dsts: list[str],
+        msg: dict[str, Any],
+        enough: Callable[[dict[str, Any]], bool],
+        deadline: float,
+        what: str = "answers",
+    ) -> dict[str, Any]:
+        """Send ``msg`` to ``dsts`` (trusted ones first) and re-send to the silent ones until
+        ``enough(answers)`` holds; raises :class:`Unavailable` at the deadline."""
         rid = next(self._rids)
         answers: dict[str, Any] = {}
-        need = [(set(g), len(g) // 2 + 1) for g in groups]
-
-        def done() -> bool:
-            return all(len(g & answers.keys()) >= q for g, q in need)
-
         event = asyncio.Event()
-        self._pending[rid] = {"dsts": set(dsts), "answers": answers, "done": done, "event": event}
-        body = {**msg, "rid": rid, "key": key}
+        self._pending[rid] = {"dsts": set(dsts), "answers": answers, "done": lambda: enough(answers), "event": event}
+        body = {**msg, "rid": rid}
         try:
             now = time.monotonic()
             order = self.detector.order(dsts, now, me=self.name)
-            trusted = [d for d in order if d == self.name or not self.detector.suspected(d, now)]
-            for d in trusted:
-                self.send(d, body)
+            for d in order:
+                if d == self.name or not self.detector.suspected(d, now):
+                    self.send(d, body)
             waves = 0
-            while not done():
+            while not enough(answers):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise Unavailable(f"no quorum of {groups} for {key}")
+                    raise Unavailable(f"no {what}")
                 try:
                     await asyncio.wait_for(event.wait(), min(left, WAVE_S if waves == 0 else RESEND_S))
                 except TimeoutError:
@@ -189,12 +203,65 @@ class RingNode:
         finally:
             del self._pending[rid]
 
+    # -- membership ----------------------------------------------------------------------
+
+    async def change_membership(self, action: str, node: str, deadline: float) -> list[str]:
+        """Add or remove a node for good: joint quorums, hand data over, then move ownership.
+
+        While joint, every quorum needs a majority of the old *and* of the new
+        replicas, so nothing written during the handover can be missed after it."""
+        if node not in self.all_nodes:
+            raise ValueError(f"unknown node {node!r}: it must be one of the configured peers")
+        members = set(self.ring.members)
+        members = members | {node} if action == "join" else members - {node}
+        if action not in ("join", "leave") or not members:
+            raise ValueError("admin needs action join|leave and a node that leaves someone behind")
+        everyone = sorted(set(self.ring.members) | members)
+        epoch = self.epoch + 1
+        change = {"members": sorted(members), "epoch": epoch}
+        for step in ("joint", "handover", "commit"):
+            await self.ask(everyone, {"t": step, **change}, lambda a: len(a) == len(everyone), deadline,
+                           what=f"{step} acknowledgement from all of {everyone}")
+        self.log("INFO", f"membership epoch {epoch}: {sorted(members)}")
+        return sorted(members)
+
+    async def _on_joint(self, msg: dict[str, Any], src: str) -> None:
+        if int(msg["epoch"]) > self.epoch:
+            self.next_ring = HashRing(msg["members"], self.vnodes)
+        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
+
+    async def _on_handover(self, msg: dict[str, Any], src: str) -> None:
+        new = HashRing(msg["members"], self.vnodes)
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        pushes = []
+        for k, rec in list(self.data.items()):
+            if k.startswith("__") or rec is None:
+                continue
+            reps = new.replicas(k, self.n)
+            q = len(reps) // 2 + 1
+            pushes.append(self.ask(reps, {"t": "put", "key": k, "rec": rec},
+                                   lambda a, reps=reps, q=q: len(a.keys() & set(reps)) >= q, deadline))
+        await asyncio.gather(*pushes)
+        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
+
+    async def _on_commit(self, msg: dict[str, Any], src: str) -> None:
+        if int(msg["epoch"]) > self.epoch:
+            self.ring = HashRing(msg["members"], self.vnodes)
+            self.next_ring = None
+            self.epoch = int(msg["epoch"])
+            await self._persist("__ring__", {"members": msg["members"], "epoch": self.epoch})
+        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
+
     # -- client operations ----------------------------------------------------------------
 
     async def handle(self, op: str, key: Any, value: Any) -> Any:
         deadline = time.monotonic() + CLIENT_TIMEOUT_S
         if op == "generate":
             return await self.generate()
+        if op == "admin":
+            if not isinstance(value, dict):
+                raise ValueError("admin needs a value {action, node}")
+            return await self.change_membership(str(value.get("action")), str(value.get("node")), deadline)
         k = json.dumps(key, sort_keys=True)
         if op == "read":
             return await self.read(k, deadline)
