@@ -86,6 +86,14 @@ class _State:
                                           key=thaw(key), data=data))
 
 
+def _show(lst: list[Any], head: int = 4, tail: int = 4) -> str:
+    """A list for an explanation: whole when short, else its ends (the data fields keep it whole)."""
+    if len(lst) <= head + tail + 1:
+        return repr([thaw(x) for x in lst])
+    return (f"[{', '.join(repr(thaw(x)) for x in lst[:head])}, ... ({len(lst) - head - tail} more) ..., "
+            f"{', '.join(repr(thaw(x)) for x in lst[-tail:])}]")
+
+
 def _parse_mops(history: History, c: Call, value: Any, filled: bool) -> list[Mop]:
     what = "completion" if filled else "invocation"
     if not isinstance(value, list):
@@ -147,8 +155,8 @@ def _internal(st: _State, t: Txn) -> None:
         prior, tail = known.get(k), suffix.get(k, [])
         ok = (prior + tail == v) if prior is not None else (not tail or v[-len(tail):] == tail)
         if not ok:
-            expected = [thaw(x) for x in prior + tail] if prior is not None else f"... ending with {[thaw(x) for x in tail]}"
-            st.emit("internal", f"txn {t.call.invoke_index} read {thaw(k)!r} as {[thaw(x) for x in v]} but its own "
+            expected = _show(prior + tail) if prior is not None else f"a list ending with {_show(tail)}"
+            st.emit("internal", f"txn {t.call.invoke_index} read {thaw(k)!r} as {_show(v)} but its own "
                                 f"earlier micro-ops imply {expected}", call_ops(t.call), key=k, mop=i)
         known[k], suffix[k] = v, []
 
@@ -166,7 +174,7 @@ def _versions(st: _State) -> dict[Any, list[Any]]:
                 a, b = st.txns[rid].call, st.txns[tid].call
                 st.emit("incompatible-order",
                         f"reads of {thaw(k)!r} by txns {a.invoke_index} and {b.invoke_index} disagree: "
-                        f"{[thaw(x) for x in lst]} is not a prefix of {[thaw(x) for x in longest]}",
+                        f"{_show(lst)} is not a prefix of {_show(longest)}",
                         call_ops(a) + call_ops(b), key=k,
                         reads=[[thaw(x) for x in lst], [thaw(x) for x in longest]])
     return orders
@@ -292,6 +300,9 @@ def check_list_append(history: History, *, realtime: bool = True, timeout_s: flo
     if st.counts:
         valid = False
         summary = ", ".join(f"{n} {k}" for k, n in sorted(st.counts.items()))
+        if gstats["cyclic_components"] > len(cycles):
+            summary += (f"; {gstats['cyclic_components']} cyclic components in all "
+                        f"(at most {max_cycles} cycles listed)")
     elif not gstats["search_complete"]:
         valid, summary = "unknown", f"time limit ({timeout_s} s) reached before the search completed"
     elif status["ok"] == 0:
