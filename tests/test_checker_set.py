@@ -142,3 +142,31 @@ def test_dropping_an_acknowledged_element_is_caught(seed: int, n: int, procs: in
     res = check_set(h)
     assert res.valid is False
     assert any(a.kind == "lost" and a.data["element"] == victim for a in res.anomalies)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(2, 60), procs=st.integers(1, 6))
+def test_hiding_an_element_from_a_later_read_is_stale(seed: int, n: int, procs: int) -> None:
+    rng = random.Random(seed)
+    counter = [0]
+
+    def gen(r: random.Random):
+        if r.random() < 0.3:
+            return "read", "k0", None
+        counter[0] += 1
+        return "add", "k0", counter[0]
+
+    h = simulate(SetStore(), gen, rng, n_ops=n, procs=procs, final=("read", "k0", None))
+    assert check_set(h, linearizable=True).valid is True
+    calls = h.calls()
+    reads = [c for c in calls[:-1] if c.f == "read" and c.type == "ok"]
+    pairs = [(a, r) for a in calls if a.f == "add" and a.type == "ok" for r in reads
+             if r.invoke_index > a.complete_index]
+    if not pairs:
+        return
+    add, read = rng.choice(pairs)
+    op = h.ops[read.complete_index]
+    op.value = [e for e in op.value if e != add.value]
+    assert check_set(h).valid is True and check_set(h).stats["stale"] >= 1
+    res = check_set(h, linearizable=True)
+    assert res.valid is False and any(a.data["element"] == add.value for a in res.anomalies if a.kind == "stale")

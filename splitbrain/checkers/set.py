@@ -111,15 +111,20 @@ def _check_key(key: Any, k: _Key, linearizable: bool, out: list[Anomaly], counts
     reads = sorted(k.reads, key=lambda r: inv_pos(r[0]))
     # Checks on every read: duplicates, elements nobody tried to add, elements whose adds all failed.
     seen_bad: set[tuple[str, Any]] = set()
-    present: dict[Any, list[int]] = {}
+    read_starts = [inv_pos(rc) for rc, _ in reads]
+    # For stale reads: the rank of the first read begun after each ack, and how many of the
+    # reads from there on show the element (O(elements) memory, one pass over the reads).
+    first_after = {e: bisect.bisect_right(read_starts, el.ok_ret) for e, el in k.adds.items() if el.ok}
+    shown_after: Counter[Any] = Counter()
     for rank, (rc, elems) in enumerate(reads):
         if len(set(elems)) != len(elems):
             dup = sorted((e for e, n in Counter(elems).items() if n > 1), key=sort_key)
             for e in dup:
                 found["duplicate"].append(e)
                 emit(_anomaly("duplicate", key, e, call_ops(rc), f"read {rc.invoke_index} lists {thaw(e)!r} more than once"))
-        for e in elems:
-            present.setdefault(e, []).append(rank)
+        for e in dict.fromkeys(elems):
+            if first_after.get(e, len(reads)) <= rank:
+                shown_after[e] += 1
             el = k.adds.get(e)
             if el is None or el.first_inv > ret_pos(rc):
                 if ("u", e) not in seen_bad:
@@ -139,16 +144,12 @@ def _check_key(key: Any, k: _Key, linearizable: bool, out: list[Anomaly], counts
     final_call, final_elems = max(k.reads, key=lambda r: ret_pos(r[0]))
     final = set(final_elems)
     r0 = inv_pos(final_call)
-    read_starts = [inv_pos(rc) for rc, _ in reads]
     for e, el in k.adds.items():
         if e in final:
             if not el.ok and el.info:
                 found["recovered"].append(e)
             if el.ok:
-                first_after = bisect.bisect_right(read_starts, el.ok_ret)
-                ranks = present.get(e, [])
-                containing = len(ranks) - bisect.bisect_left(ranks, first_after)
-                if len(reads) - first_after > containing:
+                if len(reads) - first_after[e] > shown_after[e]:
                     found["stale"].append(e)
                     if linearizable:
                         emit(_anomaly("stale", key, e, call_ops(el.first),
