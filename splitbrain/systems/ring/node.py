@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,6 +68,7 @@ class RingNode:
         self._incr_locks: dict[str, asyncio.Lock] = {}
         self._next_id = 0
         self._id_limit = 0
+        self.rng = random.Random()
 
     # -- restart ---------------------------------------------------------------
 
@@ -158,12 +160,16 @@ class RingNode:
         groups = self.targets(key)
         need = [(set(g), len(g) // 2 + 1) for g in groups]
         dsts = sorted({d for g in groups for d in g})
+        # Reads ask just a quorum of the trusted replicas first (the others only if
+        # those stay silent); puts go to every trusted replica to keep them in step.
+        first = need[0][1] if msg.get("t") == "get" and len(groups) == 1 else None
         return await self.ask(
             dsts,
             {**msg, "key": key},
             lambda answers: all(len(g & answers.keys()) >= q for g, q in need),
             deadline,
             what=f"a quorum of {groups} for {key}",
+            first=first,
         )
 
     async def ask(
@@ -173,9 +179,11 @@ class RingNode:
         enough: Callable[[dict[str, Any]], bool],
         deadline: float,
         what: str = "answers",
+        first: int | None = None,
     ) -> dict[str, Any]:
-        """Send ``msg`` to ``dsts`` (trusted ones first) and re-send to the silent ones until
-        ``enough(answers)`` holds; raises :class:`Unavailable` at the deadline."""
+        """Send ``msg`` to ``dsts`` (the ``first`` trusted ones, or all trusted ones) and, after
+        a short wait, to the rest, re-sending to the silent ones until ``enough(answers)``
+        holds; raises :class:`Unavailable` at the deadline."""
         rid = next(self._rids)
         answers: dict[str, Any] = {}
         event = asyncio.Event()
@@ -183,10 +191,11 @@ class RingNode:
         body = {**msg, "rid": rid}
         try:
             now = time.monotonic()
-            order = self.detector.order(dsts, now, me=self.name)
-            for d in order:
-                if d == self.name or not self.detector.suspected(d, now):
-                    self.send(d, body)
+            trusted = [d for d in dsts if d == self.name or not self.detector.suspected(d, now)]
+            self.rng.shuffle(trusted)  # spread read load over the replicas
+            order = trusted + [d for d in dsts if d not in trusted]
+            for d in trusted[:first]:
+                self.send(d, body)
             waves = 0
             while not enough(answers):
                 left = deadline - time.monotonic()
