@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from splitbrain.systems.paxos.node import PaxosNode
+from splitbrain.systems.paxos.node import HEARTBEAT_S, PaxosNode
 
 NAMES = ["n1", "n2", "n3"]
 
@@ -79,7 +79,7 @@ class Sim:
             for n, node in self.nodes.items():
                 if n not in self.down:
                     node.tick()
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(HEARTBEAT_S)
 
     def leader(self) -> str | None:
         for n, node in self.nodes.items():
@@ -172,3 +172,78 @@ def test_acceptor_promises_survive_restart():
         assert sim.nodes[n].acceptor.accepted == accepted
 
     with_sim(body)
+
+
+async def chaos(sim: Sim, rng: random.Random, seconds: float) -> None:
+    """Random one-node isolations, crashes and restarts while clients write through random nodes."""
+    async def client(i: int) -> None:
+        n = 0
+        while True:
+            via = rng.choice(sim.names)
+            if via not in sim.down:
+                n += 1
+                try:
+                    await write(sim, via, "k", f"c{i}-{n}")
+                except TimeoutError:
+                    pass
+            await asyncio.sleep(0.01)
+
+    clients = [asyncio.create_task(client(i)) for i in range(4)]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        await asyncio.sleep(rng.uniform(0.2, 0.8))
+        victim = sim.leader() if rng.random() < 0.7 else rng.choice(sim.names)
+        if victim is None:
+            continue
+        fault = rng.choice(["isolate", "crash"])
+        if fault == "isolate":
+            sim.isolate(victim)
+            await asyncio.sleep(rng.uniform(0.5, 1.5))
+            sim.cut.clear()
+        else:
+            sim.crash(victim, lose_chosen_log=rng.random() < 0.5)
+            await asyncio.sleep(rng.uniform(0.3, 1.0))
+            sim.start(victim)
+    for c in clients:
+        c.cancel()
+    sim.cut.clear()
+    await asyncio.sleep(1.5)
+
+
+def conflicting_slots(sim: Sim) -> list[int]:
+    seen: dict[int, Any] = {}
+    bad = []
+    for n in sim.names:
+        for slot, value in sim.nodes[n].learner.chosen.items():
+            if slot in seen and seen[slot] != value:
+                bad.append(slot)
+            seen.setdefault(slot, value)
+    return bad
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_chaos_never_chooses_two_values_for_a_slot(seed):
+    async def body(sim: Sim) -> None:
+        await wait_for(lambda: sim.leader() is not None)
+        await chaos(sim, random.Random(seed), 6.0)
+        assert conflicting_slots(sim) == []
+        assert max(len(sim.nodes[n].learner.chosen) for n in NAMES) > 20
+
+    with_sim(body)
+
+
+@pytest.mark.parametrize("bug", ["accept-lower-ballot", "ignore-promised-values"])
+def test_chaos_with_a_seeded_bug_chooses_conflicting_values(bug):
+    found: list[int] = []
+
+    async def body(sim: Sim, seed: int) -> None:
+        await wait_for(lambda: sim.leader() is not None)
+        await chaos(sim, random.Random(seed), 6.0)
+        found.extend(conflicting_slots(sim))
+
+    for seed in (7, 8, 9):  # faults are random: allow a few tries, as the harness would
+        with_sim(lambda sim, seed=seed: body(sim, seed), bug=bug)
+        if found:
+            break
+    assert found

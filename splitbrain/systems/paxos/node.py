@@ -27,7 +27,7 @@ from splitbrain.systems.paxos.core import NOOP, Acceptor, Ballot, Leadership, Le
 
 HEARTBEAT_S = 0.1
 ELECTION_S = (0.5, 1.0)
-RETRANSMIT_S = 0.25
+RETRANSMIT_S = 0.09  # every tick: a healed link sees our accepts again at once
 CATCHUP_BATCH = 400
 CLIENT_TIMEOUT_S = 2.5
 
@@ -60,11 +60,19 @@ class PaxosNode:
         self.leader: str | None = None
         self.leader_ballot: Ballot = (0, "")
         self.leadership: Leadership | None = None
+        # Ballots we led and gave up: a majority accepting one of their proposals still
+        # makes it chosen, so late acceptances are still learned from.
+        self.retired: dict[Ballot, Leadership] = {}
         self.max_round = 0
         self.last_contact = time.monotonic()
         self.election_timeout = self.rng.uniform(*ELECTION_S)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.queued: list[dict[str, Any]] = []  # commands waiting for our phase 1
+        # Our clients' commands not yet applied: re-sent to each new leader, since the
+        # old one may have died holding them. Applying dedups by command id, so a
+        # command proposed twice still takes effect once.
+        self.mine: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count()
         self._incarnation = time.time_ns()
         self._sent_at: dict[Any, float] = {}
@@ -98,14 +106,20 @@ class PaxosNode:
         lead = self.leadership
         if lead is not None and b > lead.ballot:
             self.log("INFO", f"stepping down: saw ballot {list(b)} above ours {list(lead.ballot)}")
+            self.retired[lead.ballot] = lead
+            while len(self.retired) > 4:
+                del self.retired[min(self.retired)]
             self.leadership = None
             self.last_contact = time.monotonic()
 
     def _follow(self, b: Ballot) -> None:
         if b >= self.leader_ballot:
-            if self.leader != b[1]:
-                self.log("INFO", f"following {b[1]} at ballot {list(b)}")
+            changed = self.leader != b[1]
             self.leader, self.leader_ballot = b[1], b
+            if changed:
+                self.log("INFO", f"following {b[1]} at ballot {list(b)}")
+                for cmd in list(self.mine.values()):
+                    self._route(cmd, hops=0)
         if b == self.leader_ballot:
             self.last_contact = time.monotonic()
 
@@ -118,11 +132,13 @@ class PaxosNode:
         cmd = {**op, "cid": f"{self.name}:{self._incarnation}:{next(self._ids)}", "origin": self.name}
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.waiting[cmd["cid"]] = fut
+        self.mine[cmd["cid"]] = cmd
         try:
             self._route(cmd, hops=0)
             return await asyncio.wait_for(fut, CLIENT_TIMEOUT_S)
         finally:
             self.waiting.pop(cmd["cid"], None)
+            self.mine.pop(cmd["cid"], None)
 
     def _route(self, cmd: dict[str, Any], hops: int) -> None:
         lead = self.leadership
@@ -216,8 +232,10 @@ class PaxosNode:
         self.leader, self.leader_ballot = self.name, lead.ballot
         for slot, value in proposals:
             self._send_accept(lead, slot, value)
-        queued, self.queued = self.queued, []
-        for cmd in queued:
+        cmds = {c["cid"]: c for c in self.queued}
+        cmds.update(self.mine)  # ours may have been sent to a leader that is gone
+        self.queued = []
+        for cmd in cmds.values():
             self._propose(cmd)
         self.broadcast({"t": "heartbeat", "b": list(lead.ballot), "upto": self.learner.first_unlearned - 1})
 
@@ -235,7 +253,10 @@ class PaxosNode:
 
     async def _on_accepted(self, msg: dict[str, Any], src: str) -> None:
         lead = self.leadership
-        if lead is None or ballot(msg["b"]) != lead.ballot:
+        b = ballot(msg["b"])
+        if lead is None or b != lead.ballot:
+            lead = self.retired.get(b)
+        if lead is None:
             return
         slot = int(msg["slot"])
         value = lead.on_accepted(src, slot)
@@ -253,8 +274,6 @@ class PaxosNode:
             self.send(src, {"t": "nack", "b": msg["b"], "promised": list(self.acceptor.promised)})
             return
         self._follow(b)
-        if self.leadership is not None and self.leadership.ballot < b:
-            self.leadership = None
         if self.queued and self.leadership is None and self.leader not in (None, self.name):
             queued, self.queued = self.queued, []
             for cmd in queued:
@@ -304,8 +323,13 @@ class PaxosNode:
         for _slot, cmd in self.learner.ready():
             if not isinstance(cmd, dict) or cmd.get("op") == NOOP["op"]:
                 continue
-            result = self._apply(cmd)
             cid = cmd.get("cid")
+            if cid in self.results:
+                continue  # proposed twice (re-sent after a leader change): applied once
+            result = self._apply(cmd)
+            if cid:
+                self.results[cid] = result
+                self.mine.pop(cid, None)
             fut = self.waiting.get(cid) if cid else None
             if fut is not None:
                 if not fut.done():
