@@ -1,0 +1,462 @@
+"""Local backend: every node a child process on 127.0.0.1, every link a harness proxy.
+
+Each node gets ``run_dir/nodes/<name>/`` with its data directory and
+``node.log`` (its stdout and stderr, capped), a client port and a peer port.
+Nodes never dial each other directly: a node's address for a peer is the link
+proxy src -> dst (:mod:`splitbrain.backends.proxy`), so partitions, delay and
+loss act per directed link without root. Systems whose members must agree on
+every peer URL (``shared_peer_addresses``, e.g. etcd) get one proxy per
+destination that identifies the caller through /proc instead
+(:mod:`splitbrain.backends.sourceproxy`).
+
+Faults on processes are signals to the node's own process group: SIGKILL (a
+restart reuses the same data dir and ports), SIGSTOP/SIGCONT. Wall-clock skew
+uses libfaketime (:mod:`splitbrain.backends.faketime`) with one timestamp file
+per node. :meth:`LocalBackend.verify` measures what is in effect (proxy
+counters, /proc states, /proc/net/tcp, mapped libraries) rather than
+repeating what was asked.
+
+Nodes must never outlive the control node: each child sets
+``PR_SET_PDEATHSIG(SIGKILL)``. That signal fires when the *thread* that forked
+the child exits, so every node is spawned from one long-lived spawner thread
+owned by the backend, never from short-lived ``to_thread`` workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from splitbrain.backends import faketime
+from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
+from splitbrain.errors import HarnessError, NodeStartError, UsageError
+from splitbrain.systems.base import NodeConfig
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _child_setup(parent_pid: int) -> None:
+    """Runs in the forked child before exec: die with the control node."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports, held together while choosing so none repeats."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def proc_state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat (R, S, T, Z, ...), None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
+    """Copy a node's output into its log until EOF, dropping what exceeds the cap."""
+    with open(path, "ab") as out:
+        written = out.tell()
+        truncated = False
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            if written + len(chunk) <= max_bytes:
+                out.write(chunk)
+                out.flush()
+                written += len(chunk)
+            elif not truncated:
+                out.write(f"{time.time():.6f} WARN [harness] log capped at {max_bytes} bytes\n".encode())
+                out.flush()
+                truncated = True
+    stream.close()
+
+
+@dataclass
+class _Node:
+    name: str
+    dir: str
+    config: NodeConfig
+    log_path: str
+    clock_file: str
+    command: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    pump: threading.Thread | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        self.start_timeout_s = float(self.options.get("start_timeout_s", 15.0))
+        self.log_max_bytes = int(self.options.get("log_max_bytes", 64 * 1024 * 1024))
+        self.nodes: dict[str, _Node] = {}
+        self.links: dict[tuple[str, str], LinkProxy] = {}
+        self._source_proxies: dict[str, Any] = {}
+        self._cut: frozenset[tuple[str, str]] = frozenset()
+        self._loss: dict[tuple[str, str], float] = {}
+        self._proxies: ProxyThread | None = None
+        self._spawner: ThreadPoolExecutor | None = None
+        self._faketime_lib: str | None = None
+        self._env: dict[str, str] = {}
+        self._torn_down = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def setup(self, cluster: ClusterSpec) -> None:
+        try:
+            await self._setup(cluster)
+        except BaseException:
+            await self.teardown()
+            raise
+
+    async def _setup(self, cluster: ClusterSpec) -> None:
+        names = list(cluster.nodes)
+        if len(set(names)) != len(names) or not names:
+            raise UsageError(f"node names must be distinct and non-empty: {names}")
+        system = cluster.system
+        shared = bool(getattr(system, "shared_peer_addresses", False))
+        line_protocol = bool(getattr(system, "line_protocol", True))
+        self._faketime_lib = faketime.library_path() if self.options.get("faketime", faketime.available()) else None
+        self._env = dict(os.environ)
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self._env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, self._env.get("PYTHONPATH")) if p)
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="splitbrain-spawner")
+        self._proxies = ProxyThread()
+        self._proxies.start()
+        ports = free_ports(2 * len(names))
+        peer_port = {n: ports[2 * i + 1] for i, n in enumerate(names)}
+        peers: dict[str, dict[str, tuple[str, int]]] = {n: {} for n in names}
+        extra: dict[str, dict[str, Any]] = {n: {} for n in names}
+        if shared:
+            from splitbrain.backends.sourceproxy import SourceProxy
+
+            for dst in names:
+                sp = SourceProxy(dst, (HOST, peer_port[dst]), self._pids, self._is_cut, self._loss_of,
+                                 random.Random(f"{cluster.run_id}:{dst}"))
+                port = await self._proxies.call(sp.start(HOST))
+                self._source_proxies[dst] = sp
+                for src in names:
+                    if src != dst:
+                        peers[src][dst] = (HOST, port)
+                extra[dst]["advertise_peer"] = [HOST, port]
+        else:
+            for src in names:
+                for dst in names:
+                    if src == dst:
+                        continue
+                    link = LinkProxy(src, dst, (HOST, peer_port[dst]), random.Random(f"{cluster.run_id}:{src}>{dst}"),
+                                     line_protocol)
+                    peers[src][dst] = (HOST, await self._proxies.call(link.start(HOST)))
+                    self.links[(src, dst)] = link
+            for (src, dst), link in self.links.items():
+                link.reverse = self.links[(dst, src)]
+        for i, name in enumerate(names):
+            ndir = os.path.join(cluster.run_dir, "nodes", name)
+            os.makedirs(os.path.join(ndir, "data"), exist_ok=True)
+            config = NodeConfig(name=name, client_host=HOST, client_port=ports[2 * i], peer_host=HOST,
+                                peer_port=peer_port[name], peers=peers[name], data_dir=os.path.join(ndir, "data"),
+                                log_file=None, bug=cluster.bug, options={**cluster.options, **extra[name]})
+            node = _Node(name, ndir, config, os.path.join(ndir, "node.log"), os.path.join(ndir, "clock"))
+            node.command = list(system.node_command(config, sys.executable))
+            open(node.log_path, "ab").close()
+            if self._faketime_lib:
+                faketime.write_offset(node.clock_file, 0.0)
+            self.nodes[name] = node
+        for name in names:
+            await self._spawn(name)
+        await asyncio.gather(*(self._await_up(n) for n in names))
+
+    async def teardown(self) -> None:
+        """Kill every node (resuming paused ones first), stop the proxies. Safe to repeat."""
+        for node in self.nodes.values():
+            self._signal(node, signal.SIGCONT)
+            self._signal(node, signal.SIGKILL)
+        for node in self.nodes.values():
+            if node.proc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(node.proc.wait, 5.0)
+            if node.pump is not None:
+                await asyncio.to_thread(node.pump.join, 2.0)
+        if self._proxies is not None:
+            if self._proxies.alive():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._proxies.call(self._stop_proxies()), 5.0)
+            self._proxies.stop()
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=False)
+        self._torn_down = True
+
+    async def _stop_proxies(self) -> None:
+        for link in self.links.values():
+            await link.stop()
+        for sp in self._source_proxies.values():
+            await sp.stop()
+
+    def client_address(self, node: str) -> tuple[str, int]:
+        return HOST, self._node(node).config.client_port
+
+    # ------------------------------------------------------------------ processes
+
+    def _node(self, name: str) -> _Node:
+        if name not in self.nodes:
+            raise UsageError(f"unknown node {name!r}; nodes: {', '.join(self.nodes)}")
+        return self.nodes[name]
+
+    def _pids(self) -> dict[str, int]:
+        return {n.name: n.proc.pid for n in list(self.nodes.values()) if n.proc is not None and n.alive()}
+
+    def _popen(self, node: _Node) -> subprocess.Popen[bytes]:
+        env = self._env
+        if self._faketime_lib:
+            env = faketime.node_env(node.clock_file, self._faketime_lib, self._env)
+        parent = os.getpid()
+        return subprocess.Popen(node.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, cwd=node.dir, process_group=0,
+                                preexec_fn=lambda: _child_setup(parent))
+
+    async def _spawn(self, name: str) -> None:
+        node = self._node(name)
+        assert self._spawner is not None
+        loop = asyncio.get_running_loop()
+        try:
+            node.proc = await loop.run_in_executor(self._spawner, self._popen, node)
+        except OSError as e:
+            raise NodeStartError(name, f"cannot execute {node.command[0]!r}: {e}", self.log_tail(name)) from None
+        assert node.proc.stdout is not None
+        node.pump = threading.Thread(target=_pump_log, args=(node.proc.stdout, node.log_path, self.log_max_bytes),
+                                     name=f"splitbrain-log-{name}", daemon=True)
+        node.pump.start()
+
+    async def _await_up(self, name: str) -> None:
+        node = self._node(name)
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            if node.proc is None or node.proc.poll() is not None:
+                code = None if node.proc is None else node.proc.returncode
+                await asyncio.sleep(0.1)  # let the log pump catch the last words
+                raise NodeStartError(name, f"process exited with code {code}", self.log_tail(name))
+            try:
+                _, w = await asyncio.wait_for(asyncio.open_connection(HOST, node.config.client_port), 1.0)
+                w.close()
+                return
+            except (TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise NodeStartError(name, f"client port {node.config.client_port} not accepting after "
+                                           f"{self.start_timeout_s:.0f} s", self.log_tail(name))
+            await asyncio.sleep(0.05)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        try:
+            with open(self.nodes[name].log_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.nodes[name].log_path) - 16384))
+                return b"\n".join(fh.read().splitlines()[-lines:]).decode("utf-8", "replace")
+        except (OSError, KeyError):
+            return ""
+
+    def _signal(self, node: _Node, sig: int) -> None:
+        if node.proc is None or node.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(node.proc.pid, sig)
+
+    async def kill(self, node: str) -> None:
+        n = self._node(node)
+        self._signal(n, signal.SIGKILL)
+        if n.proc is not None:
+            await asyncio.to_thread(n.proc.wait, 10.0)
+
+    async def start(self, node: str) -> None:
+        n = self._node(node)
+        if n.alive():
+            return
+        await self._spawn(node)
+        await self._await_up(node)
+
+    async def pause(self, node: str) -> None:
+        n = self._node(node)
+        self._signal(n, signal.SIGSTOP)
+        await self._await_state(n, "T")
+
+    async def resume(self, node: str) -> None:
+        n = self._node(node)
+        self._signal(n, signal.SIGCONT)
+        await self._await_state(n, None)
+
+    async def _await_state(self, n: _Node, state: str | None) -> None:
+        """Wait (briefly) until /proc shows the node stopped (``"T"``) or not stopped (None)."""
+        for _ in range(100):
+            if n.proc is None or not n.alive():
+                return
+            s = proc_state(n.proc.pid)
+            if (s == "T") == (state == "T"):
+                return
+            await asyncio.sleep(0.01)
+
+    # ------------------------------------------------------------------ network and clocks
+
+    def _is_cut(self, src: str | None, dst: str) -> bool:
+        return src is not None and (src, dst) in self._cut
+
+    def _loss_of(self, src: str | None, dst: str) -> float:
+        return self._loss.get((src, dst), 0.0) if src is not None else 0.0
+
+    def _check_links(self, links: list[tuple[str, str]]) -> None:
+        for src, dst in links:
+            self._node(src), self._node(dst)
+            if src == dst:
+                raise UsageError(f"no link from {src} to itself")
+
+    async def partition(self, grudge: Grudge) -> None:
+        cut = {(src, dst) for dst, srcs in grudge.items() for src in srcs if src != dst}
+        self._check_links(sorted(cut))
+        self._cut = frozenset(cut)
+        assert self._proxies is not None
+        await self._proxies.call(self._apply_cut(self._cut))
+
+    async def _apply_cut(self, cut: frozenset[tuple[str, str]]) -> None:
+        for key, link in self.links.items():
+            link.set_cut(key in cut)
+        if not cut:
+            for sp in self._source_proxies.values():
+                sp.reset()  # blackholed raw streams: start them clean
+
+    async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
+        self._check_links(links)
+        if not 0.0 <= rule.loss <= 1.0 or rule.delay_ms < 0 or rule.jitter_ms < 0:
+            raise UsageError(f"bad packet rule {rule}: loss in [0, 1], delay and jitter >= 0")
+        if self._source_proxies and (rule.delay_ms or rule.jitter_ms):
+            raise HarnessError("the local backend cannot delay links of a shared-peer-address system (loss only)")
+        for key in links:
+            if rule.loss:
+                self._loss[key] = rule.loss
+            else:
+                self._loss.pop(key, None)
+        assert self._proxies is not None
+        await self._proxies.call(self._apply_rule([self.links[k] for k in links if k in self.links], rule))
+
+    async def _apply_rule(self, links: list[LinkProxy], rule: PacketRule) -> None:
+        for link in links:
+            link.set_rule(rule)
+
+    async def clock(self, node: str, offset_s: float) -> None:
+        n = self._node(node)
+        if not self._faketime_lib:
+            raise HarnessError("clock faults need libfaketime; this backend started without it")
+        faketime.write_offset(n.clock_file, offset_s)
+
+    # ------------------------------------------------------------------ verify and heal
+
+    async def verify(self) -> dict[str, Any]:
+        links: dict[str, Any] = {}
+        bypass: dict[str, int] = {}
+        if self._proxies is not None and self._proxies.alive() and self.links:
+            links, bypass = await self._proxies.call(self._measure_links())
+        out: dict[str, Any] = {
+            "proxies_alive": bool(self._proxies and self._proxies.alive()),
+            "links": links,
+            "cut": sorted([*v["link"]] for v in links.values() if v["cut"]),
+            "leaking": sorted(k for k, v in links.items() if v["cut"] and v["forwarded_since_cut"] > 0),
+            "degraded": sorted([*v["link"]] for v in links.values()
+                               if v["loss"] or v["delay_ms"] or v["jitter_ms"]),
+            "bypass": bypass,
+            "paused": sorted(n.name for n in self.nodes.values() if n.alive() and n.proc is not None
+                             and proc_state(n.proc.pid) == "T"),
+            "killed": sorted(n.name for n in self.nodes.values() if not n.alive()),
+            "clock": {},
+            "faketime": {},
+        }
+        if self._source_proxies:
+            out["cut"] = sorted([*k] for k in self._cut)
+            out["links"] = {dst: {"forwarded": dict(sp.forwarded), "dropped": dict(sp.dropped)}
+                            for dst, sp in self._source_proxies.items()}
+        if self._faketime_lib:
+            for n in self.nodes.values():
+                off = faketime.read_offset(n.clock_file)
+                if off:
+                    out["clock"][n.name] = off
+                if n.proc is not None and n.alive():
+                    out["faketime"][n.name] = faketime.loaded_in(n.proc.pid)
+        return out
+
+    async def _measure_links(self) -> tuple[dict[str, Any], dict[str, int]]:
+        links = {
+            link.name: {"link": [link.src, link.dst], "cut": link.cut, "delay_ms": link.rule.delay_ms,
+                        "jitter_ms": link.rule.jitter_ms, "loss": link.rule.loss,
+                        "forwarded_since_cut": link.stats.forwarded_bytes - link.forwarded_at_cut if link.cut else 0,
+                        "live": link.live_connections(), **vars(link.stats)}
+            for link in self.links.values()
+        }
+        bypass: dict[str, int] = {}
+        for name, node in self.nodes.items():
+            suspects = self._bypassing(name, node.config.peer_port)
+            if suspects:
+                await asyncio.sleep(0.05)
+                still = suspects & self._bypassing(name, node.config.peer_port)
+                if still:
+                    bypass[name] = len(still)
+        return links, bypass
+
+    def _bypassing(self, dst: str, port: int) -> set[int]:
+        """Peer connections into ``dst`` that did not come from one of its proxies."""
+        seen = set(established_to(port))
+        ours: set[int] = set()
+        for (_, d), link in self.links.items():
+            if d == dst:
+                ours |= link.upstream_ports()
+        return seen - ours
+
+    async def heal(self) -> None:
+        errors: list[str] = []
+        steps: list[Any] = [self.partition({})]
+        if self.links:
+            steps.append(self.packet(list(self.links), PacketRule()))
+        self._loss.clear()
+        for n in self.nodes.values():
+            if self._faketime_lib and faketime.read_offset(n.clock_file) != 0.0:
+                faketime.write_offset(n.clock_file, 0.0)
+            if n.alive():
+                steps.append(self.resume(n.name))
+        for step in steps:
+            try:
+                await step
+            except Exception as e:  # noqa: BLE001 - heal every other fault regardless
+                errors.append(f"{type(e).__name__}: {e}")
+        dead = [n.name for n in self.nodes.values() if not n.alive()]
+        results = await asyncio.gather(*(self.start(n) for n in dead), return_exceptions=True)
+        errors += [str(r) for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise HarnessError("heal incomplete: " + "; ".join(errors))

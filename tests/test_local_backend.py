@@ -1,0 +1,216 @@
+"""The local backend with real processes: proxies, partitions, kill, pause, clocks, cleanup.
+
+Nodes are ``tests/peer_node.py``: each gossips a sequence number to every peer
+through the link proxies every 50 ms, so "n1 hears n2" is a direct
+measurement of the link n2 -> n1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from splitbrain.backends.base import ClusterSpec, PacketRule
+from splitbrain.backends.local import LocalBackend, proc_state
+from splitbrain.errors import NodeStartError
+from splitbrain.systems.base import NodeConfig
+
+NODE = str(Path(__file__).with_name("peer_node.py"))
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass(frozen=True)
+class PeerSystem:
+    name: str = "peer"
+
+    def node_command(self, config: NodeConfig, python: str) -> list[str]:
+        return [python, NODE, "--config", config.to_json()]
+
+
+async def ask(backend: LocalBackend, node: str, op: str) -> dict:
+    r, w = await asyncio.open_connection(*backend.client_address(node))
+    w.write(json.dumps({"op": op}).encode() + b"\n")
+    await w.drain()
+    line = await asyncio.wait_for(r.readline(), 5)
+    w.close()
+    return json.loads(line)
+
+
+async def hears(backend: LocalBackend, node: str, peer: str, fresh_s: float = 0.5) -> bool:
+    heard = await ask(backend, node, "heard")
+    return peer in heard and heard[peer][1] < fresh_s
+
+
+async def eventually(pred, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await pred():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def spec(tmp_path, n: int = 3, **options) -> ClusterSpec:
+    return ClusterSpec(system=PeerSystem(), nodes=[f"n{i}" for i in range(1, n + 1)], run_dir=str(tmp_path),
+                       run_id="t", options=options)
+
+
+def gone(pid: int) -> bool:
+    return proc_state(pid) in (None, "Z")
+
+
+def test_partition_cuts_exactly_the_grudge_links_and_heal_restores_them(tmp_path):
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path))
+        try:
+            names = ["n1", "n2", "n3"]
+            for a in names:
+                for p in names:
+                    if a != p:
+                        assert await eventually(lambda a=a, p=p: hears(b, a, p)), f"{a} never heard {p}"
+            v = await b.verify()
+            assert v["cut"] == [] and v["bypass"] == {} and v["proxies_alive"]
+            assert all(link["forwarded_bytes"] > 0 for link in v["links"].values())
+
+            await b.partition({"n1": {"n2"}})  # n1 drops n2's messages: link n2 -> n1 cut
+            await asyncio.sleep(1.5)
+            assert not await hears(b, "n1", "n2", fresh_s=1.0)
+            assert await hears(b, "n1", "n3") and await hears(b, "n2", "n1") and await hears(b, "n3", "n2")
+            v = await b.verify()
+            assert v["cut"] == [["n2", "n1"]] and v["leaking"] == []
+            assert v["links"]["n2->n1"]["dropped_msgs"] > 0
+
+            await b.heal()
+            assert await eventually(lambda: hears(b, "n1", "n2"))
+            v = await b.verify()
+            assert v["cut"] == [] and v["degraded"] == [] and v["paused"] == [] and v["killed"] == []
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())
+
+
+def test_kill_restart_pause_and_clock_skew(tmp_path):
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path, 2))
+        try:
+            data = Path(b.nodes["n1"].config.data_dir)
+            (data / "marker").write_text("kept")
+            port = b.client_address("n1")
+            old = b.nodes["n1"].proc.pid
+            await b.kill("n1")
+            assert gone(old) and (await b.verify())["killed"] == ["n1"]
+            await b.start("n1")
+            assert b.client_address("n1") == port and (data / "marker").read_text() == "kept"
+            assert b.nodes["n1"].proc.pid != old
+
+            await b.pause("n2")
+            assert proc_state(b.nodes["n2"].proc.pid) == "T" and (await b.verify())["paused"] == ["n2"]
+            await asyncio.sleep(0.6)
+            assert not await hears(b, "n1", "n2", fresh_s=0.5)
+            await b.resume("n2")
+            assert await eventually(lambda: hears(b, "n1", "n2"))
+
+            await b.clock("n1", 120.0)
+            mono0 = time.monotonic()
+            c = await ask(b, "n1", "clock")
+            assert abs(c["time"] - time.time() - 120.0) < 2.0
+            assert abs(c["monotonic"] - mono0) < 2.0  # CLOCK_MONOTONIC is system-wide and untouched
+            await asyncio.sleep(0.3)  # sleeps and asyncio keep working under libfaketime
+            v = await b.verify()
+            assert v["clock"] == {"n1": 120.0} and v["faketime"]["n1"] is True
+            await b.clock("n1", -30.0)
+            c = await ask(b, "n1", "clock")
+            assert abs(c["time"] - time.time() + 30.0) < 2.0
+
+            await b.kill("n2")
+            await b.pause("n1")
+            await b.heal()
+            v = await b.verify()
+            assert v["killed"] == [] and v["paused"] == [] and v["clock"] == {}
+            c = await ask(b, "n1", "clock")
+            assert abs(c["time"] - time.time()) < 2.0
+        finally:
+            await b.teardown()
+        assert all(gone(n.proc.pid) for n in b.nodes.values())
+
+    asyncio.run(go())
+
+
+def test_packet_loss_and_delay_on_one_link(tmp_path):
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path, 2))
+        try:
+            assert await eventually(lambda: hears(b, "n1", "n2"))
+            await b.packet([("n2", "n1")], PacketRule(loss=1.0))
+            await asyncio.sleep(1.0)
+            assert not await hears(b, "n1", "n2", fresh_s=0.8) and await hears(b, "n2", "n1")
+            v = await b.verify()
+            assert v["degraded"] == [["n2", "n1"]] and v["links"]["n2->n1"]["dropped_msgs"] > 0
+            await b.packet([("n2", "n1")], PacketRule(delay_ms=400, jitter_ms=50))
+            await asyncio.sleep(1.0)
+            # the stream flows again, each message about 0.4 s late: n1 hears n2 but never fresher than ~0.3 s
+            heard0 = (await ask(b, "n1", "heard"))["n2"][0]
+            t0 = time.monotonic()
+            fwd0 = (await b.verify())["links"]["n2->n1"]["forwarded_msgs"]
+            assert await eventually(lambda: hears(b, "n1", "n2", fresh_s=1.0))
+            await asyncio.sleep(0.5)
+            assert (await ask(b, "n1", "heard"))["n2"][0] > heard0
+            assert (await b.verify())["links"]["n2->n1"]["forwarded_msgs"] > fwd0
+            assert time.monotonic() - t0 < 5
+            await b.heal()
+            assert (await b.verify())["degraded"] == []
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())
+
+
+def test_node_that_exits_at_start_is_named_with_its_log_tail(tmp_path):
+    b = LocalBackend({})
+    with pytest.raises(NodeStartError) as err:
+        asyncio.run(b.setup(spec(tmp_path, 2, exit_at_start=True)))
+    assert err.value.node in ("n1", "n2") and "planted failure" in str(err.value)
+    assert all(gone(n.proc.pid) for n in b.nodes.values() if n.proc is not None)
+    asyncio.run(b.teardown())  # idempotent after a failed setup
+
+
+def test_killed_control_process_leaves_no_node_behind(tmp_path):
+    script = textwrap.dedent(f"""
+        import asyncio, sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_local_backend import PeerSystem, spec
+        from splitbrain.backends.local import LocalBackend
+        import pathlib
+        async def main():
+            b = LocalBackend({{}})
+            await b.setup(spec(pathlib.Path({str(tmp_path)!r}), 2))
+            print(" ".join(str(n.proc.pid) for n in b.nodes.values()), flush=True)
+            await asyncio.sleep(60)
+        asyncio.run(main())
+    """)
+    ctl = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           cwd=str(Path(__file__).parent.parent))
+    try:
+        pids = [int(p) for p in ctl.stdout.readline().split()]
+        assert len(pids) == 2 and not any(gone(p) for p in pids)
+    finally:
+        os.kill(ctl.pid, signal.SIGKILL)
+        ctl.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(gone(p) for p in pids):
+        time.sleep(0.05)
+    assert all(gone(p) for p in pids)
