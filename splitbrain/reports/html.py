@@ -1,0 +1,126 @@
+"""The self-contained ``report.html`` of one run.
+
+Everything the page needs is inside it: CSS, JS, and the run's data as one JSON
+document in a ``<script type="application/json">``. The JSON is escaped so no
+string from a history or a log can close that script (``<``, ``>``, ``&`` and
+U+2028/2029 become ``\\uXXXX``), and the page's JS only ever puts data into the
+DOM with ``textContent`` or SVG/canvas drawing, so hostile strings stay text.
+Jinja2 renders the shell with autoescape on for the few values it inserts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from splitbrain.reports.localize import localize
+from splitbrain.reports.rundata import RunData, load_run
+
+_HERE = Path(__file__).parent
+#: longest rendering of one value in the page (tooltips, tables)
+MAX_VALUE_CHARS = 300
+OUTCOME = {"ok": 0, "fail": 1, "info": 2}
+
+
+def _short(v: Any) -> str:
+    if v is None:
+        return ""
+    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+    return s if len(s) <= MAX_VALUE_CHARS else s[:MAX_VALUE_CHARS] + "..."
+
+
+def safe_json(obj: Any) -> str:
+    """JSON that is inert inside a ``<script>`` element whatever strings it holds."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    test, results = run.test, run.results
+    conc = test.get("concurrency")
+    conc = conc if isinstance(conc, int) and conc > 0 else None
+    by_index = {op.index: op for op in run.history.ops}
+    lanes: dict[Any, int] = {}
+    calls = []
+    counts = {"ok": 0, "fail": 0, "info": 0}
+    for c in run.calls:
+        if isinstance(c.process, int) and conc:
+            lane = c.process % conc
+        else:
+            lane = lanes.setdefault(c.process, len(lanes))
+        comp = by_index.get(c.complete_index) if c.complete_index is not None else None
+        t1 = round(comp.time / 1e3) if comp is not None else -1
+        counts[c.type] = counts.get(c.type, 0) + 1
+        calls.append([c.invoke_index, _short(c.process), lane, round(c.call_time / 1e3), t1,
+                      OUTCOME.get(c.type, 2), _short(c.f), _short(c.key), _short(c.value),
+                      _short(c.output) if c.type == "ok" else "", _short(c.node), _short(c.error)])
+    checkers = {}
+    for name, r in ((results or {}).get("checkers") or {}).items():
+        if isinstance(r, dict):
+            checkers[str(name)] = {"valid": r.get("valid"), "summary": _short(r.get("summary")),
+                                   "error": _short(r.get("error")), "seconds": r.get("seconds"),
+                                   "anomalies": [_anomaly(a) for a in (r.get("anomalies") or [])[:200]
+                                                 if isinstance(a, dict)]}
+    faults = [{"kind": f.kind, "start": f.start_s, "stop": _finite(f.stop_s), "start_index": f.start_index,
+               "stop_index": f.stop_index, "targets": _short(f.targets)} for f in run.faults]
+    return {
+        "test": {k: _short(v) for k, v in test.items()},
+        "command": str(test.get("command", "")),
+        "valid": (results or {}).get("valid", "unknown") if results is not None else None,
+        "duration_s": (results or {}).get("duration_s", round(run.end_s, 3)),
+        "counts": counts,
+        "checkers": checkers,
+        "notes": run.notes,
+        "end_s": run.end_s,
+        "calls": calls,
+        "faults": faults,
+        "logs": {n: [[t, lvl, msg] for t, lvl, msg in lines] for n, lines in run.logs.items()},
+        "localization": localize(run),
+        "counterexamples": counterexamples or [],
+    }
+
+
+def _anomaly(a: dict[str, Any]) -> dict[str, Any]:
+    data = a.get("data") if isinstance(a.get("data"), dict) else {}
+    return {"kind": _short(a.get("kind")), "explanation": str(a.get("explanation", ""))[:2000],
+            "ops": [i for i in (a.get("ops") or [])[:500] if isinstance(i, int)], "key": _short(a.get("key")),
+            "data": json.loads(json.dumps(data, default=str))}
+
+
+def render(data: dict[str, Any]) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=True)
+    tpl = env.get_template("report.html.j2")
+    return tpl.render(
+        title=f"splitbrain {data['test'].get('system', '')} {data['test'].get('workload', '')}",
+        css=Markup((_HERE / "templates" / "report.css").read_text()),
+        js=Markup((_HERE / "templates" / "report.js").read_text()),
+        data=Markup(safe_json(data)),
+    )
+
+
+def write_report(run_dir: Path, shrink_budget_s: float = 20.0) -> Path:
+    """Render ``run_dir/report.html`` from whatever the run left behind; returns its path."""
+    run = load_run(Path(run_dir))
+    counterexamples: list[dict[str, Any]] = []
+    try:
+        from splitbrain.reports.counterexample import counterexamples as find_cx
+
+        counterexamples = find_cx(run, budget_s=shrink_budget_s)
+    except ImportError:
+        pass
+    page = render(build_data(run, counterexamples))
+    path = Path(run_dir) / "report.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

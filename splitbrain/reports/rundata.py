@@ -1,0 +1,166 @@
+"""A stored run read back for the report: whatever of it exists, with notes on what does not.
+
+A run cut short (control node killed) leaves a torn last history line and no
+``results.json``; the report still renders what is there and says what is
+missing, so the page a person opens after a crash explains the crash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from splitbrain.errors import BadInputError, UsageError
+from splitbrain.history import NEMESIS, Call, History, Op, op_from_json
+
+#: log lines kept per node (the newest ones): a report must stay openable
+MAX_LOG_LINES = 20000
+_LOG_LINE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+([A-Za-z]+)?\s?(.*)$")
+
+
+@dataclass
+class Fault:
+    kind: str
+    start_s: float
+    stop_s: float | None
+    start_index: int
+    stop_index: int | None
+    targets: Any
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    test: dict[str, Any]
+    results: dict[str, Any] | None
+    history: History
+    calls: list[Call]
+    faults: list[Fault]
+    logs: dict[str, list[tuple[float | None, str, str]]]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def end_s(self) -> float:
+        last = max((op.time for op in self.history.ops), default=0)
+        return last / 1e9
+
+
+def _load_json(path: Path, notes: list[str], what: str) -> Any:
+    if not path.exists():
+        notes.append(f"{what} is missing ({path.name} not found)")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as e:
+        notes.append(f"{what} is unreadable ({path.name}: {e})")
+        return None
+
+
+def read_history(path: Path, notes: list[str]) -> History:
+    ops: list[Op] = []
+    if not path.exists():
+        notes.append("no history recorded (history.jsonl not found)")
+        return History(ops, source=str(path))
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        lines = fh.read().split("\n")
+    torn = lines and lines[-1].strip() != ""
+    bad = 0
+    for lineno, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            op = op_from_json(json.loads(text), str(path), lineno)
+        except (ValueError, RecursionError, BadInputError):
+            if torn and lineno == len(lines):
+                notes.append(f"the history's last line is torn (line {lineno} dropped): the run was cut short")
+            else:
+                bad += 1
+            continue
+        if op.index < 0:
+            op.index = len(ops)
+        ops.append(op)
+    if bad:
+        notes.append(f"{bad} malformed history line(s) skipped")
+    return History(ops, source=str(path))
+
+
+def pair_faults(ops: list[Op]) -> list[Fault]:
+    """Nemesis ops ``start-X``/``stop-X`` become intervals; anything else is an instant."""
+    nem = [op for op in ops if op.process == NEMESIS]
+    # a nemesis that logs invoke+info pairs: keep the completions only
+    if any(op.type != "invoke" for op in nem):
+        nem = [op for op in nem if op.type != "invoke"]
+    faults: list[Fault] = []
+    open_: dict[str, list[Fault]] = {}
+    for op in nem:
+        f = str(op.f)
+        t = op.time / 1e9
+        if f.startswith("start-"):
+            flt = Fault(f[6:], t, None, op.index, None, op.value)
+            faults.append(flt)
+            open_.setdefault(flt.kind, []).append(flt)
+        elif f.startswith("stop-"):
+            pending = open_.get(f[5:])
+            if pending:
+                flt = pending.pop(0)
+                flt.stop_s, flt.stop_index = t, op.index
+            else:
+                faults.append(Fault(f[5:], t, t, op.index, op.index, op.value))
+        else:
+            faults.append(Fault(f, t, t, op.index, op.index, op.value))
+    return faults
+
+
+def read_logs(run_dir: Path, start_wall: float | None, notes: list[str]) -> dict[str, list[tuple[float | None, str, str]]]:
+    logs: dict[str, list[tuple[float | None, str, str]]] = {}
+    nodes = run_dir / "nodes"
+    if not nodes.is_dir():
+        return logs
+    for d in sorted(nodes.iterdir()):
+        log = d / "node.log"
+        if not log.is_file() or log.is_symlink():
+            continue
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+        if len(lines) > MAX_LOG_LINES:
+            notes.append(f"{d.name}'s log: only its last {MAX_LOG_LINES} of {len(lines)} lines are shown")
+            lines = lines[-MAX_LOG_LINES:]
+        out: list[tuple[float | None, str, str]] = []
+        for line in lines:
+            m = _LOG_LINE.match(line)
+            if m and start_wall is not None:
+                out.append((round(float(m.group(1)) - start_wall, 6), m.group(2) or "", m.group(3)))
+            else:
+                out.append((None, "", line))
+        logs[d.name] = out
+    return logs
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read a run directory; a path that is not one is a usage error (64), never a traceback."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"not a run directory: {run_dir}")
+    if not (run_dir / "test.json").exists() and not (run_dir / "history.jsonl").exists():
+        raise BadInputError("neither test.json nor history.jsonl found: not a run directory", str(run_dir))
+    notes: list[str] = []
+    test = _load_json(run_dir / "test.json", notes, "the test config") or {}
+    if not isinstance(test, dict):
+        notes.append("test.json is not an object")
+        test = {}
+    results = _load_json(run_dir / "results.json", notes, "the verdict (results.json)")
+    if results is not None and not isinstance(results, dict):
+        results = None
+    if results is None:
+        notes.append("no verdict: the run ended before it was checked (re-check it with `splitbrain check RUN_DIR`)")
+    history = read_history(run_dir / "history.jsonl", notes)
+    calls = history.calls(strict=False)
+    faults = pair_faults(history.ops)
+    start_wall = test.get("start_wall_time")
+    if not isinstance(start_wall, (int, float)) or isinstance(start_wall, bool) or not math.isfinite(start_wall):
+        start_wall = None
+    return RunData(run_dir, test, results, history, calls, faults, read_logs(run_dir, start_wall, notes), notes)
