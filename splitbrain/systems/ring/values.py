@@ -20,14 +20,16 @@ from __future__ import annotations
 from typing import Any
 
 Record = dict[str, Any]
-ZERO_TAG = (0, "")
+ZERO_TAG = (0, "", 0)
 
 
-def tag_of(rec: Record | None) -> tuple[Any, str]:
+def tag_of(rec: Record | None) -> tuple[Any, str, int]:
+    """(counter or timestamp, node, sequence): the sequence keeps two writes coordinated
+    concurrently by one node from sharing a tag."""
     if not rec:
         return ZERO_TAG
     t = rec.get("tag") or rec.get("ts")
-    return (t[0], str(t[1])) if t else ZERO_TAG
+    return (t[0], str(t[1]), int(t[2]) if len(t) > 2 else 0) if t else ZERO_TAG
 
 
 def merge(a: Record | None, b: Record | None) -> Record | None:
