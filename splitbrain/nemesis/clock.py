@@ -1,0 +1,71 @@
+"""clock: skew wall clocks (bump, strobe, reset) while monotonic clocks stay true.
+
+Systems that trust wall time (leases, TTLs, timestamps for ordering) break
+when one node's clock jumps. ``bump`` moves a random subset of nodes by a
+random +- offset; ``strobe`` flips them between an offset and true time every
+few tens of milliseconds until stopped; ``reset`` puts clocks back (a real
+NTP step). Stop always resets every node it touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, measured, minority
+
+
+async def _strobe(backend: Any, nodes: list[str], offsets: dict[str, float], period_s: float) -> None:
+    on = False
+    while True:
+        on = not on
+        for n in nodes:
+            await backend.clock(n, offsets[n] if on else 0.0)
+        await asyncio.sleep(period_s)
+
+
+class ClockFault:
+    name = "clock"
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        rng = ctx.rng
+        mode = rng.choice(["bump", "bump", "strobe", "reset"])
+        nodes = sorted(rng.sample(sorted(ctx.nodes), rng.randint(1, max(1, minority(len(ctx.nodes))))))
+        offsets = {n: round(rng.choice([-1, 1]) * rng.uniform(0.2, 60.0), 3) for n in nodes}
+        state: dict[str, Any] = {"nodes": nodes, "task": None}
+        ctx.state[self.name] = state
+        details: dict[str, Any] = {"mode": mode, "nodes": nodes}
+        if mode == "reset":
+            for n in nodes:
+                await ctx.backend.clock(n, 0.0)
+            return details
+        details["offsets_s"] = offsets
+        if mode == "strobe":
+            period = round(rng.uniform(0.02, 0.2), 3)
+            details["period_s"] = period
+            state["task"] = asyncio.create_task(_strobe(ctx.backend, nodes, offsets, period))
+            return details
+        for n in nodes:
+            await ctx.backend.clock(n, offsets[n])
+        seen = await measured(ctx, self.name, "clock")
+        details["verified"] = seen is not None
+        if seen is not None:
+            wrong = {n: seen.get(n) for n in nodes if abs((seen.get(n) or 0.0) - offsets[n]) > 1e-3}
+            if wrong:
+                raise FaultNotEffective(self.name, f"clock offsets read back {wrong}, wanted {offsets}", details)
+        return details
+
+    async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
+        state = ctx.state.pop(self.name, None) or {"nodes": [], "task": None}
+        task = state["task"]
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for n in state["nodes"]:
+            await ctx.backend.clock(n, 0.0)
+        return {"nodes": state["nodes"], "reset": True}
+
+
+FAULT = ClockFault()

@@ -1,0 +1,48 @@
+"""partition: cut the network along a topology from :mod:`splitbrain.nemesis.grudges`.
+
+The grudge is recorded in the history (``{"topology", "grudge"}``), and the
+backend's measured set of cut links must equal the links the grudge cuts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from splitbrain.nemesis import grudges
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, measured
+
+
+class PartitionFault:
+    name = "partition"
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        names = list(grudges.TOPOLOGIES)
+        ctx.rng.shuffle(names)
+        for topology in names:  # first topology that cuts something on this many nodes
+            grudge = grudges.TOPOLOGIES[topology](ctx.nodes, ctx.rng)
+            if grudges.cut_links(grudge):
+                break
+        await ctx.backend.partition(grudge)
+        ctx.state[self.name] = grudge
+        details: dict[str, Any] = {"topology": topology, "grudge": grudges.to_json(grudge)}
+        cut = await measured(ctx, self.name, "cut")
+        details["verified"] = cut is not None
+        if cut is not None:
+            want = {tuple(x) for x in grudges.cut_links(grudge)}
+            got = {tuple(x) for x in cut}
+            if want != got:
+                raise FaultNotEffective(self.name, f"links cut {sorted(got)} != grudge's {sorted(want)}", details)
+        return details
+
+    async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
+        grudge = ctx.state.pop(self.name, {})
+        leaking = await measured(ctx, self.name, "leaking")
+        await ctx.backend.partition({})
+        details: dict[str, Any] = {"healed": grudges.to_json(grudge)}
+        if leaking:
+            # Measured while still cut: bytes crossed a link the grudge cut.
+            raise FaultNotEffective(self.name, f"cut links forwarded traffic: {leaking}", details)
+        return details
+
+
+FAULT = PartitionFault()

@@ -1,0 +1,138 @@
+"""Faults and the nemesis schedule against real local processes (tests/peer_node.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+from peer_cluster import ask, eventually, hears, spec
+
+from splitbrain.backends.local import LocalBackend, proc_state
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext
+from splitbrain.nemesis.schedule import NemesisRunner
+from splitbrain.registry import FAULTS
+
+pytestmark = pytest.mark.timeout(180)
+NODES = ["n1", "n2", "n3"]
+
+
+async def all_connected(b: LocalBackend) -> bool:
+    for a in NODES:
+        for p in NODES:
+            if a != p and not await hears(b, a, p):
+                return False
+    return True
+
+
+async def clean(b: LocalBackend) -> None:
+    v = await b.verify()
+    assert (v["cut"], v["degraded"], v["paused"], v["killed"], v["clock"]) == ([], [], [], [], {}), v
+    assert v["leaking"] == [] and v["bypass"] == {}
+    assert await eventually(lambda: all_connected(b), 15)
+
+
+def test_each_fault_takes_effect_and_stop_undoes_it(tmp_path):
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path, 3))
+        try:
+            assert await eventually(lambda: all_connected(b))
+            for seed in range(3):
+                ctx = NemesisContext(backend=b, nodes=NODES, rng=random.Random(seed))
+                for name in ("kill", "pause", "partition", "packet", "clock"):
+                    fault = FAULTS.get(name)
+                    details = await fault.start(ctx)
+                    assert details.get("verified", True) is True, (name, details)
+                    v = await b.verify()
+                    if name == "kill":
+                        assert v["killed"] == details["nodes"]
+                    elif name == "pause":
+                        assert v["paused"] == details["nodes"]
+                        assert all(proc_state(b.nodes[n].proc.pid) == "T" for n in details["nodes"])
+                    elif name == "partition":
+                        assert v["cut"] and v["cut"] == sorted([s, d] for d, ss in details["grudge"].items()
+                                                               for s in ss)
+                    elif name == "packet":
+                        assert sorted(v["degraded"]) == sorted(details["links"])
+                    elif details["mode"] == "bump":
+                        assert v["clock"] == details["offsets_s"]
+                        n = details["nodes"][0]
+                        skew = (await ask(b, n, "clock"))["time"] - time.time()
+                        assert abs(skew - details["offsets_s"][n]) < 2.0
+                    await asyncio.sleep(0.3)
+                    await fault.stop(ctx)
+                    v = await b.verify()
+                    assert (v["cut"], v["degraded"], v["paused"], v["killed"], v["clock"]) == ([], [], [], [], {})
+            await clean(b)
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())
+
+
+async def run_schedule(tmp_path, faults, seed, seconds, backend_cls=LocalBackend):
+    b = backend_cls({})
+    await b.setup(spec(tmp_path, 3))
+    records = []
+    try:
+        runner = NemesisRunner(faults, b, NODES, random.Random(seed), lambda t, f, v: records.append((t, f, v)),
+                               interval_s=0.25)
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        error = None
+        try:
+            await asyncio.wait_for(task, 20)
+        except FaultNotEffective as e:
+            error = e
+        await runner.heal()
+        await runner.heal()  # idempotent
+        assert runner.active == []
+        if error is None:
+            await clean(b)
+        return records, runner, error
+    finally:
+        await b.teardown()
+
+
+def test_schedule_records_every_start_and_stop_and_a_seed_replays_it(tmp_path):
+    async def go():
+        faults = ["kill", "pause", "partition", "packet", "clock"]
+        r1, runner, err = await run_schedule(tmp_path / "a", faults, 7, 4.0)
+        assert err is None and runner.errors == []
+        starts = [f for _, f, _ in r1 if f.startswith("start-")]
+        stops = [f for _, f, _ in r1 if f.startswith("stop-")]
+        assert len(starts) >= 3 and len(starts) == len(stops)
+        assert all(t == "info" for t, _, _ in r1)
+        r2, _, _ = await run_schedule(tmp_path / "b", faults, 7, 2.0)
+        k = min(len(r1), len(r2), 4)
+        assert k >= 2 and [(f, v) for _, f, v in r1[:k]] == [(f, v) for _, f, v in r2[:k]]
+
+    asyncio.run(go())
+
+
+class DeafBackend(LocalBackend):
+    """A broken backend whose partitions do nothing: the nemesis must notice."""
+
+    async def partition(self, grudge):
+        return None
+
+
+def test_a_partition_that_does_nothing_is_detected_and_recorded(tmp_path):
+    async def go():
+        records, runner, err = await run_schedule(tmp_path, ["partition"], 1, 1.0, DeafBackend)
+        assert isinstance(err, FaultNotEffective)
+        assert records and records[0][1] == "start-partition" and "did not take effect" in records[0][2]["error"]
+        assert runner.errors
+
+    asyncio.run(go())
+
+
+def test_unknown_fault_name_is_a_usage_error():
+    from splitbrain.errors import UsageError
+
+    with pytest.raises(UsageError, match="valid: clock, kill, packet, partition, pause"):
+        NemesisRunner(["partition", "meteor"], None, NODES, random.Random(0), lambda *a: None)
