@@ -1,0 +1,375 @@
+"""The cluster in containers: one container per node on a private network per run.
+
+Faults act on the kernel, not on a proxy: partitions and loss are iptables
+rules in each container's own network namespace (see
+:mod:`splitbrain.backends.dockernet`), delay is NFQUEUE plus a tiny daemon,
+kill is ``docker kill``, pause is the cgroup freezer (``docker pause``), and
+clock skew is libfaketime reading ``/data/faketime`` inside the container.
+Nodes dial each other's container IPs directly; the control node reaches the
+client ports on the same bridge IPs (routable from the host on Linux).
+
+Containers get ``NET_ADMIN`` and nothing else: no host network, no privileged
+mode. Each node's data and log live in a named volume mounted at ``/data``,
+so a killed node restarts with what it made durable. Every container, network
+and volume carries the label ``splitbrain.run=<run id>``; teardown removes
+them (also after a partial setup), and ``splitbrain cleanup`` removes what a
+dead run left behind. Static IPs keep partition rules valid across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import io
+import ipaddress
+import os
+import socket
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from splitbrain.backends import dockernet, faketime
+from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.errors import HarnessError, NodeStartError, UsageError
+from splitbrain.systems.base import NodeConfig
+
+LABEL = "splitbrain.run"
+CLIENT_PORT = 7000
+PEER_PORT = 7001
+LIB = "/opt/splitbrain/lib/libfaketime.so.1"
+# Redirect the node's output into the volume and make sure the clock file exists before exec.
+_WRAP = ('mkdir -p /data/data; [ -f /data/faketime ] || printf "+0.000000s\\n" > /data/faketime; '
+         'exec "$@" >>/data/node.log 2>&1')
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        self.start_timeout_s = float(self.options.get("start_timeout_s", 60.0))
+        self.image: str | None = self.options.get("image")
+        self.client: Any = None
+        self.run_id = ""
+        self.run_dir = ""
+        self.nodes: list[str] = []
+        self.ips: dict[str, str] = {}
+        self.containers: dict[str, Any] = {}
+        self.network: Any = None
+        self.volumes: list[Any] = []
+        self._grudge: dict[str, set[str]] = {}
+        self._packet: dict[tuple[str, str], PacketRule] = {}
+        self._clock: dict[str, float] = {}
+        self._paused: set[str] = set()
+        self._killed: set[str] = set()
+        self._torn_down = False
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docker-backend")
+
+    # ------------------------------------------------------------------ setup / teardown
+    async def setup(self, cluster: ClusterSpec) -> None:
+        try:
+            await asyncio.to_thread(self._setup, cluster)
+        except BaseException:
+            await asyncio.to_thread(self._teardown)
+            raise
+
+    def _setup(self, cluster: ClusterSpec) -> None:
+        from splitbrain.backends import images
+
+        if not cluster.nodes:
+            raise UsageError("the docker backend needs at least one node")
+        self.client = images.docker_client()
+        self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
+        self.image = self.image or images.ensure_node_image()
+        atexit.register(self._teardown)
+        labels = {LABEL: self.run_id}
+        prefix = f"splitbrain-{self.run_id}"
+        self.network = self._create_network(prefix, labels)
+        subnet = ipaddress.ip_network(self.network.attrs["IPAM"]["Config"][0]["Subnet"])
+        hosts = list(subnet.hosts())
+        self.ips = {n: str(hosts[10 + i]) for i, n in enumerate(self.nodes)}
+        for name in self.nodes:
+            config = NodeConfig(name=name, client_host="0.0.0.0", client_port=CLIENT_PORT, peer_host="0.0.0.0",
+                                peer_port=PEER_PORT, peers={p: (self.ips[p], PEER_PORT) for p in self.nodes if p != name},
+                                data_dir="/data/data", log_file=None, bug=cluster.bug, options=dict(cluster.options))
+            command = ["sh", "-c", _WRAP, "sh", *cluster.system.node_command(config, "python3")]
+            vol = self.client.volumes.create(name=f"{prefix}-{name}", labels=labels)
+            self.volumes.append(vol)
+            env = faketime.node_env("/data/faketime", LIB, base={})
+            api = self.client.api
+            cid = api.create_container(
+                self.image, command=command, name=f"{prefix}-{name}", hostname=name, labels=labels,
+                environment=env, detach=True,
+                host_config=api.create_host_config(cap_add=["NET_ADMIN"], binds={vol.name: {"bind": "/data", "mode": "rw"}},
+                                                   network_mode=self.network.name),
+                networking_config=api.create_networking_config(
+                    {self.network.name: api.create_endpoint_config(ipv4_address=self.ips[name], aliases=[name])}),
+            )["Id"]
+            self.containers[name] = self.client.containers.get(cid)
+        list(self._pool.map(lambda n: self.containers[n].start(), self.nodes))
+        list(self._pool.map(self._await_node, self.nodes))
+
+    def _create_network(self, name: str, labels: dict[str, str]) -> Any:
+        """A bridge network with an explicit subnet (Docker's static IPs need one): let Docker
+        pick a free subnet, then recreate the network with that subnet pinned."""
+        import docker
+
+        probe = self.client.networks.create(name, driver="bridge", labels=labels)
+        probe.reload()
+        subnet = probe.attrs["IPAM"]["Config"][0]["Subnet"]
+        probe.remove()
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        net = self.client.networks.create(name, driver="bridge", labels=labels, ipam=ipam)
+        net.reload()
+        return net
+
+    def _await_node(self, name: str) -> None:
+        """Wait until ``name``'s client port accepts, then install its fault chains."""
+        deadline = time.monotonic() + self.start_timeout_s
+        c = self.containers[name]
+        while True:
+            c.reload()
+            if c.status in ("exited", "dead"):
+                raise NodeStartError(name, f"container exited with code {c.attrs['State'].get('ExitCode')}",
+                                     self._log_tail(name))
+            try:
+                with socket.create_connection((self.ips[name], CLIENT_PORT), timeout=1.0):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise NodeStartError(name, f"client port not open after {self.start_timeout_s:.0f}s",
+                                     self._log_tail(name))
+            time.sleep(0.2)
+        self._exec(name, dockernet.prepare_script())
+
+    def _log_tail(self, name: str, lines: int = 20) -> str:
+        try:
+            text = self._read_volume_file(name, "node.log").decode(errors="replace")
+        except Exception:  # noqa: BLE001 - best effort for an error message
+            text = ""
+        if not text:
+            try:
+                text = self.containers[name].logs(tail=lines).decode(errors="replace")
+            except Exception:  # noqa: BLE001
+                text = ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _read_volume_file(self, name: str, rel: str) -> bytes:
+        stream, _ = self.containers[name].get_archive(f"/data/{rel}")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.getmembers()[0]
+            fh = tar.extractfile(member)
+            return fh.read() if fh else b""
+
+    async def teardown(self) -> None:
+        await asyncio.to_thread(self._teardown)
+
+    def _teardown(self) -> None:
+        if self._torn_down or self.client is None:
+            return
+        self._torn_down = True
+        for name, c in self.containers.items():
+            try:
+                c.reload()
+                if c.status == "paused":
+                    c.unpause()
+                if c.status in ("running", "paused"):
+                    c.kill()
+            except Exception:  # noqa: BLE001 - teardown must go on
+                pass
+            self._collect(name)
+        remove_labelled(self.client, self.run_id)
+        self._pool.shutdown(wait=False)
+
+    def _collect(self, name: str) -> None:
+        """Copy the node's /data (node.log and data/) into run_dir/nodes/<name>/."""
+        if not self.run_dir:
+            return
+        dest = os.path.join(self.run_dir, "nodes", name)
+        os.makedirs(dest, exist_ok=True)
+        try:
+            stream, _ = self.containers[name].get_archive("/data/.")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+                for m in members:
+                    m.name = m.name.split("/", 1)[1] if "/" in m.name else ""
+                tar.extractall(dest, members=[m for m in members if m.name and not m.name.startswith("..")],
+                               filter="data")
+        except Exception as e:  # noqa: BLE001 - a missing log must not hide the run's result
+            with open(os.path.join(dest, "collect-error.txt"), "w") as fh:
+                fh.write(f"{type(e).__name__}: {e}\n")
+
+    # ------------------------------------------------------------------ nodes
+    def client_address(self, node: str) -> tuple[str, int]:
+        return self.ips[node], CLIENT_PORT
+
+    def _exec(self, name: str, script: str) -> str:
+        code, out = self.containers[name].exec_run(["sh", "-c", script], environment={"LD_PRELOAD": ""})
+        text = out.decode(errors="replace") if out else ""
+        if code not in (0, None):
+            raise HarnessError(f"in container {name}: `{script[:80]}` exited {code}: {text.strip()[-300:]}")
+        return text
+
+    async def kill(self, node: str) -> None:
+        await asyncio.to_thread(self._kill, node)
+
+    def _kill(self, node: str) -> None:
+        c = self.containers[node]
+        c.reload()
+        if c.status == "paused":
+            c.unpause()
+        if c.status in ("running", "paused"):
+            c.kill()
+        c.wait(timeout=30)
+        self._paused.discard(node)
+        self._killed.add(node)
+
+    async def start(self, node: str) -> None:
+        await asyncio.to_thread(self._start, node)
+
+    def _start(self, node: str) -> None:
+        c = self.containers[node]
+        c.reload()
+        if c.status not in ("running", "paused"):
+            c.start()
+            self._await_node(node)
+        self._killed.discard(node)
+        self._apply_node(node)
+
+    async def pause(self, node: str) -> None:
+        def go() -> None:
+            self.containers[node].pause()
+            self._paused.add(node)
+        await asyncio.to_thread(go)
+
+    async def resume(self, node: str) -> None:
+        def go() -> None:
+            c = self.containers[node]
+            c.reload()
+            if c.status == "paused":
+                c.unpause()
+            self._paused.discard(node)
+            self._apply_node(node)
+        await asyncio.to_thread(go)
+
+    # ------------------------------------------------------------------ faults
+    def _live(self) -> list[str]:
+        return [n for n in self.nodes if n not in self._killed and n not in self._paused]
+
+    def _apply_node(self, node: str) -> None:
+        """Bring one running container's rules, daemons and clock file to the desired state."""
+        self._exec(node, dockernet.partition_script([self.ips[s] for s in self._grudge.get(node, set())]))
+        self._exec(node, dockernet.packet_script(self._faults_from(node)))
+        self._exec(node, dockernet.clock_script(faketime.offset_text(self._clock.get(node, 0.0))))
+
+    def _faults_from(self, src: str) -> list[dockernet.LinkFault]:
+        return [dockernet.LinkFault(self.ips[dst], dockernet.QUEUE_BASE + self.nodes.index(dst), r.loss, r.delay_ms,
+                                    r.jitter_ms)
+                for (s, dst), r in sorted(self._packet.items()) if s == src]
+
+    def _each(self, nodes: list[str], script_for: Any) -> None:
+        list(self._pool.map(lambda n: self._exec(n, script_for(n)), nodes))
+
+    async def partition(self, grudge: Grudge) -> None:
+        unknown = {n for k, v in grudge.items() for n in {k, *v}} - set(self.nodes)
+        if unknown:
+            raise UsageError(f"grudge names unknown nodes: {sorted(unknown)}")
+        old = self._grudge
+        self._grudge = {k: set(v) for k, v in grudge.items() if v}
+        changed = [n for n in self._live() if old.get(n, set()) != self._grudge.get(n, set())]
+        await asyncio.to_thread(self._each, changed, lambda n: dockernet.partition_script(
+            [self.ips[s] for s in self._grudge.get(n, set())]))
+
+    async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
+        for src, dst in links:
+            if src not in self.ips or dst not in self.ips:
+                raise UsageError(f"unknown link {src}->{dst}")
+            if rule.loss or rule.delay_ms or rule.jitter_ms:
+                self._packet[(src, dst)] = rule
+            else:
+                self._packet.pop((src, dst), None)
+        srcs = sorted({s for s, _ in links} & set(self._live()))
+        await asyncio.to_thread(self._each, srcs, lambda n: dockernet.packet_script(self._faults_from(n)))
+
+    async def clock(self, node: str, offset_s: float) -> None:
+        if offset_s:
+            self._clock[node] = offset_s
+        else:
+            self._clock.pop(node, None)
+        if node in self._live():
+            await asyncio.to_thread(self._exec, node, dockernet.clock_script(faketime.offset_text(offset_s)))
+
+    async def heal(self) -> None:
+        def go() -> None:
+            for n in list(self._paused):
+                c = self.containers[n]
+                c.reload()
+                if c.status == "paused":
+                    c.unpause()
+                self._paused.discard(n)
+            self._grudge, self._packet, self._clock = {}, {}, {}
+            list(self._pool.map(self._start, [n for n in self.nodes if n in self._killed]))
+            list(self._pool.map(self._apply_node, self._live()))
+        await asyncio.to_thread(go)
+
+    async def verify(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._verify)
+
+    def _verify(self) -> dict[str, Any]:
+        by_ip = {ip: n for n, ip in self.ips.items()}
+        out: dict[str, Any] = {"cut": [], "degraded": [], "paused": [], "killed": [], "clock": {}, "faketime": {},
+                               "delay_daemons": {}, "states": {}}
+        running = []
+        for n in self.nodes:
+            c = self.containers[n]
+            c.reload()
+            out["states"][n] = c.status
+            if c.status == "paused":
+                out["paused"].append(n)
+            elif c.status != "running":
+                out["killed"].append(n)
+            else:
+                running.append(n)
+
+        def measure(n: str) -> tuple[str, dict[str, Any], float]:
+            before = time.time()
+            m = dockernet.parse_verify(self._exec(n, dockernet.VERIFY_SCRIPT + "; true"))
+            return n, m, (before + time.time()) / 2
+
+        for n, m, host_now in self._pool.map(measure, running):
+            out["cut"] += [[by_ip.get(ip, ip), n] for ip in m["drop_from"]]
+            out["degraded"] += [[n, by_ip.get(ip, ip)] for ip in {*m["loss_to"], *m["delay_to"]}]
+            out["delay_daemons"][n] = m["daemons"]
+            out["faketime"][n] = bool(m["faketime"])
+            if m["wall"] is not None and abs(m["wall"] - host_now) > 0.5:
+                out["clock"][n] = round(m["wall"] - host_now, 3)
+        out["cut"].sort()
+        out["degraded"].sort()
+        return out
+
+
+def remove_labelled(client: Any, run_id: str | None = None) -> dict[str, int]:
+    """Remove containers, networks and volumes labelled ``splitbrain.run`` (or ``=run_id``)."""
+    selector = f"{LABEL}={run_id}" if run_id else LABEL
+    counts = {"containers": 0, "networks": 0, "volumes": 0}
+    for c in client.containers.list(all=True, filters={"label": selector}):
+        try:
+            c.remove(force=True, v=True)
+            counts["containers"] += 1
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    for net in client.networks.list(filters={"label": selector}):
+        try:
+            net.remove()
+            counts["networks"] += 1
+        except Exception:  # noqa: BLE001
+            pass
+    for vol in client.volumes.list(filters={"label": selector}):
+        try:
+            vol.remove(force=True)
+            counts["volumes"] += 1
+        except Exception:  # noqa: BLE001
+            pass
+    return counts
