@@ -9,7 +9,8 @@ A :class:`Model` is a frozen bundle of functions, Porcupine-style:
 * ``step(state, input, output)`` -> ``(ok, new_state)``;
 * ``partition(call)`` -> a key, when the model is P-compositional (kv: one register
   per key), else ``None``;
-* ``describe(state)`` -> a JSON-able view of a state, for reports.
+* ``describe(state)`` -> a JSON-able view of a state, for reports;
+* ``readonly(input, output)`` -> whether the op never changes any state (a read).
 
 States must be hashable and compare by value (the search memoizes on them):
 ints, strings, ``None``, tuples. JSON lists and objects are frozen into tuples.
@@ -74,6 +75,9 @@ class Model:
     step: Callable[[Any, Any, Any], tuple[bool, Any]]
     partition: Callable[[Call], Hashable] | None = None
     describe: Callable[[Any], Any] = thaw
+    #: True when the op, whenever legal, leaves every state unchanged (a read): the search
+    #: may then place it as early as possible without trying alternatives
+    readonly: Callable[[Any, Any], bool] = lambda inp, out: False
 
 
 # --------------------------------------------------------------------------- registers
@@ -127,6 +131,10 @@ def _register_step(state: Any, inp: tuple[Any, ...], out: Any) -> tuple[bool, An
     return False, state
 
 
+def _register_readonly(inp: Any, out: Any) -> bool:
+    return inp[0] in ("r", "g")
+
+
 def _plain_init(default: Any) -> Callable[[Any], Hashable]:
     def init(v: Any) -> Hashable:
         return freeze(default if v is None else v)
@@ -156,6 +164,10 @@ def _etcd_prepare(c: Call) -> tuple[Any, Any] | None:
         out = UNKNOWN if c.type == "info" else (CAS_FAILED if c.type == "fail" else None)
         return ("cas", a, b), out
     raise ValueError(f"f={f!r} is not an etcd register operation (read, write, cas)")
+
+
+def _etcd_readonly(inp: Any, out: Any) -> bool:
+    return inp[0] == "r" or out is CAS_FAILED
 
 
 def _etcd_step(state: Any, inp: tuple[Any, ...], out: Any) -> tuple[bool, Any]:
@@ -215,6 +227,10 @@ def _multi_step(state: Any, inp: Any, out: Any) -> tuple[bool, Any]:
     return True, tuple(sorted(d.items())) if changed else state
 
 
+def _multi_readonly(inp: Any, out: Any) -> bool:
+    return all(f == "r" for f, _, _ in inp)
+
+
 def _multi_describe(state: Any) -> Any:
     return {str(k): thaw(v) for k, v in state}
 
@@ -241,17 +257,22 @@ def _mutex_init(v: Any) -> Hashable:
 
 # --------------------------------------------------------------------------- registry
 
+_R = _register_readonly
 MODELS: dict[str, Model] = {
-    "register": Model("register", _plain_init(None), _register_prepare(False, False), _register_step),
-    "cas-register": Model("cas-register", _plain_init(None), _register_prepare(True, False), _register_step),
-    "kv": Model("kv", _plain_init(None), _register_prepare(True, False, kv_ops=True), _register_step, _by_key),
-    "multi-register": Model("multi-register", _multi_init, _multi_prepare, _multi_step, None, _multi_describe),
+    "register": Model("register", _plain_init(None), _register_prepare(False, False), _register_step,
+                      readonly=_R),
+    "cas-register": Model("cas-register", _plain_init(None), _register_prepare(True, False), _register_step,
+                          readonly=_R),
+    "kv": Model("kv", _plain_init(None), _register_prepare(True, False, kv_ops=True), _register_step, _by_key,
+                readonly=_R),
+    "multi-register": Model("multi-register", _multi_init, _multi_prepare, _multi_step, None, _multi_describe,
+                            readonly=_multi_readonly),
     "mutex": Model("mutex", _mutex_init, _mutex_prepare, _mutex_step),
-    "etcd": Model("etcd", _plain_init(None), _etcd_prepare, _etcd_step),
+    "etcd": Model("etcd", _plain_init(None), _etcd_prepare, _etcd_step, readonly=_etcd_readonly),
     "knossos-register": Model("knossos-register", _plain_init(None), _register_prepare(False, True),
-                              _register_step),
+                              _register_step, readonly=_R),
     "knossos-cas-register": Model("knossos-cas-register", _plain_init(None), _register_prepare(True, True),
-                                  _register_step),
+                                  _register_step, readonly=_R),
 }
 ALIASES = {"etcd-register": "etcd", "porcupine-kv": "kv", "knossos-multi-register": "multi-register"}
 #: what each model becomes when the history came from Knossos (EDN): nil reads are wildcards

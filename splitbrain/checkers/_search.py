@@ -1,0 +1,161 @@
+"""The Wing-Gong/Lowe search with Porcupine's refinements, tuned for CPython.
+
+The history is a doubly linked list of call and return entries in real-time
+order (arrays of ints, not node objects). The search walks it: at a call entry
+it tries to linearize that op now (step the model, then *lift* the call and its
+return out of the list and restart from the head); at a return entry whose op is
+still unlinearized it backtracks. A memo of (bitset of linearized ops, model
+state) -- both exact, the bitset a Python int -- prunes every configuration
+already shown to fail; keyed by the bitset alone the search would be wrong, keyed
+by nothing it would be exponential.
+
+Two refinements beyond Porcupine, both exact:
+
+* ``info`` ops (may have happened, or not) return after every other entry, and
+  the search succeeds as soon as it reaches the first such return: every op that
+  must happen is placed, and the crashed ones may simply never have happened.
+* A read-only op (one that never changes any state: the model says which) that
+  is legal now is linearized without trying alternatives: any linearization that
+  places it later can place it here instead (it is already invoked, nothing
+  unplaced has returned, and it changes nothing wherever it goes). If that configuration is already in the
+  memo, this whole configuration fails.
+
+Model steps are cached per (op, state) in one dict per op, which is cheaper in
+CPython than calling ``step`` again. The search is a generator that yields every
+``SLICE`` new configurations, so partitions can be interleaved and a time or memory limit
+checked between slices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+SLICE = 2048
+_MISS: Any = object()
+_ILLEGAL: Any = object()
+#: frontier states and blocked ops kept for the explanation
+_KEEP = 8
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    steps: int = 0
+    memo: int = 0
+    #: positions (into the op list) of the longest linearizable prefix found, in order
+    prefix: list[int] = field(default_factory=list)
+    #: states reached at the end of such a prefix
+    states: list[Any] = field(default_factory=list)
+    #: ops whose return was reached, unplaced, right after such a prefix
+    blocked: list[int] = field(default_factory=list)
+
+
+def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outputs: list[Any],
+           step: Callable[[Any, Any, Any], tuple[bool, Any]], init: Any,
+           readonly: list[bool] | None = None) -> Generator[None, None, Outcome]:
+    """Decide whether ops (call position, return position or inf, input, output) linearize.
+
+    ``readonly[k]`` says op k never changes any state when legal (a read).
+    """
+    n = len(inputs)
+    head, end = 2 * n, 2 * n + 1
+    nxt = [0] * (2 * n + 2)
+    prv = [0] * (2 * n + 2)
+    stop = bytearray(2 * n + 2)
+    stop[end] = 1
+    order = sorted(range(2 * n), key=lambda e: (call_pos[e], e) if e < n else (ret_pos[e - n], e))
+    prev = head
+    for e in order:
+        nxt[prev] = e
+        prv[e] = prev
+        prev = e
+        if e >= n and ret_pos[e - n] == math.inf:
+            stop[e] = 1
+    nxt[prev] = end
+    prv[end] = prev
+
+    ro = readonly if readonly is not None else [False] * n
+    trans: list[dict[Any, Any]] = [{} for _ in range(n)]
+    bits = [1 << k for k in range(n)]
+    memo: set[tuple[int, Any]] = set()
+    stack: list[tuple[int, Any]] = []
+    best = -1
+    out = Outcome(ok=False)
+    lin = 0
+    state = init
+    entry = nxt[head]
+    steps = 0
+    budget = SLICE
+    while True:
+        if entry < n:
+            t = trans[entry]
+            ns = t.get(state, _MISS)
+            if ns is _MISS:
+                legal, ns = step(state, inputs[entry], outputs[entry])
+                if not legal:
+                    ns = _ILLEGAL
+                t[state] = ns
+            if ns is _ILLEGAL:
+                entry = nxt[entry]
+                continue
+            nl = lin | bits[entry]
+            key = (nl, ns)
+            if key not in memo:
+                memo.add(key)
+                stack.append((entry, state))
+                budget -= 1
+                if not budget:
+                    budget = SLICE
+                    steps += SLICE
+                    yield
+                state = ns
+                lin = nl
+                r = entry + n
+                p = prv[entry]
+                q = nxt[entry]
+                nxt[p] = q
+                prv[q] = p
+                p = prv[r]
+                q = nxt[r]
+                nxt[p] = q
+                prv[q] = p
+                entry = nxt[head]
+                continue
+            if not ro[entry]:
+                entry = nxt[entry]
+                continue
+            # a read-only-preserving op already explored from here: this configuration fails
+        else:
+            if stop[entry]:
+                out.ok = True
+                out.steps, out.memo = steps + SLICE - budget, len(memo)
+                return out
+            depth = len(stack)
+            if depth >= best:
+                if depth > best:
+                    best = depth
+                    out.prefix = [k for k, _ in stack]
+                    out.states = []
+                    out.blocked = []
+                if state not in out.states and len(out.states) < _KEEP:
+                    out.states.append(state)
+                if entry - n not in out.blocked and len(out.blocked) < _KEEP:
+                    out.blocked.append(entry - n)
+        # backtrack to the last unforced choice
+        while True:
+            if not stack:
+                out.steps, out.memo = steps + SLICE - budget, len(memo)
+                return out
+            k, state = stack.pop()
+            lin ^= bits[k]
+            r = k + n
+            nxt[prv[r]] = r
+            prv[nxt[r]] = r
+            nxt[prv[k]] = k
+            prv[nxt[k]] = k
+            if not ro[k]:
+                break
+        entry = nxt[k]
