@@ -1,0 +1,109 @@
+"""The shared node runtime: durable storage after a torn write, the state machine, peer links."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from splitbrain.systems.common import AppendLog, PeerNet, StateMachine, atomic_write, read_json
+
+
+def test_append_log_drops_torn_last_record_and_keeps_appending(tmp_path):
+    path = tmp_path / "log"
+    log, recs = AppendLog.open(path)
+    assert recs == []
+    log.append([{"i": 1}, {"i": 2}])
+    log.close()
+    with open(path, "ab") as fh:  # a crash in the middle of the third record
+        fh.write(b'0badcafe {"i":')
+    log, recs = AppendLog.open(path)
+    assert recs == [{"i": 1}, {"i": 2}]
+    log.append([{"i": 3}])
+    log.close()
+    assert AppendLog.open(path)[1] == [{"i": 1}, {"i": 2}, {"i": 3}]
+
+
+def test_append_log_stops_at_corrupt_record(tmp_path):
+    path = tmp_path / "log"
+    log, _ = AppendLog.open(path)
+    log.append([{"i": 1}, {"i": 2}])
+    log.close()
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # flip a bit inside the last record's body
+    path.write_bytes(bytes(data))
+    assert AppendLog.open(path)[1] == [{"i": 1}]
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    p = tmp_path / "state.json"
+    assert read_json(p, {"term": 0}) == {"term": 0}
+    atomic_write(p, b'{"term": 3}')
+    atomic_write(p, b'{"term": 4}')
+    assert read_json(p) == {"term": 4}
+    assert not (tmp_path / "state.json.tmp").exists()
+
+
+def test_state_machine_ops():
+    m = StateMachine()
+    assert m.apply({"op": "read", "key": "k"}, 1) == (True, None)
+    assert m.apply({"op": "write", "key": "k", "value": 3}, 2) == (True, 3)
+    assert m.apply({"op": "cas", "key": "k", "value": [2, 4]}, 3) == (False, "cas-mismatch")
+    assert m.apply({"op": "cas", "key": "k", "value": [3, 4]}, 4) == (True, [3, 4])
+    assert m.read("k") == 4
+    for i, e in enumerate([10, 9, 10, 100]):
+        assert m.apply({"op": "add", "key": "s", "value": e}, 5 + i) == (True, e)
+    assert m.read("s") == [9, 10, 100]
+    assert m.apply({"op": "incr", "key": "c", "value": 2}, 10) == (True, 2)
+    assert m.apply({"op": "incr", "key": "c", "value": 5}, 11) == (True, 5)
+    assert m.read("c") == 7
+    assert m.apply({"op": "incr", "key": "c", "value": "x"}, 12) == (False, "bad-request")
+    txn = [["append", "x", 1], ["r", "x", None], ["append", "x", 2], ["r", "x", None], ["r", "y", None]]
+    assert m.apply({"op": "txn", "value": txn}, 13) == (
+        True, [["append", "x", 1], ["r", "x", [1]], ["append", "x", 2], ["r", "x", [1, 2]], ["r", "y", None]]
+    )
+    assert m.apply({"op": "generate"}, 14) == (True, 14)
+    assert m.apply({"op": "nope"}, 15) == (False, "unsupported")
+
+
+def test_state_machine_is_deterministic():
+    cmds = [{"op": "add", "key": "s", "value": v} for v in (5, 1, 3)] + [{"op": "write", "key": ["a", 1], "value": 2}]
+    a, b = StateMachine(), StateMachine()
+    for i, c in enumerate(cmds):
+        assert a.apply(dict(c), i) == b.apply(dict(c), i)
+    assert a.data == b.data
+
+
+def test_peer_messages_are_one_way_and_survive_late_listener():
+    async def main():
+        got: dict[str, list] = {"a": [], "b": []}
+        log = logging.getLogger("test")
+        import socket
+
+        ports = []
+        for _ in range(2):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+            s.close()
+        a = PeerNet("a", ("127.0.0.1", ports[0]), {"b": ("127.0.0.1", ports[1])}, got["a"].append, log)
+        b = PeerNet("b", ("127.0.0.1", ports[1]), {"a": ("127.0.0.1", ports[0])}, got["b"].append, log)
+        await a.start()
+        a.send("b", {"type": "ping", "n": 1})  # b is not listening yet: queued, retried
+        await asyncio.sleep(0.1)
+        await b.start()
+        for _ in range(100):
+            if got["b"]:
+                break
+            await asyncio.sleep(0.05)
+        b.send("a", {"type": "pong", "n": 1})
+        for _ in range(100):
+            if got["a"]:
+                break
+            await asyncio.sleep(0.05)
+        await a.stop()
+        await b.stop()
+        return got
+
+    got = asyncio.run(main())
+    assert got["b"] == [{"type": "ping", "n": 1, "from": "a"}]
+    assert got["a"] == [{"type": "pong", "n": 1, "from": "b"}]
