@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from splitbrain.reports.localize import localize
+from splitbrain.reports.localize import anomalies, localize
 from splitbrain.reports.rundata import RunData, load_run
 
 _HERE = Path(__file__).parent
@@ -85,7 +85,9 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
         "calls": calls,
         "faults": faults,
         "logs": {n: [[t, lvl, msg] for t, lvl, msg in lines] for n, lines in run.logs.items()},
-        "localization": localize(run),
+        "localization": localize(run, anomalies(run) + [
+            (c["checker"], {"kind": "counterexample core", "ops": c.get("op_indices", []),
+                            "explanation": c.get("expected", "")}) for c in counterexamples or []]),
         "counterexamples": counterexamples or [],
     }
 

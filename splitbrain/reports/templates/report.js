@@ -265,8 +265,9 @@
 
   function coreView(c) {
     const box = el("div", "cx-item");
-    box.appendChild(el("h3", null, "minimal non-linearizable core: " + c.ops.length + " operations" + (c.key !== null && c.key !== undefined && c.key !== "" ? " (key " + c.key + ")" : "") + (c.minimal ? "" : " (shrinking ran out of time: not minimal)")));
-    box.appendChild(el("p", "muted", "model " + c.model + ", initial state " + c.init + ". Removing any one of these operations makes the rest linearizable."));
+    box.appendChild(el("h3", null, c.checker + ": " + c.ops.length + " operations that cannot be linearized together" + (c.key ? " (key " + c.key + ")" : "") + (c.minimal ? "" : " (shrinking ran out of time: not minimal)")));
+    box.appendChild(el("p", "muted", "model " + c.model + ", initial state " + c.init + ". Shrunk from the whole history keeping a source for every value read: drop any one and the rest is linearizable or a read loses the write it saw. Outlined bars could not be placed after the longest linearizable prefix."));
+    if (c.expected) box.appendChild(el("p", null, c.expected));
     const ops = c.ops;
     if (ops.length) {
       const procs = [...new Set(ops.map((o) => o.process))];
@@ -287,6 +288,10 @@
     const tb = el("table"); row(tb, ["op", "process", "call", "outcome", "should have seen / note"], "th");
     for (const o of ops) row(tb, ["#" + o.index, o.process, o.label, o.type, o.expected === undefined ? "" : o.expected]);
     box.appendChild(tb);
+    if (c.minimal_core && c.minimal_core.length) {
+      box.appendChild(el("p", null, "1-minimal core (removing any one of these makes the rest linearizable):"));
+      const ul = el("ul"); for (const t of c.minimal_core) ul.appendChild(el("li", null, t)); box.appendChild(ul);
+    }
     const kvs = el("table", "kv");
     for (const k of ["longest_prefix", "final_states", "unplaceable"]) if (c[k] !== undefined) row(kvs, [k, typeof c[k] === "string" ? c[k] : JSON.stringify(c[k])]);
     box.appendChild(kvs);
