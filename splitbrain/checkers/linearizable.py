@@ -138,17 +138,27 @@ def is_linearizable(calls: list[Call], model: str | Model = "cas-register", init
     return valid
 
 
+def _short(v: Any, width: int = 60) -> str:
+    r = repr(v)
+    return r if len(r) <= width else r[: width - 4] + "...'"
+
+
 def _expected(model: Model, p: Partition, out: Outcome) -> str:
-    states = ", ".join(repr(model.describe(s)) for s in out.states) or "none"
+    """What the blocked op should have seen, in words: the states a longest prefix reached."""
+    shown = [_short(model.describe(s)) for s in out.states[:3]]
+    more = f" (or {len(out.states) - 3} more)" if len(out.states) > 3 else ""
+    states = (" or ".join(shown) + more) if shown else "none"
     parts = []
     for k in out.blocked[:3]:
         c = p.calls[k]
         seen = p.outputs[k]
         if c.type == "ok" and c.f in ("read", "get") and seen is not UNKNOWN:
-            parts.append(f"{c.f} (op {c.invoke_index}) returned {thaw(seen)!r}, but the state could only be {states}")
+            parts.append(f"{c.f} (op {c.invoke_index}) returned {_short(thaw(seen))}, but after the longest "
+                         f"linearizable prefix the state was {states}")
         else:
-            arg = "" if c.value is None else f" {c.value!r}"
-            parts.append(f"{c.f}{arg} (op {c.invoke_index}, {c.type}) cannot take effect in state {states}")
+            arg = "" if c.value is None else f" {_short(c.value)}"
+            parts.append(f"{c.f}{arg} (op {c.invoke_index}, {c.type}) cannot take effect after the longest "
+                         f"linearizable prefix (state {states})")
     return "; ".join(parts)
 
 

@@ -1,0 +1,176 @@
+"""``splitbrain check``: judge history files, or re-judge a stored run directory.
+
+Each file is read in its own format (``--format auto`` tells them apart), with
+that format's semantics: an EDN history is checked with the Knossos flavour of
+the register models (a ``nil`` read is a wildcard), a Porcupine etcd log with
+Porcupine's etcd model (``:fail :cas`` observed a failed compare). Files are
+judged one after another; a malformed one prints one ``file:line: ...`` line,
+counts as exit 65, and the others are still checked. The command exits with the
+worst code (see :func:`splitbrain.errors.worst_exit`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from typing import Any
+
+import click
+
+from splitbrain.checkers.models import ALIASES, KNOSSOS_VARIANT, MODELS
+from splitbrain.checkers.result import Result
+from splitbrain.errors import (
+    EXIT_DATA,
+    HarnessError,
+    SplitbrainError,
+    UsageError,
+    exit_for_valid,
+    worst_exit,
+)
+
+#: models judged by the linearizability checker; the others go to their own checkers
+LINEAR_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex", "etcd")
+OTHER_MODELS = ("set", "counter", "unique-ids", "list-append")
+FORMAT_CHOICES = ("auto", "jsonl", "porcupine-etcd", "porcupine-kv", "edn")
+
+
+def effective_model(model: str, fmt: str) -> str:
+    """The model variant that applies ``fmt``'s semantics."""
+    name = ALIASES.get(model, model)
+    if fmt == "edn":
+        return KNOSSOS_VARIANT.get(name, name)
+    if fmt == "porcupine-etcd" and name in ("register", "cas-register"):
+        return "etcd"
+    return name
+
+
+def _parse_init(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"--init must be JSON (e.g. 0, null, '{{\"x\": 0}}'): {e}") from None
+
+
+def _other_checker(model: str) -> Any:
+    from splitbrain.registry import CHECKERS
+
+    try:
+        return CHECKERS.get(model)
+    except (ImportError, AttributeError) as e:
+        raise HarnessError(f"the {model} checker is not available in this installation ({e})") from None
+
+
+def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max_memory_mb: float) -> tuple[
+        Result, int, str]:
+    """Read and judge one file; returns (result, client ops, model actually used)."""
+    from splitbrain.formats.detect import detect_format, read_history
+
+    real_fmt = detect_format(path) if fmt == "auto" else fmt
+    history = read_history(path, real_fmt)
+    ops = sum(1 for op in history.ops if op.is_client and op.type == "invoke")
+    if model in OTHER_MODELS:
+        fn = _other_checker(model)
+        history.calls(strict=True)
+        opts: dict[str, Any] = {"timeout_s": timeout_s}
+        if init is not None:
+            opts["init"] = init
+        return fn(history, **opts), ops, model
+    from splitbrain.checkers.linearizable import check_history
+
+    used = effective_model(model, real_fmt)
+    return check_history(history, used, init=init, timeout_s=timeout_s, max_memory_mb=max_memory_mb), ops, used
+
+
+def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: float, as_json: bool) -> None:
+    if as_json:
+        obj: dict[str, Any] = {"file": path, "model": model, "valid": res.valid, "ops": ops,
+                               "seconds": round(seconds, 4)}
+        if used != model:
+            obj["checked_as"] = used
+        if res.valid is False:
+            d = res.details
+            if "unplaceable" in d:
+                obj.update({k: d.get(k) for k in ("unplaceable", "longest_prefix", "key", "final_states",
+                                                   "expected")})
+            else:
+                obj["anomalies"] = [{"kind": a.kind, "ops": a.ops[:20]} for a in res.anomalies[:20]]
+            obj["summary"] = res.summary
+        elif res.valid != True:  # noqa: E712 - "unknown" is truthy
+            obj["summary"] = res.summary
+        click.echo(json.dumps(obj, default=str))
+        return
+    word = {True: "valid", False: "INVALID"}.get(res.valid, "unknown")  # type: ignore[arg-type]
+    line = f"{path}: {word} ({model}{'' if used == model else ' as ' + used}, {ops} ops, {seconds:.3f} s)"
+    if res.valid is not True and res.summary:
+        line += f": {res.summary}"
+    click.echo(line)
+
+
+def _check_dir(path: str, timeout_s: float | None) -> int:
+    try:
+        from splitbrain.harness.recheck import recheck_run
+    except ImportError as e:
+        raise HarnessError(f"re-checking a run directory needs splitbrain.harness.recheck, which is not "
+                           f"available ({e})") from None
+    return int(recheck_run(path, timeout_s=timeout_s))
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--model", "-m", default=None,
+              help="register, cas-register, kv, multi-register, mutex, etcd, set, counter, unique-ids, list-append")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
+@click.option("--init", "init_json", default=None, help="initial model state as JSON (default null)")
+@click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True,
+              help="seconds per file before the verdict is unknown")
+@click.option("--max-memory", "max_memory_mb", type=float, default=1024, show_default=True,
+              help="MB the search may grow by before the verdict is unknown")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
+def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | None, timeout_s: float,
+          max_memory_mb: float, as_json: bool) -> int:
+    """Check histories for linearizability (or set/counter/... properties); or re-check RUN_DIRs."""
+    files = [p for p in paths if not os.path.isdir(p)]
+    if files and model is None:
+        raise UsageError("--model is required to check a history file (e.g. --model cas-register)")
+    if model is not None and ALIASES.get(model, model) not in MODELS and model not in OTHER_MODELS:
+        valid = sorted({*LINEAR_MODELS, *OTHER_MODELS, *ALIASES})
+        raise UsageError(f"unknown model {model!r}; valid: {', '.join(valid)}")
+    if model in OTHER_MODELS and files:
+        _other_checker(model)
+    init = _parse_init(init_json)
+    if model is not None and model not in OTHER_MODELS and init is not None:
+        MODELS[ALIASES.get(model, model)].init(init)  # a bad --init is a usage error, before any file
+    codes: list[int] = []
+    for path in paths:
+        start = time.monotonic()
+        try:
+            if os.path.isdir(path):
+                codes.append(_check_dir(path, timeout_s))
+                continue
+            assert model is not None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res, ops, used = check_file(path, model, fmt, init, timeout_s, max_memory_mb)
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)
+        except SplitbrainError as e:
+            msg = str(e)
+            if not msg.startswith(path):
+                msg = f"{path}: {msg}"
+            click.echo(msg, err=True)
+            if as_json:
+                click.echo(json.dumps({"file": path, "model": model, "valid": None, "error": msg,
+                                       "exit_code": e.exit_code}))
+            codes.append(e.exit_code)
+            continue
+        except RecursionError:
+            click.echo(f"{path}: nesting too deep to read", err=True)
+            codes.append(EXIT_DATA)
+            continue
+        _report(path, model, used, res, ops, time.monotonic() - start, as_json)
+        codes.append(exit_for_valid(res.valid))
+    return worst_exit(codes)
