@@ -1,0 +1,77 @@
+"""The local backend's partitions against real consensus clusters (raft, paxos).
+
+A node cut off from every peer is a minority of one: whatever it believes
+(leader or not), it must not commit a write, while the majority side keeps
+committing. If it did commit, either the system is broken or the partition
+silently leaked: both are what these tests exist to catch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from splitbrain.backends.base import ClusterSpec
+from splitbrain.backends.local import LocalBackend
+from splitbrain.nemesis import grudges
+from splitbrain.registry import SYSTEMS
+
+pytestmark = pytest.mark.timeout(180)
+NODES = ["n1", "n2", "n3", "n4", "n5"]
+
+
+def system_or_skip(name):
+    try:
+        return SYSTEMS.get(name)
+    except (ImportError, AttributeError) as e:
+        pytest.skip(f"{name} not available yet: {e}")
+
+
+async def write(system, backend, node, value, timeout_s=2.0):
+    client = system.client(*backend.client_address(node))
+    try:
+        return await client.invoke("write", "k", value, timeout_s)
+    except (TimeoutError, ConnectionError, OSError) as e:
+        return {"ok": False, "error": type(e).__name__}
+    finally:
+        await client.close()
+
+
+async def until_ok(system, backend, nodes, value, timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for node in nodes:
+            r = await write(system, backend, node, value)
+            if r.get("ok"):
+                return r
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no write of {value} committed on {nodes} within {timeout_s} s")
+
+
+@pytest.mark.parametrize("name", ["raft", "paxos"])
+def test_isolated_node_cannot_commit_while_the_majority_can(tmp_path, name):
+    system = system_or_skip(name)
+
+    async def go():
+        b = LocalBackend({})
+        await b.setup(ClusterSpec(system=system, nodes=NODES, run_dir=str(tmp_path), run_id="c"))
+        try:
+            await until_ok(system, b, NODES, 1)
+            await b.partition(grudges.complete([["n1"], NODES[1:]]))
+            v = await b.verify()
+            assert len(v["cut"]) == 8 and v["leaking"] == []
+            lonely = await asyncio.gather(*(write(system, b, "n1", 100 + i, 3.0) for i in range(3)))
+            assert not any(r.get("ok") for r in lonely), lonely
+            await until_ok(system, b, NODES[1:], 2)
+            v = await b.verify()
+            assert v["leaking"] == []
+            assert sum(v["links"][f"{p}->n1"]["dropped_msgs"] + v["links"][f"n1->{p}"]["dropped_msgs"]
+                       for p in NODES[1:]) > 0
+            await b.heal()
+            await until_ok(system, b, ["n1"], 3)
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())
