@@ -14,14 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from splitbrain.backends.base import ClusterSpec
-from splitbrain.harness.cli import build_test
-from splitbrain.harness.client import open_client
-from splitbrain.harness.runner import Run
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from splitbrain.backends.base import ClusterSpec  # noqa: E402
+from splitbrain.harness.cli import build_test  # noqa: E402
+from splitbrain.harness.client import open_client  # noqa: E402
+from splitbrain.harness.runner import Run  # noqa: E402
 
 
 def harness_ops_per_s(seconds: float, clients: int, store: Path) -> tuple[float, dict]:
