@@ -48,6 +48,14 @@ def test_partition_cuts_exactly_the_grudge_links_and_heal_restores_them(tmp_path
             assert v["cut"] == [["n2", "n1"]] and v["leaking"] == []
             assert v["links"]["n2->n1"]["dropped_msgs"] > 0
 
+            # A restarted sender opens fresh connections: they must be cut too.
+            await b.kill("n2")
+            await b.start("n2")
+            assert await eventually(lambda: hears(b, "n3", "n2"))
+            await asyncio.sleep(1.0)
+            assert not await hears(b, "n1", "n2", fresh_s=1.5)
+            assert (await b.verify())["leaking"] == []
+
             await b.heal()
             assert await eventually(lambda: hears(b, "n1", "n2"))
             v = await b.verify()

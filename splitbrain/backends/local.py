@@ -88,7 +88,7 @@ def _pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
     with open(path, "ab") as out:
         written = out.tell()
         truncated = False
-        for chunk in iter(lambda: stream.read1(65536), b""):
+        for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
             if written + len(chunk) <= max_bytes:
                 out.write(chunk)
                 out.flush()

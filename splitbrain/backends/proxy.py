@@ -43,6 +43,7 @@ T = TypeVar("T")
 #: a "line" longer than this is not a line protocol after all: forward it raw
 MAX_LINE_BYTES = 4 * 1024 * 1024
 CONNECT_TIMEOUT_S = 2.0
+MAX_QUEUED_CHUNKS = 4096
 
 
 @dataclass
@@ -232,7 +233,8 @@ class _Sender:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
-        self.queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        # Bounded: a stalled receiver pushes back on the sender, as TCP would.
+        self.queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue(maxsize=MAX_QUEUED_CHUNKS)
         self.task: asyncio.Task[None] | None = None
         self.last_due = 0.0
 
@@ -245,7 +247,7 @@ class _Sender:
         self.last_due = due
         if self.task is None:
             self.task = asyncio.create_task(self._run())
-        self.queue.put_nowait((due, data))
+        await self.queue.put((due, data))
 
     async def _run(self) -> None:
         with contextlib.suppress(ConnectionError, OSError):
@@ -259,7 +261,7 @@ class _Sender:
 
     async def flush(self) -> None:
         if self.task is not None:
-            self.queue.put_nowait(None)
+            await self.queue.put(None)
             with contextlib.suppress(Exception):
                 await self.task
             self.task = None
