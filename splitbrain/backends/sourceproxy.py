@@ -102,25 +102,30 @@ class SourceProxy:
         return None
 
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        src = await self._identify(peer[1]) if peer else None
-        conn = _Conn(src, writer)
+        conn = _Conn(None, writer)
         self._conns.add(conn)
         try:
-            if self._blocked(src, self.dst):
-                await self._blackhole(reader, src)
-                return
-            try:
-                up_reader, up_writer = await asyncio.open_connection(*self.target)
-            except OSError:
-                return
-            conn.upstream = up_writer
-            a = asyncio.create_task(self._pump(reader, up_writer, src, self.dst, conn))
-            b = asyncio.create_task(self._pump(up_reader, writer, self.dst, src, conn))
-            conn.tasks = [a, b]
-            await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._serve(conn, reader, writer)
+        except (asyncio.CancelledError, ConnectionError, OSError):
+            pass  # the proxy is stopping or the peer went away: nothing to report
         finally:
             self._close(conn)
+
+    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        src = conn.src = await self._identify(peer[1]) if peer else None
+        if self._blocked(src, self.dst):
+            await self._blackhole(reader, src)
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            return
+        conn.upstream = up_writer
+        a = asyncio.create_task(self._pump(reader, up_writer, src, self.dst, conn))
+        b = asyncio.create_task(self._pump(up_reader, writer, self.dst, src, conn))
+        conn.tasks = [a, b]
+        await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def _blackhole(self, reader: asyncio.StreamReader, src: str | None) -> None:
         key = src or "?"
