@@ -23,6 +23,7 @@ import atexit
 import io
 import ipaddress
 import os
+import re
 import socket
 import tarfile
 import time
@@ -84,7 +85,7 @@ class DockerBackend:
         self.image = self.image or images.ensure_node_image()
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id}
-        prefix = f"splitbrain-{self.run_id}"
+        prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")
         self.network = self._create_network(prefix, labels)
         subnet = ipaddress.ip_network(self.network.attrs["IPAM"]["Config"][0]["Subnet"])
         hosts = list(subnet.hosts())
@@ -277,7 +278,7 @@ class DockerBackend:
         if unknown:
             raise UsageError(f"grudge names unknown nodes: {sorted(unknown)}")
         old = self._grudge
-        self._grudge = {k: set(v) for k, v in grudge.items() if v}
+        self._grudge = {k: set(v) - {k} for k, v in grudge.items() if set(v) - {k}}
         changed = [n for n in self._live() if old.get(n, set()) != self._grudge.get(n, set())]
         await asyncio.to_thread(self._each, changed, lambda n: dockernet.partition_script(
             [self.ips[s] for s in self._grudge.get(n, set())]))
@@ -338,13 +339,27 @@ class DockerBackend:
             m = dockernet.parse_verify(self._exec(n, dockernet.VERIFY_SCRIPT + "; true"))
             return n, m, (before + time.time()) / 2
 
+        out["wall_skew_s"] = {}
         for n, m, host_now in self._pool.map(measure, running):
             out["cut"] += [[by_ip.get(ip, ip), n] for ip in m["drop_from"]]
             out["degraded"] += [[n, by_ip.get(ip, ip)] for ip in {*m["loss_to"], *m["delay_to"]}]
             out["delay_daemons"][n] = m["daemons"]
             out["faketime"][n] = bool(m["faketime"])
-            if m["wall"] is not None and abs(m["wall"] - host_now) > 0.5:
-                out["clock"][n] = round(m["wall"] - host_now, 3)
+            offset = faketime.parse_offset(str(m["faketime"]))
+            if offset:
+                out["clock"][n] = offset  # the file libfaketime reads, as read inside the container
+            if m["wall"] is not None:
+                out["wall_skew_s"][n] = round(m["wall"] - host_now, 3)  # time.time() there minus here
+        # A frozen or dead node cannot be measured; it gets its rules and clock the moment it runs
+        # again (resume/start re-apply them) and meanwhile receives nothing at all.
+        for n in self.nodes:
+            if n in running:
+                continue
+            out["cut"] += [[s, n] for s in sorted(self._grudge.get(n, set()))]
+            out["degraded"] += [[n, d] for (s, d) in self._packet if s == n]
+            if self._clock.get(n):
+                out["clock"][n] = self._clock[n]
+        out["unmeasured"] = [n for n in self.nodes if n not in running]
         out["cut"].sort()
         out["degraded"].sort()
         return out
