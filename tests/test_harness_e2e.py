@@ -120,3 +120,27 @@ def test_sigterm_mid_run_heals_stops_checks_and_reports(tmp_path):
     stops = sum(1 for op in nemesis if op.f.startswith("stop-"))
     assert starts >= 1 and stops >= starts  # every fault started was healed
     assert not node_processes(run_dir)
+
+
+def test_interrupted_before_any_op_completed_exits_130(tmp_path):
+    store = tmp_path / "store"
+    # --rate 0.05 with seed 4: the stagger puts the first op ~26 s in, so SIGTERM lands before it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "splitbrain", "run", "memkv", "--rate", "0.05", "--seed", "4", "--time-limit", "60",
+         "--store", str(store)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        deadline = time.monotonic() + 60
+        log = store / "latest" / "harness.log"
+        while time.monotonic() < deadline and not (log.exists() and "cluster of 1 up" in log.read_text()):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    run_dir = (store / "latest").resolve()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["interrupted"] is True and results["ops"] == 0
+    assert not node_processes(run_dir)

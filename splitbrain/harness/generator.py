@@ -114,8 +114,8 @@ class Stagger:
         self._next_s: float | None = None
 
     def next(self, ctx: Context) -> Answer:
-        if self._next_s is None:
-            self._next_s = ctx.time_s
+        if self._next_s is None:  # the first op waits too, so clients do not all start at once
+            self._next_s = ctx.time_s + self.rng.uniform(0, 2 * self.interval_s)
         if ctx.time_s < self._next_s:
             return Wait(self._next_s)
         ans = self.gen.next(ctx)
