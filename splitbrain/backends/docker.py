@@ -22,6 +22,7 @@ import asyncio
 import atexit
 import io
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -83,6 +84,7 @@ class DockerBackend:
         self.client = images.docker_client()
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
         self.image = self.image or images.ensure_node_image()
+        _record_image(self.run_dir, self.image)
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id}
         prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")
@@ -363,6 +365,21 @@ class DockerBackend:
         out["cut"].sort()
         out["degraded"].sort()
         return out
+
+
+def _record_image(run_dir: str, image: str) -> None:
+    """Add the node image to the run's test.json (the harness wrote it before the image was known)."""
+    path = os.path.join(run_dir, "test.json")
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+        data["image"] = image
+        with open(path + ".image.tmp", "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.write("\n")
+        os.replace(path + ".image.tmp", path)
+    except (OSError, ValueError):
+        pass  # no test.json (a bare backend user): nothing to annotate
 
 
 def remove_labelled(client: Any, run_id: str | None = None) -> dict[str, int]:
