@@ -46,8 +46,11 @@ def torn_warning(path: str, line: int) -> None:
 
 
 def finish(ops: list[Op], lines: list[int], path: str) -> History:
+    """The History, carrying ``lines`` (file line of each op) so later errors can name ``file:line``."""
     validate_pairing(ops, lines, path)
-    return History(ops, source=path)
+    history = History(ops, source=path)
+    setattr(history, "lines", lines)  # noqa: B010 - an optional attribute History does not declare
+    return history
 
 
 def read_text(path: str) -> str:

@@ -51,7 +51,8 @@ def to_plain(v: Any) -> Any:
 def parse_edn_value(text: str, path: str, line: int) -> Any:
     try:
         return edn_format.loads(text)
-    except (edn_format.EDNDecodeError, NotImplementedError, ValueError, TypeError, IndexError, KeyError) as e:
+    except (edn_format.EDNDecodeError, NotImplementedError, ValueError, TypeError, IndexError, KeyError,
+            RecursionError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise BadInputError(f"not valid EDN ({msg[:120]})", path, line) from None
 
@@ -132,6 +133,8 @@ def read_edn(path: str) -> History:
             d = edn_op_fields(obj)
         except EdnOpError as e:
             raise BadInputError(str(e), path, line) from None
+        except RecursionError:
+            raise BadInputError("value nested too deeply", path, line) from None
         ops.append(_op(d, len(ops), path, line))
         where.append(line)
     return finish(ops, where, path)
