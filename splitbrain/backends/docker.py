@@ -368,18 +368,13 @@ class DockerBackend:
 
 
 def _record_image(run_dir: str, image: str) -> None:
-    """Add the node image to the run's test.json (the harness wrote it before the image was known)."""
-    path = os.path.join(run_dir, "test.json")
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-        data["image"] = image
-        with open(path + ".image.tmp", "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(path + ".image.tmp", path)
-    except (OSError, ValueError):
-        pass  # no test.json (a bare backend user): nothing to annotate
+    """Write ``backend.json`` beside test.json: which image this run's nodes ran (the harness saves
+    test.json from its own config, which does not know the image tag)."""
+    if not run_dir or not os.path.isdir(run_dir):
+        return
+    with open(os.path.join(run_dir, "backend.json"), "w") as fh:
+        json.dump({"backend": "docker", "image": image}, fh)
+        fh.write("\n")
 
 
 def remove_labelled(client: Any, run_id: str | None = None) -> dict[str, int]:
