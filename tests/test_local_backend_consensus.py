@@ -75,3 +75,31 @@ def test_isolated_node_cannot_commit_while_the_majority_can(tmp_path, name):
             await b.teardown()
 
     asyncio.run(go())
+
+
+def test_shared_peer_address_system_is_partitioned_by_source(tmp_path):
+    """etcd members must agree on peer URLs, so it gets per-destination proxies that
+    identify the caller; a cut must still be exact and measured."""
+    import shutil
+
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd binary not installed")
+    system = system_or_skip("etcd")
+    nodes = NODES[:3]
+
+    async def go():
+        b = LocalBackend({})
+        await b.setup(ClusterSpec(system=system, nodes=nodes, run_dir=str(tmp_path), run_id="e"))
+        try:
+            await until_ok(system, b, nodes, 1)
+            await b.partition(grudges.complete([["n1"], nodes[1:]]))
+            assert not (await write(system, b, "n1", 100, 3.0)).get("ok")
+            await until_ok(system, b, nodes[1:], 2)
+            v = await b.verify()
+            assert len(v["cut"]) == 4 and v["leaking"] == []
+            await b.heal()
+            await until_ok(system, b, ["n1"], 3)
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())

@@ -26,93 +26,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from splitbrain.backends import faketime
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 
 log = logging.getLogger(__name__)
-
-HOST = "127.0.0.1"
-PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def _child_setup(parent_pid: int) -> None:
-    """Runs in the forked child before exec: die with the control node."""
-    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports, held together while choosing so none repeats."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def proc_state(pid: int) -> str | None:
-    """The one-letter state from /proc/<pid>/stat (R, S, T, Z, ...), None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def _pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
-    """Copy a node's output into its log until EOF, dropping what exceeds the cap."""
-    with open(path, "ab") as out:
-        written = out.tell()
-        truncated = False
-        for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
-            if written + len(chunk) <= max_bytes:
-                out.write(chunk)
-                out.flush()
-                written += len(chunk)
-            elif not truncated:
-                out.write(f"{time.time():.6f} WARN [harness] log capped at {max_bytes} bytes\n".encode())
-                out.flush()
-                truncated = True
-    stream.close()
-
-
-@dataclass
-class _Node:
-    name: str
-    dir: str
-    config: NodeConfig
-    log_path: str
-    clock_file: str
-    command: list[str] = field(default_factory=list)
-    proc: subprocess.Popen[bytes] | None = None
-    pump: threading.Thread | None = None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 class LocalBackend:
@@ -122,10 +54,11 @@ class LocalBackend:
         self.options = dict(options or {})
         self.start_timeout_s = float(self.options.get("start_timeout_s", 15.0))
         self.log_max_bytes = int(self.options.get("log_max_bytes", 64 * 1024 * 1024))
-        self.nodes: dict[str, _Node] = {}
+        self.nodes: dict[str, NodeProc] = {}
         self.links: dict[tuple[str, str], LinkProxy] = {}
         self._source_proxies: dict[str, Any] = {}
         self._cut: frozenset[tuple[str, str]] = frozenset()
+        self._fwd_at_cut: dict[tuple[str, str], int] = {}
         self._loss: dict[tuple[str, str], float] = {}
         self._proxies: ProxyThread | None = None
         self._spawner: ThreadPoolExecutor | None = None
@@ -189,7 +122,7 @@ class LocalBackend:
             config = NodeConfig(name=name, client_host=HOST, client_port=ports[2 * i], peer_host=HOST,
                                 peer_port=peer_port[name], peers=peers[name], data_dir=os.path.join(ndir, "data"),
                                 log_file=None, bug=cluster.bug, options={**cluster.options, **extra[name]})
-            node = _Node(name, ndir, config, os.path.join(ndir, "node.log"), os.path.join(ndir, "clock"))
+            node = NodeProc(name, ndir, config, os.path.join(ndir, "node.log"), os.path.join(ndir, "clock"))
             node.command = list(system.node_command(config, sys.executable))
             open(node.log_path, "ab").close()
             if self._faketime_lib:
@@ -230,7 +163,7 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ processes
 
-    def _node(self, name: str) -> _Node:
+    def _node(self, name: str) -> NodeProc:
         if name not in self.nodes:
             raise UsageError(f"unknown node {name!r}; nodes: {', '.join(self.nodes)}")
         return self.nodes[name]
@@ -238,14 +171,14 @@ class LocalBackend:
     def _pids(self) -> dict[str, int]:
         return {n.name: n.proc.pid for n in list(self.nodes.values()) if n.proc is not None and n.alive()}
 
-    def _popen(self, node: _Node) -> subprocess.Popen[bytes]:
+    def _popen(self, node: NodeProc) -> subprocess.Popen[bytes]:
         env = self._env
         if self._faketime_lib:
             env = faketime.node_env(node.clock_file, self._faketime_lib, self._env)
         parent = os.getpid()
         return subprocess.Popen(node.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, env=env, cwd=node.dir, process_group=0,
-                                preexec_fn=lambda: _child_setup(parent))
+                                preexec_fn=lambda: child_setup(parent))
 
     async def _spawn(self, name: str) -> None:
         node = self._node(name)
@@ -256,7 +189,7 @@ class LocalBackend:
         except OSError as e:
             raise NodeStartError(name, f"cannot execute {node.command[0]!r}: {e}", self.log_tail(name)) from None
         assert node.proc.stdout is not None
-        node.pump = threading.Thread(target=_pump_log, args=(node.proc.stdout, node.log_path, self.log_max_bytes),
+        node.pump = threading.Thread(target=pump_log, args=(node.proc.stdout, node.log_path, self.log_max_bytes),
                                      name=f"splitbrain-log-{name}", daemon=True)
         node.pump.start()
 
@@ -287,7 +220,7 @@ class LocalBackend:
         except (OSError, KeyError):
             return ""
 
-    def _signal(self, node: _Node, sig: int) -> None:
+    def _signal(self, node: NodeProc, sig: int) -> None:
         if node.proc is None or node.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -316,7 +249,7 @@ class LocalBackend:
         self._signal(n, signal.SIGCONT)
         await self._await_state(n, None)
 
-    async def _await_state(self, n: _Node, state: str | None) -> None:
+    async def _await_state(self, n: NodeProc, state: str | None) -> None:
         """Wait (briefly) until /proc shows the node stopped (``"T"``) or not stopped (None)."""
         for _ in range(100):
             if n.proc is None or not n.alive():
@@ -344,6 +277,8 @@ class LocalBackend:
         cut = {(src, dst) for dst, srcs in grudge.items() for src in srcs if src != dst}
         self._check_links(sorted(cut))
         self._cut = frozenset(cut)
+        self._fwd_at_cut = {(a, d): self._source_proxies[d].forwarded.get(f"{a}->{d}", 0)
+                            for a, d in cut if d in self._source_proxies}
         assert self._proxies is not None
         await self._proxies.call(self._apply_cut(self._cut))
 
@@ -400,7 +335,10 @@ class LocalBackend:
             "faketime": {},
         }
         if self._source_proxies:
+            # The cut set is what the proxies consult; the counters prove nothing crossed it.
             out["cut"] = sorted([*k] for k in self._cut)
+            out["leaking"] = sorted(f"{a}->{d}" for (a, d), n in self._fwd_at_cut.items()
+                                    if self._source_proxies[d].forwarded.get(f"{a}->{d}", 0) > n)
             out["links"] = {dst: {"forwarded": dict(sp.forwarded), "dropped": dict(sp.dropped)}
                             for dst, sp in self._source_proxies.items()}
         if self._faketime_lib:

@@ -1,0 +1,88 @@
+"""Node processes of the local backend: spawn, die-with-parent, logs, /proc state.
+
+A node must never outlive the control node: each child sets
+``PR_SET_PDEATHSIG(SIGKILL)`` before exec. That signal fires when the *thread*
+that forked the child exits, so the backend spawns every node from one
+long-lived spawner thread, never from short-lived ``to_thread`` workers. Each
+node gets its own process group so a signal reaches anything it forks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+from splitbrain.systems.base import NodeConfig
+
+HOST = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def child_setup(parent_pid: int) -> None:
+    """Runs in the forked child before exec: die with the control node."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports, held together while choosing so none repeats."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def proc_state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat (R, S, T, Z, ...), None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
+    """Copy a node's output into its log until EOF, dropping what exceeds the cap."""
+    with open(path, "ab") as out:
+        written = out.tell()
+        truncated = False
+        for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
+            if written + len(chunk) <= max_bytes:
+                out.write(chunk)
+                out.flush()
+                written += len(chunk)
+            elif not truncated:
+                out.write(f"{time.time():.6f} WARN [harness] log capped at {max_bytes} bytes\n".encode())
+                out.flush()
+                truncated = True
+    stream.close()
+
+
+@dataclass
+class NodeProc:
+    name: str
+    dir: str
+    config: NodeConfig
+    log_path: str
+    clock_file: str
+    command: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    pump: threading.Thread | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
