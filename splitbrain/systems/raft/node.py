@@ -1,0 +1,425 @@
+"""A Raft node (Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm").
+
+Roles, terms and the two RPCs follow the paper's Figure 2; RPCs are one-way messages on
+:class:`~splitbrain.systems.common.peers.PeerNet` (answers ride the answerer's own
+outbound link), so a request and its answer can be lost independently.
+
+* Elections: randomized timeouts; a vote is granted only to a candidate whose log is at
+  least as up to date, and term and vote are fsync'd before the answer leaves.
+* Replication: AppendEntries carries (prevLogIndex, prevLogTerm); a follower rejects a
+  mismatch, truncates a conflicting suffix, fsyncs, then answers. The leader commits an
+  index only when a majority stores it *and* it is from the leader's current term.
+* Reads (ReadIndex): the leader waits until an entry of its own term is committed, notes
+  the commit index, then confirms it is still leader with a heartbeat round acked by a
+  majority, and answers once it has applied up to the noted index.
+* Other ops go through the log; ``generate`` returns the entry's log index.
+* A follower proxies a client request to the leader it knows. If the leader's answer does
+  not come back in time the outcome is unknown (``definite: false``); with no known
+  leader it answers ``not-leader`` without forwarding (``definite: true``).
+
+Seeded bugs (``config.bug``) are in :data:`BUGS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from splitbrain.systems import wire
+from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.common.machine import StateMachine
+from splitbrain.systems.common.peers import PeerNet
+from splitbrain.systems.raft.log import RaftLog
+
+BUGS = {
+    "stale-read": "the leader answers reads from its local state without confirming it is still "
+    "leader, so a deposed leader in a minority partition serves stale values",
+    "ack-before-commit": "the leader acknowledges writes, adds and increments once they are in its own "
+    "log, before a majority stores them; a leader cut off or killed loses acknowledged writes",
+    "quorum-off-by-one": "majority computed as n//2 instead of n//2+1 for votes, commits and read "
+    "confirmation, so two nodes of five elect a leader and commit on their own",
+}
+
+HEARTBEAT_S = 0.05
+ELECTION_MIN_S = 0.3
+ELECTION_MAX_S = 0.6
+REQUEST_TIMEOUT_S = 1.5
+MAX_BATCH = 256
+BLIND_OPS = ("write", "add", "incr")
+
+
+class RaftNode:
+    def __init__(self, config: NodeConfig, log: logging.Logger) -> None:
+        opts = config.options or {}
+        self.name = config.name
+        self.bug = config.bug
+        self.log = log
+        self.peers = sorted(config.peers)
+        n = len(self.peers) + 1
+        self.quorum = n // 2 if self.bug == "quorum-off-by-one" and n > 2 else n // 2 + 1
+        self.heartbeat_s = float(opts.get("heartbeat_s", HEARTBEAT_S))
+        self.election_s = (float(opts.get("election_min_s", ELECTION_MIN_S)),
+                           float(opts.get("election_max_s", ELECTION_MAX_S)))
+        self.timeout_s = float(opts.get("request_timeout_s", REQUEST_TIMEOUT_S))
+        self.rlog = RaftLog(config.data_dir)
+        self.net = PeerNet(config.name, (config.peer_host, config.peer_port), config.peers,
+                           self.on_message, log)
+        self.sm = StateMachine()
+        self.role = "follower"
+        self.leader: str | None = None
+        self.commit = 0
+        self.applied = 0
+        self.votes: set[str] = set()
+        self.next_idx: dict[str, int] = {}
+        self.match_idx: dict[str, int] = {}
+        self.hb_seq = 0
+        self.acked_seq: dict[str, int] = {}
+        self.election_deadline = 0.0
+        self.next_heartbeat = 0.0
+        self.results: dict[int, tuple[int, asyncio.Future[tuple[bool, Any]]]] = {}
+        self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self.forwarded: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.rids = itertools.count(1)
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def term(self) -> int:
+        return self.rlog.term
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.log.info("recovered term=%d vote=%s log=%d entries", self.term, self.rlog.vote, self.rlog.last_index)
+        self.reset_election_timer()
+        await self.net.start()
+        self._ticker = asyncio.create_task(self.tick_loop())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.net.stop()
+        self.rlog.close()
+
+    async def tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            if self.role == "leader":
+                if now >= self.next_heartbeat:
+                    self.broadcast_append()
+            elif now >= self.election_deadline:
+                self.start_election()
+
+    def reset_election_timer(self) -> None:
+        self.election_deadline = time.monotonic() + random.uniform(*self.election_s)
+
+    # -- roles -------------------------------------------------------------------------
+
+    def become_follower(self, term: int, leader: str | None) -> None:
+        if self.role != "follower" or term != self.term:
+            self.log.info("follower in term %d (was %s in term %d)", term, self.role, self.term)
+        if term != self.term:
+            self.rlog.save_meta(term, None)
+        self.role = "follower"
+        self.leader = leader
+        self.poke()
+
+    def start_election(self) -> None:
+        self.rlog.save_meta(self.term + 1, self.name)
+        self.role = "candidate"
+        self.leader = None
+        self.votes = {self.name}
+        self.reset_election_timer()
+        self.log.info("candidate in term %d", self.term)
+        self.net.broadcast({"type": "vote", "term": self.term, "last_idx": self.rlog.last_index,
+                            "last_term": self.rlog.term_at(self.rlog.last_index)})
+        if len(self.votes) >= self.quorum:
+            self.become_leader()
+
+    def become_leader(self) -> None:
+        self.role = "leader"
+        self.leader = self.name
+        self.log.info("leader in term %d with votes %s", self.term, sorted(self.votes))
+        last = self.rlog.last_index
+        self.next_idx = {p: last + 1 for p in self.peers}
+        self.match_idx = {p: 0 for p in self.peers}
+        self.acked_seq = {p: 0 for p in self.peers}
+        self.rlog.append(self.term, {"op": "noop"})  # commits the earlier terms' entries
+        self.schedule_flush()
+
+    # -- messages ----------------------------------------------------------------------
+
+    def on_message(self, m: dict[str, Any]) -> None:
+        kind, sender = m.get("type"), m.get("from")
+        if kind == "fwd":
+            self.spawn(self.serve_forwarded(m))
+            return
+        if kind == "fwd_resp":
+            fut = self.forwarded.pop(m["rid"], None)
+            if fut is not None and not fut.done():
+                fut.set_result(m["resp"])
+            return
+        term = int(m.get("term", 0))
+        if term > self.term:
+            self.become_follower(term, sender if kind == "append" else None)
+        if kind == "vote":
+            self.on_vote(m)
+        elif kind == "vote_resp":
+            if self.role == "candidate" and term == self.term and m["granted"]:
+                self.votes.add(sender)
+                if len(self.votes) >= self.quorum:
+                    self.become_leader()
+        elif kind == "append":
+            self.on_append(m)
+        elif kind == "append_resp":
+            self.on_append_resp(m)
+
+    def on_vote(self, m: dict[str, Any]) -> None:
+        cand = m["from"]
+        my_last = self.rlog.last_index
+        up_to_date = (m["last_term"], m["last_idx"]) >= (self.rlog.term_at(my_last), my_last)
+        granted = (m["term"] == self.term and self.rlog.vote in (None, cand) and up_to_date)
+        if granted:
+            self.rlog.save_meta(self.term, cand)  # fsync'd before the answer leaves
+            self.reset_election_timer()
+        self.net.send(cand, {"type": "vote_resp", "term": self.term, "granted": granted})
+
+    def on_append(self, m: dict[str, Any]) -> None:
+        sender = m["from"]
+        resp: dict[str, Any] = {"type": "append_resp", "term": self.term, "seq": m["seq"], "success": False}
+        if m["term"] < self.term:
+            self.net.send(sender, resp)
+            return
+        if self.role != "follower" or self.leader != sender:
+            self.become_follower(self.term, sender)
+        self.reset_election_timer()
+        prev, prev_term = m["prev_idx"], m["prev_term"]
+        if prev > self.rlog.last_index:
+            resp["hint"] = self.rlog.last_index + 1
+            self.net.send(sender, resp)
+            return
+        if self.rlog.term_at(prev) != prev_term:
+            bad = self.rlog.term_at(prev)
+            i = prev
+            while i > 1 and self.rlog.term_at(i - 1) == bad:
+                i -= 1
+            resp["hint"] = max(1, i)
+            self.net.send(sender, resp)
+            return
+        idx = prev
+        for term, cmd in m["entries"]:
+            idx += 1
+            if idx <= self.rlog.last_index:
+                if self.rlog.term_at(idx) == term:
+                    continue
+                self.log.info("truncating log from %d (term %d != %d)", idx, self.rlog.term_at(idx), term)
+                self.rlog.truncate_from(idx)
+                self.fail_results_from(idx)
+            self.rlog.append(term, cmd)
+        self.rlog.sync()  # stored before we say so
+        match = prev + len(m["entries"])
+        if m["commit"] > self.commit:
+            self.commit = max(self.commit, min(m["commit"], match))
+            self.apply_committed()
+        resp.update(success=True, match=match)
+        self.net.send(sender, resp)
+
+    def on_append_resp(self, m: dict[str, Any]) -> None:
+        if self.role != "leader" or m["term"] != self.term:
+            return
+        peer = m["from"]
+        self.acked_seq[peer] = max(self.acked_seq.get(peer, 0), m["seq"])
+        if m["success"]:
+            if m["match"] > self.match_idx[peer]:
+                self.match_idx[peer] = m["match"]
+            self.next_idx[peer] = max(self.next_idx[peer], self.match_idx[peer] + 1)
+            self.advance_commit()
+            if self.next_idx[peer] <= self.rlog.last_index:
+                self.send_append(peer)
+        else:
+            hint = int(m.get("hint", self.next_idx[peer] - 1))
+            self.next_idx[peer] = max(1, self.match_idx[peer] + 1, min(hint, self.next_idx[peer] - 1))
+            self.send_append(peer)
+        self.poke()
+
+    # -- leader duties -----------------------------------------------------------------
+
+    def send_append(self, peer: str) -> None:
+        nxt = self.next_idx[peer]
+        prev = nxt - 1
+        self.net.send(peer, {"type": "append", "term": self.term, "prev_idx": prev,
+                             "prev_term": self.rlog.term_at(prev), "entries": self.rlog.slice(nxt, MAX_BATCH),
+                             "commit": self.commit, "seq": self.hb_seq})
+
+    def broadcast_append(self) -> None:
+        self.hb_seq += 1
+        self.next_heartbeat = time.monotonic() + self.heartbeat_s
+        for p in self.peers:
+            self.send_append(p)
+
+    def schedule_flush(self) -> None:
+        """Group the commands of one event-loop turn into one fsync and one broadcast."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        self.rlog.sync()
+        if self.role == "leader":
+            self.broadcast_append()
+            self.advance_commit()
+        self.poke()
+
+    def advance_commit(self) -> None:
+        for n in range(self.rlog.last_index, self.commit, -1):
+            if self.rlog.term_at(n) != self.term:
+                break  # only entries of the current term are committed by counting
+            stored = 1 if self.rlog.persisted >= n else 0
+            stored += sum(1 for p in self.peers if self.match_idx.get(p, 0) >= n)
+            if stored >= self.quorum:
+                self.commit = n
+                self.apply_committed()
+                return
+
+    def apply_committed(self) -> None:
+        while self.applied < self.commit:
+            self.applied += 1
+            term, cmd = self.rlog.entry(self.applied)
+            out = self.sm.apply(cmd, self.applied) if cmd.get("op") != "noop" else (True, None)
+            waiting = self.results.pop(self.applied, None)
+            if waiting is not None and not waiting[1].done():
+                waiting[1].set_result(out if waiting[0] == term else (False, "leader-changed"))
+        self.poke()
+
+    def fail_results_from(self, index: int) -> None:
+        """Entries from ``index`` on were overwritten: they were never committed."""
+        for i in [i for i in self.results if i >= index]:
+            _, fut = self.results.pop(i)
+            if not fut.done():
+                fut.set_result((False, "leader-changed"))
+
+    # -- waiting -----------------------------------------------------------------------
+
+    def poke(self) -> None:
+        keep = []
+        for pred, fut in self.waiters:
+            if fut.done():
+                continue
+            if pred():
+                fut.set_result(None)
+            else:
+                keep.append((pred, fut))
+        self.waiters = keep
+
+    async def wait_for(self, pred: Callable[[], bool], deadline: float) -> bool:
+        if pred():
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append((pred, fut))
+        try:
+            await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+            return True
+        except TimeoutError:
+            return False
+
+    def spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    # -- clients -----------------------------------------------------------------------
+
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("op")
+        if op not in wire.OPS:
+            return wire.error(req, "unsupported", True)
+        if self.role == "leader":
+            return await self.execute(req)
+        leader = self.leader
+        if leader is None or leader == self.name:
+            return wire.error(req, "not-leader", True)
+        return await self.forward(req, leader)
+
+    async def forward(self, req: dict[str, Any], leader: str) -> dict[str, Any]:
+        rid = next(self.rids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.forwarded[rid] = fut
+        body = {k: req[k] for k in ("op", "key", "value") if k in req}
+        self.net.send(leader, {"type": "fwd", "rid": rid, "req": body})
+        try:
+            resp = await asyncio.wait_for(fut, self.timeout_s)
+        except TimeoutError:
+            return wire.error(req, "timeout", req.get("op") == "read", leader=leader)
+        finally:
+            self.forwarded.pop(rid, None)
+        return {**resp, "id": req.get("id"), "leader": leader}
+
+    async def serve_forwarded(self, m: dict[str, Any]) -> None:
+        req = m["req"]
+        if self.role != "leader":
+            resp = wire.error(req, "not-leader", True)
+        else:
+            resp = await self.execute(req)
+        resp["node"] = self.name
+        self.net.send(m["from"], {"type": "fwd_resp", "rid": m["rid"], "resp": resp})
+
+    async def execute(self, req: dict[str, Any]) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout_s
+        if req["op"] == "read":
+            return await self.read(req, deadline)
+        cmd = {k: req[k] for k in ("op", "key", "value") if k in req}
+        term = self.term
+        index = self.rlog.append(term, cmd)
+        fut: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
+        self.results[index] = (term, fut)
+        self.schedule_flush()
+        if self.bug == "ack-before-commit" and req["op"] in BLIND_OPS:
+            await self.wait_for(lambda: self.rlog.persisted >= index, deadline)
+            return wire.reply(req, req.get("value"))
+        try:
+            ok, out = await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return wire.error(req, "timeout", False)
+        finally:
+            self.results.pop(index, None)
+        if ok:
+            return wire.reply(req, out)
+        return wire.error(req, out, True)  # not applied, or overwritten: never committed
+
+    async def read(self, req: dict[str, Any], deadline: float) -> dict[str, Any]:
+        if self.bug == "stale-read":
+            return wire.reply(req, self.sm.read(req.get("key")))
+        term = self.term
+
+        def still_leader() -> bool:
+            return self.role == "leader" and self.term == term
+
+        # 1. an entry of this term committed, so our commit index is the cluster's
+        if not await self.wait_for(lambda: not still_leader() or self.rlog.term_at(self.commit) == term, deadline):
+            return wire.error(req, "timeout", True)
+        if not still_leader():
+            return wire.error(req, "not-leader", True)
+        read_index = self.commit
+        # 2. a heartbeat round sent after this point, acked by a majority: still leader
+        need = self.hb_seq + 1
+        self.schedule_flush()
+
+        def confirmed() -> bool:
+            return 1 + sum(1 for s in self.acked_seq.values() if s >= need) >= self.quorum
+
+        if not await self.wait_for(lambda: not still_leader() or confirmed(), deadline):
+            return wire.error(req, "timeout", True)
+        if not still_leader():
+            return wire.error(req, "not-leader", True)
+        # 3. applied up to the read index
+        if not await self.wait_for(lambda: self.applied >= read_index, deadline):
+            return wire.error(req, "timeout", True)
+        return wire.reply(req, self.sm.read(req.get("key")))
