@@ -21,7 +21,7 @@ Two refinements beyond Porcupine, both exact:
   memo, this whole configuration fails.
 
 Model steps are cached per (op, state) in one dict per op, which is cheaper in
-CPython than calling ``step`` again. The search is a generator that yields every
+CPython than calling ``step`` again. The search is a generator that yields its memo size every
 ``SLICE`` new configurations, so partitions can be interleaved and a time or memory limit
 checked between slices.
 """
@@ -55,7 +55,7 @@ class Outcome:
 
 def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outputs: list[Any],
            step: Callable[[Any, Any, Any], tuple[bool, Any]], init: Any,
-           readonly: list[bool] | None = None) -> Generator[None, None, Outcome]:
+           readonly: list[bool] | None = None) -> Generator[int, None, Outcome]:
     """Decide whether ops (call position, return position or inf, input, output) linearize.
 
     ``readonly[k]`` says op k never changes any state when legal (a read).
@@ -110,7 +110,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 if not budget:
                     budget = SLICE
                     steps += SLICE
-                    yield
+                    yield len(memo)
                 state = ns
                 lin = nl
                 r = entry + n

@@ -33,6 +33,8 @@ from splitbrain.history import Call, History
 
 __all__ = ["check_history", "is_linearizable", "Partition", "prepare"]
 
+#: a memo entry's rough cost (tuple, bitset int, set slot, stack and cache share), for the memory cap
+_MEMO_ENTRY_BYTES = 200
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -99,7 +101,7 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
     deadline = math.inf if not timeout_s or timeout_s <= 0 else time.monotonic() + timeout_s
     cap = math.inf if not max_memory_mb or max_memory_mb <= 0 else max_memory_mb * 1024 * 1024
     base = _rss_bytes()
-    live: list[tuple[Partition, Generator[None, None, Outcome]]] = []
+    live: list[tuple[Partition, Generator[int, None, Outcome]]] = []
     for p in parts:
         call_pos = [float(c.invoke_index) for c in p.calls]
         ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
@@ -109,9 +111,10 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
     rounds = 0
     while live:
         still = []
+        held = 0  # memo entries of the live searches
         for p, gen in live:
             try:
-                next(gen)
+                held += next(gen)
                 still.append((p, gen))
             except StopIteration as done:
                 out: Outcome = done.value
@@ -124,7 +127,7 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
         if live and time.monotonic() > deadline:
             stats["limit"] = f"time limit of {timeout_s} s"
             return "unknown", None, None, stats
-        if live and rounds % 8 == 0 and _rss_bytes() - base > cap:
+        if live and max(held * _MEMO_ENTRY_BYTES, _rss_bytes() - base if rounds % 8 == 0 else 0) > cap:
             stats["limit"] = f"memory cap of {max_memory_mb} MB"
             return "unknown", None, None, stats
     return True, None, None, stats
