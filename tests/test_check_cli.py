@@ -1,0 +1,125 @@
+"""``splitbrain check`` as a user runs it: a real subprocess, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-m", "splitbrain", "check", *args], capture_output=True, text=True,
+                       timeout=300, env=env, cwd=cwd or REPO)
+    assert "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def jsonl(tmp_path: Path, name: str, events: list[dict[str, object]], tail: str = "") -> str:
+    p = tmp_path / name
+    p.write_text("".join(json.dumps(e) + "\n" for e in events) + tail)
+    return str(p)
+
+
+GOOD = [{"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 1}]
+BAD = GOOD[:3] + [{"process": 1, "type": "ok", "f": "read", "value": 2}]
+
+
+def test_several_corpus_files_json_and_worst_exit(data_dir: Path) -> None:
+    files = [str(data_dir / "porcupine" / "jepsen" / f"etcd_00{i}.log") for i in (0, 2)]
+    files.append(str(data_dir / "porcupine" / "kv" / "c10-ok.txt"))
+    p = run("--model", "etcd", "--json", *files[:2])
+    assert p.returncode == 1
+    objs = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [o["valid"] for o in objs] == [False, True]
+    assert {"file", "model", "valid", "ops", "seconds"} <= set(objs[0])
+    assert objs[0]["ops"] == 85 and objs[0]["unplaceable"] and objs[0]["longest_prefix"]
+    kv = run("--model", "kv", "--json", files[2])
+    assert kv.returncode == 0 and json.loads(kv.stdout)["valid"] is True
+
+
+def test_formats_carry_their_semantics(data_dir: Path) -> None:
+    edn = str(data_dir / "knossos" / "cas-register" / "good" / "memstress3-0.edn")
+    p = run("--model", "cas-register", "--init", "0", "--json", edn)
+    obj = json.loads(p.stdout)
+    assert p.returncode == 0 and obj["checked_as"] == "knossos-cas-register"
+    multi = str(data_dir / "knossos" / "multi-register" / "good" / "multi-register.edn")
+    assert run("--model", "multi-register", "--init", '{"x": 0, "y": 0}', multi).returncode == 0
+    mutex = str(data_dir / "knossos" / "mutex" / "bad" / "etcd.edn")
+    p = run("--model", "mutex", mutex)
+    assert p.returncode == 1 and "INVALID" in p.stdout
+
+
+def test_a_malformed_file_is_one_line_65_and_others_still_checked(tmp_path: Path) -> None:
+    good = jsonl(tmp_path, "good.jsonl", GOOD)
+    bad = jsonl(tmp_path, "bad.jsonl", BAD)
+    broken = jsonl(tmp_path, "broken.jsonl", GOOD[:1], '{"process": 0, "type": "ok", "f": "write"\n' +
+                   json.dumps(GOOD[2]) + "\n")
+    p = run("--model", "cas-register", good, broken, bad)
+    assert p.returncode == 65
+    assert p.stderr.strip() == f"{broken}:2: not valid JSON (Expecting ',' delimiter)"
+    assert f"{good}: valid" in p.stdout and f"{bad}: INVALID" in p.stdout
+
+
+@pytest.mark.parametrize("name,content,line,what", [
+    ("empty.jsonl", "", 1, "empty"),
+    ("garbage.bin", "\x00\x01\x02\xff", 1, "binary"),
+    ("orphan.jsonl", json.dumps(GOOD[1]) + "\n", 1, "no pending invocation"),
+    ("twice.jsonl", json.dumps(GOOD[0]) + "\n" + json.dumps(GOOD[0]) + "\n", 2, "still pending"),
+    ("type.jsonl", json.dumps({**GOOD[0], "type": "maybe"}) + "\n", 1, '"type" must be'),
+    ("shape.jsonl", json.dumps({**GOOD[0], "f": "cas", "value": 3}) + "\n", 1, "cas value must be [old, new]"),
+    ("shape.edn", "[{:process 0, :type :invoke, :f :cas, :value 3}]", 1, "cas value must be [old, new]"),
+    ("bad.log", "INFO  jepsen.util - 0\t:invoke\t:cas\t5\n", 1, "unexpected :invoke :cas"),
+])
+def test_bad_input_exits_65_with_file_and_line(tmp_path: Path, name: str, content: str, line: int,
+                                               what: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content.encode("latin-1"))
+    p = run("--model", "cas-register", str(path))
+    assert p.returncode == 65
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert p.stderr.startswith(f"{path}:{line}: ") and what in p.stderr
+
+
+def test_torn_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    path = jsonl(tmp_path, "torn.jsonl", GOOD, '{"process": 2, "type": "inv')
+    p = run("--model", "cas-register", path)
+    assert p.returncode == 0 and "dropping torn last line" in p.stderr
+
+
+def test_usage_errors_exit_64(tmp_path: Path) -> None:
+    good = jsonl(tmp_path, "good.jsonl", GOOD)
+    for args, what in [(("--model", "nope", good), "unknown model"), ((good,), "--model is required"),
+                       (("--model", "cas-register", "--init", "{oops", good), "--init must be JSON"),
+                       (("--model", "multi-register", "--init", "3", good), "JSON object"),
+                       (("--model", "cas-register", "--format", "xml", good), "Invalid value")]:
+        p = run(*args)
+        assert p.returncode == 64 and what in p.stderr, (args, p.stderr)
+
+
+def test_unknown_verdict_exits_2(data_dir: Path) -> None:
+    p = run("--model", "etcd", "--timeout", "0.000001", "--json", str(data_dir / "porcupine/jepsen/etcd_002.log"))
+    assert p.returncode == 2 and json.loads(p.stdout)["valid"] == "unknown"
+
+
+def test_other_models_go_to_their_checkers(tmp_path: Path) -> None:
+    events = [{"process": 0, "type": "invoke", "f": "add", "value": 1},
+              {"process": 0, "type": "ok", "f": "add", "value": 1},
+              {"process": 1, "type": "invoke", "f": "read", "value": None},
+              {"process": 1, "type": "ok", "f": "read", "value": [1]}]
+    p = run("--model", "set", "--json", jsonl(tmp_path, "set.jsonl", events))
+    assert p.returncode == 0 and json.loads(p.stdout)["valid"] is True
+
+
+def test_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
+    p = run(str(tmp_path))
+    assert p.returncode in (64, 65, 255) and len(p.stderr.strip().splitlines()) == 1 and str(tmp_path) in p.stderr
