@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,7 +35,7 @@ class NodeLog:
 class Peers:
     """Fire-and-forget messages to peers, one outbound connection each, dropped when the link is down."""
 
-    def __init__(self, config: NodeConfig, on_message: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    def __init__(self, config: NodeConfig, on_message: Callable[[dict[str, Any]], Coroutine[Any, Any, None]]) -> None:
         self.config = config
         self.on_message = on_message
         self.queues: dict[str, asyncio.Queue[bytes]] = {p: asyncio.Queue(QUEUE_MAX) for p in config.peers}

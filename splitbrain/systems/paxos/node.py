@@ -318,6 +318,9 @@ class PaxosNode:
         if self.learner.learn(slot, value):
             self._remember(slot, value)
             self._apply_ready()
+        elif self.learner.chosen[slot] != value:
+            # Paxos chooses one value per slot; two means the replicas have diverged.
+            self.log("ERROR", f"slot {slot}: learned {self.learner.chosen[slot]!r} but told {value!r} was chosen")
 
     def _apply_ready(self) -> None:
         for _slot, cmd in self.learner.ready():

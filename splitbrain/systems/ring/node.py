@@ -39,6 +39,11 @@ class Unavailable(Exception):
     """No quorum answered in time: the outcome of a write is unknown."""
 
 
+def _majority_of(group: list[str]) -> Callable[[dict[str, Any]], bool]:
+    members, q = set(group), len(group) // 2 + 1
+    return lambda answers: len(members & answers.keys()) >= q
+
+
 class RingNode:
     def __init__(
         self,
@@ -160,9 +165,9 @@ class RingNode:
         groups = self.targets(key)
         need = [(set(g), len(g) // 2 + 1) for g in groups]
         dsts = sorted({d for g in groups for d in g})
-        # Reads ask just a quorum of the trusted replicas first (the others only if
-        # those stay silent); puts go to every trusted replica to keep them in step.
-        first = need[0][1] if msg.get("t") == "get" and len(groups) == 1 else None
+        # Ask just a random quorum of the trusted replicas first, the others only if
+        # those stay silent: a quorum is all ABD needs, and it halves the load.
+        first = need[0][1] if len(groups) == 1 else None
         return await self.ask(
             dsts,
             {**msg, "key": key},
@@ -247,9 +252,7 @@ class RingNode:
             if k.startswith("__") or rec is None:
                 continue
             reps = new.replicas(k, self.n)
-            q = len(reps) // 2 + 1
-            pushes.append(self.ask(reps, {"t": "put", "key": k, "rec": rec},
-                                   lambda a, reps=reps, q=q: len(a.keys() & set(reps)) >= q, deadline))
+            pushes.append(self.ask(reps, {"t": "put", "key": k, "rec": rec}, _majority_of(reps), deadline))
         await asyncio.gather(*pushes)
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
 
