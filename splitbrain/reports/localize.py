@@ -17,8 +17,8 @@ from typing import Any
 from splitbrain.reports.rundata import RunData
 
 FOLLOW_S = 5.0
-MARGIN_S = 1.0
-MAX_LINES = 40
+MARGIN_S = 0.5
+MAX_LINES = 20
 MAX_ANOMALIES = 50
 
 

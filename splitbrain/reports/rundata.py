@@ -125,7 +125,9 @@ def read_logs(run_dir: Path, start_wall: float | None, notes: list[str]) -> dict
         if not log.is_file() or log.is_symlink():
             continue
         with open(log, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
+            lines = fh.read().split("\n")  # not splitlines(): U+2028 in a message is not a line break
+        if lines and lines[-1] == "":
+            lines.pop()
         if len(lines) > MAX_LOG_LINES:
             notes.append(f"{d.name}'s log: only its last {MAX_LOG_LINES} of {len(lines)} lines are shown")
             lines = lines[-MAX_LOG_LINES:]
