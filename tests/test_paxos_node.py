@@ -36,7 +36,7 @@ class Sim:
         self.state[name] = {}
         kv = self.state[name]
 
-        def apply(cmd: dict[str, Any]) -> dict[str, Any]:
+        def apply(cmd: dict[str, Any], slot: int) -> dict[str, Any]:
             if cmd["op"] == "write":
                 kv[cmd["key"]] = cmd["value"]
                 return {"ok": True, "value": cmd["value"]}

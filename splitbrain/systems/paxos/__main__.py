@@ -9,8 +9,8 @@ from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.common.machine import StateMachine
 from splitbrain.systems.paxos.glue import DurableLog, NodeLog, Peers, tick_forever
-from splitbrain.systems.paxos.machine import Machine
 from splitbrain.systems.paxos.node import HEARTBEAT_S, PaxosNode
 
 TICK_S = HEARTBEAT_S
@@ -21,7 +21,11 @@ async def main(config: NodeConfig) -> None:
     data = Path(config.data_dir)
     acceptor_log = DurableLog(data / "acceptor.jsonl")
     chosen_log = DurableLog(data / "chosen.jsonl")
-    machine = Machine()
+    machine = StateMachine()
+
+    def apply(cmd: dict[str, Any], slot: int) -> dict[str, Any]:
+        ok, out = machine.apply(cmd, slot)  # generated ids are log slots: unique, agreed
+        return {"ok": True, "value": out} if ok else {"ok": False, "error": out, "definite": True}
     node: PaxosNode | None = None
 
     async def on_peer(msg: dict[str, Any]) -> None:
@@ -34,7 +38,7 @@ async def main(config: NodeConfig) -> None:
         list(config.peers),
         send=peers.send,
         persist=acceptor_log.append,
-        apply=machine.apply,
+        apply=apply,
         remember=lambda slot, value: chosen_log.append_nowait([[slot, value]]),
         log=log,
         bug=config.bug,

@@ -4,7 +4,7 @@ The node is transport-agnostic: it is given ``send(dst, msg)`` (one-way,
 fire-and-forget: a cut link just loses the message), ``persist(records)`` (a
 coroutine that returns once the records are fsync'd), ``remember(slot,
 value)`` (a best-effort log of chosen values, re-learned by catch-up when
-lost), and ``apply(cmd)`` (the deterministic state machine). Every lost
+lost), and ``apply(cmd, slot)`` (the deterministic state machine). Every lost
 message is recovered by retransmission on the tick: prepares and accepts are
 re-sent to whoever has not answered.
 
@@ -43,7 +43,7 @@ class PaxosNode:
         *,
         send: Send,
         persist: Persist,
-        apply: Callable[[dict[str, Any]], dict[str, Any]],
+        apply: Callable[[dict[str, Any], int], dict[str, Any]],
         remember: Callable[[int, Any], None] = lambda s, v: None,
         log: Callable[[str, str], None] = lambda level, msg: None,
         bug: str | None = None,
@@ -323,13 +323,13 @@ class PaxosNode:
             self.log("ERROR", f"slot {slot}: learned {self.learner.chosen[slot]!r} but told {value!r} was chosen")
 
     def _apply_ready(self) -> None:
-        for _slot, cmd in self.learner.ready():
+        for slot, cmd in self.learner.ready():
             if not isinstance(cmd, dict) or cmd.get("op") == NOOP["op"]:
                 continue
             cid = cmd.get("cid")
             if cid in self.results:
                 continue  # proposed twice (re-sent after a leader change): applied once
-            result = self._apply(cmd)
+            result = self._apply(cmd, slot)
             if cid:
                 self.results[cid] = result
                 self.mine.pop(cid, None)
