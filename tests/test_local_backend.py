@@ -179,3 +179,45 @@ def test_killed_control_process_leaves_no_node_behind(tmp_path):
     while time.monotonic() < deadline and not all(gone(p) for p in pids):
         time.sleep(0.05)
     assert all(gone(p) for p in pids)
+
+
+def test_verify_spots_peer_traffic_that_bypasses_the_proxies(tmp_path):
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path, 2))
+        try:
+            assert (await b.verify())["bypass"] == {}
+            # A connection straight to n1's peer port, as a node ignoring its peer map would open.
+            _, w = await asyncio.open_connection("127.0.0.1", b.nodes["n1"].config.peer_port)
+            w.write(b'{"from": "n2", "seq": 1}\n')
+            await w.drain()
+            assert (await b.verify())["bypass"] == {"n1": 1}
+            w.close()
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())
+
+
+def test_node_log_is_capped(tmp_path):
+    import threading
+
+    from splitbrain.backends.nodeproc import pump_log
+
+    r, w = os.pipe()
+    path = tmp_path / "node.log"
+    t = threading.Thread(target=pump_log, args=(os.fdopen(r, "rb"), str(path), 1000))
+    t.start()
+    for i in range(200):
+        os.write(w, f"{i:09d} a log line\n".encode())
+    os.close(w)
+    t.join(10)
+    text = path.read_text()
+    assert text.startswith("000000000 a log line") and "log capped at 1000 bytes" in text
+    assert len(text) < 1200 and text.count("log capped") == 1
+
+
+def test_teardown_without_setup_is_harmless():
+    b = LocalBackend({})
+    asyncio.run(b.teardown())
+    asyncio.run(b.teardown())

@@ -62,14 +62,15 @@ def pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
         written = out.tell()
         truncated = False
         for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
-            if written + len(chunk) <= max_bytes:
-                out.write(chunk)
-                out.flush()
-                written += len(chunk)
-            elif not truncated:
-                out.write(f"{time.time():.6f} WARN [harness] log capped at {max_bytes} bytes\n".encode())
-                out.flush()
+            if truncated:
+                continue
+            room = max(0, max_bytes - written)
+            out.write(chunk[:room])
+            written += min(room, len(chunk))
+            if len(chunk) > room:
+                out.write(f"\n{time.time():.6f} WARN [harness] log capped at {max_bytes} bytes\n".encode())
                 truncated = True
+            out.flush()
     stream.close()
 
 
