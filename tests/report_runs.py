@@ -131,3 +131,47 @@ def big_run(d: Path, n_calls: int, seed: int = 1) -> Path:
         "seconds": 0.0, "error": None}}, "ops": n_calls, "faults": n_calls // 2000, "seed": seed,
         "duration_s": t / 1e9}))
     return d
+
+
+def _ops_at(events: list[tuple[Any, str, str, Any]]) -> list[Op]:
+    return [Op(index=i, process=p, type=typ, f=f, value=v, time=(i + 1) * 10_000_000, node="n1")
+            for i, (p, typ, f, v) in enumerate(events)]
+
+
+def _store_results(d: Path, res: Any, n: int) -> None:
+    (d / "results.json").write_text(json.dumps({"valid": res.valid, "checkers": {res.checker: res.to_json()},
+                                                "ops": n, "faults": 0, "seed": 7, "duration_s": 1.0}, default=str))
+
+
+def cycle_run(d: Path) -> Path:
+    """A list-append run with a G0 write cycle (two txns ordered both ways on x and y)."""
+    from splitbrain.checkers.list_append import check_list_append
+
+    d.mkdir(parents=True, exist_ok=True)
+    _test_json(d, workload="list-append", nemesis=[])
+    _logs(d, lines_per_node=5)
+    a = [["append", "x", 1], ["append", "y", 2]]
+    b = [["append", "x", 3], ["append", "y", 4]]
+    ops = _ops_at([(0, "invoke", "txn", a), (1, "invoke", "txn", b), (0, "ok", "txn", a), (1, "ok", "txn", b),
+                   (2, "invoke", "txn", [["r", "x", None], ["r", "y", None]]),
+                   (2, "ok", "txn", [["r", "x", [1, 3]], ["r", "y", [4, 2]]])])
+    _write_history(d, ops)
+    _store_results(d, check_list_append(History(ops)), 3)
+    return d
+
+
+def lost_run(d: Path) -> Path:
+    """A set run whose final read misses two acknowledged adds."""
+    from splitbrain.checkers.set import check_set
+
+    d.mkdir(parents=True, exist_ok=True)
+    _test_json(d, workload="set", nemesis=[])
+    _logs(d, lines_per_node=5)
+    ev: list[tuple[Any, str, str, Any]] = []
+    for v in range(5):
+        ev += [(0, "invoke", "add", v), (0, "ok", "add", v)]
+    ev += [(1, "invoke", "read", None), (1, "ok", "read", [0, 2, 4])]
+    ops = _ops_at(ev)
+    _write_history(d, ops)
+    _store_results(d, check_set(History(ops)), 6)
+    return d

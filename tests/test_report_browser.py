@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from report_runs import HOSTILE, big_run, stale_read_run
+from report_runs import HOSTILE, big_run, cycle_run, lost_run, stale_read_run
 
 from splitbrain.reports.html import write_report
 
@@ -158,3 +158,32 @@ def test_100k_event_report_loads_and_zooms(browser, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "report-100k.png"))
     pg.assert_isolated()
     page.close()
+
+
+def test_dependency_cycle_drawn_as_a_graph(browser, tmp_path):
+    run = cycle_run(tmp_path / "run")
+    write_report(run)
+    pg = Page(browser)
+    pg.open(run / "report.html")
+    cx = pg.page.locator("[data-section='counterexample']")
+    assert "G0" in cx.inner_text()
+    graph = cx.locator("svg.cycle").first
+    assert graph.is_visible()
+    assert graph.locator("circle").count() == 2 and graph.locator("path.edge").count() == 2
+    assert "ww" in graph.text_content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.page.screenshot(path=str(ARTIFACTS / "report-cycle.png"), full_page=True)
+    pg.assert_isolated()
+    pg.page.close()
+
+
+def test_lost_set_elements_listed(browser, tmp_path):
+    run = lost_run(tmp_path / "run")
+    write_report(run)
+    pg = Page(browser)
+    pg.open(run / "report.html")
+    lost = pg.page.locator("[data-section='counterexample'] p.elements[data-kind='lost']")
+    assert lost.count() == 1
+    assert lost.inner_text().endswith("lost elements (2): 1, 3")
+    pg.assert_isolated()
+    pg.page.close()

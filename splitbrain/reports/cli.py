@@ -33,6 +33,7 @@ def serve(store: Path, port: int, host: str) -> None:
 
     server = make_server(store, host, port)
     h, p = server.server_address[:2]
+    h = h.decode() if isinstance(h, bytes) else h
     click.echo(f"serving {store} at http://{h}:{p}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()

@@ -54,9 +54,9 @@ def localize(run: RunData, items: list[tuple[str, dict[str, Any]]] | None = None
                 times.append(op.time / 1e9)
                 if op.node:
                     nodes.add(str(op.node))
-            c = calls_by_index.get(i)
-            if c is not None:
-                for j in (c.invoke_index, c.complete_index):
+            call = calls_by_index.get(i)
+            if call is not None:
+                for j in (call.invoke_index, call.complete_index):
                     o2 = by_index.get(j) if j is not None else None
                     if o2 is not None:
                         times.append(o2.time / 1e9)

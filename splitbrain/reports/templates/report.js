@@ -94,7 +94,7 @@
     const step = niceStep(span / 1e6 / 8);
     for (let t = Math.ceil(v0 / 1e6 / step) * step; t * 1e6 <= v1; t += step) {
       const x = (t * 1e6 - v0) * sx;
-      ctx.fillRect(x, 0, 1, 5); ctx.fillText(fmt(t, step < 1 ? 2 : 0) + "s", x + 2, 10);
+      ctx.fillRect(x, 0, 1, 5); ctx.fillText(fmt(t, stepDigits(step)) + "s", x + 2, 10);
     }
     for (let l = 0; l < nLanes; l++) {
       const y = TOP + l * LANE_H;
@@ -108,6 +108,7 @@
     }
     scroll.value = String(Math.round(1000 * v0 / Math.max(1, END_US - span)));
   }
+  function stepDigits(step) { return Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9))); }
   function niceStep(x) {
     const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1e-6))));
     for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
@@ -193,7 +194,7 @@
       s.appendChild(svg("line", { x1: L, y1: Y(t), x2: W - R, y2: Y(t), stroke: "#eee" }));
     }
     const step = niceStep(xmax / 10);
-    for (let t = 0; t <= xmax; t += step) { const tx = svg("text", { x: X(t), y: H - 8, "text-anchor": "middle", "font-size": 11 }); tx.textContent = fmt(t, step < 1 ? 1 : 0) + "s"; s.appendChild(tx); }
+    for (let t = 0; t <= xmax; t += step) { const tx = svg("text", { x: X(t), y: H - 8, "text-anchor": "middle", "font-size": 11 }); tx.textContent = fmt(t, stepDigits(step)) + "s"; s.appendChild(tx); }
     const yl = svg("text", { x: 12, y: Tp + 10, "font-size": 11 }); yl.textContent = yLabel; s.appendChild(yl);
     for (const se of series) {
       if (se.line) {
@@ -226,6 +227,14 @@
   // ---- counterexamples
   const cx = document.getElementById("cx");
   let anyAnomaly = false;
+  for (const n of names) {
+    const byKind = {};
+    for (const a of D.checkers[n].anomalies) if (a.data && a.data.element !== undefined) (byKind[a.kind] = byKind[a.kind] || []).push(a.data.element);
+    for (const k of Object.keys(byKind)) {
+      const p = el("p", "elements", n + ": " + k + " elements (" + byKind[k].length + "): " + byKind[k].map((e) => JSON.stringify(e)).join(", "));
+      p.dataset.kind = k; cx.appendChild(p);
+    }
+  }
   for (const n of names) for (const a of D.checkers[n].anomalies) {
     anyAnomaly = true;
     const box = el("div", "cx-item");
@@ -243,14 +252,17 @@
     const nodes = data.cycle.map((t) => t.index);
     const n = nodes.length, W = 420, H = 300, cxp = W / 2, cyp = H / 2, rad = Math.min(110, 30 + 20 * n);
     const pos = {};
-    const s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H });
+    const s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "class": "cycle" });
     const defs = svg("defs", {}); const mk = svg("marker", { id: "arr", viewBox: "0 0 10 10", refX: 22, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto" });
     mk.appendChild(svg("path", { d: "M0 0L10 5L0 10z", fill: "#555" })); defs.appendChild(mk); s.appendChild(defs);
     nodes.forEach((id, i) => { const a = 2 * Math.PI * i / n - Math.PI / 2; pos[id] = [cxp + rad * Math.cos(a), cyp + rad * Math.sin(a)]; });
     for (const e of data.edges) {
       const p = pos[e.from], q = pos[e.to]; if (!p || !q) continue;
-      s.appendChild(svg("line", { x1: p[0], y1: p[1], x2: q[0], y2: q[1], stroke: "#555", "marker-end": "url(#arr)" }));
-      const t = svg("text", { x: (p[0] + q[0]) / 2 + 4, y: (p[1] + q[1]) / 2 - 4, "font-size": 11, fill: "#b71c1c" }); t.textContent = String(e.type); s.appendChild(t);
+      // curve each edge to its right so a->b and b->a stay apart
+      const dx = q[0] - p[0], dy = q[1] - p[1], len = Math.hypot(dx, dy) || 1;
+      const mx = (p[0] + q[0]) / 2 + 30 * dy / len, my = (p[1] + q[1]) / 2 - 30 * dx / len;
+      s.appendChild(svg("path", { d: "M" + p[0] + " " + p[1] + "Q" + mx + " " + my + " " + q[0] + " " + q[1], fill: "none", stroke: "#555", "marker-end": "url(#arr)", "class": "edge" }));
+      const t = svg("text", { x: mx, y: my, "font-size": 11, fill: "#b71c1c", "text-anchor": "middle" }); t.textContent = String(e.type); s.appendChild(t);
     }
     for (const id of nodes) {
       s.appendChild(svg("circle", { cx: pos[id][0], cy: pos[id][1], r: 16, fill: "#e3f2fd", stroke: "#1565c0" }));
