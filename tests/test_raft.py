@@ -135,7 +135,7 @@ def test_leader_elected_and_writes_replicated_to_every_node(cluster):
 
     leader, elected_s = asyncio.run(main())
     assert elected_s < 15
-    assert f"leader in term" in cluster.log(leader)
+    assert "leader in term" in cluster.log(leader)
 
 
 def test_committed_write_survives_killing_the_leader_and_its_restart(cluster):
@@ -181,13 +181,19 @@ def test_paused_leader_is_replaced_and_cluster_keeps_serving(cluster):
 def test_whole_cluster_restart_recovers_the_log(cluster):
     async def main():
         cluster.start_all()
-        for i in range(5):
-            assert (await cluster.until_ok("incr", "c", 2))["ok"]
+        await cluster.leader()
+        acked = attempted = 0
+        while acked < 5:  # a retried incr after a timeout may apply twice: count attempts
+            r = await cluster.call(cluster.names[attempted % 5], "incr", "c", 2)
+            if r is None or not r.get("definite", False):
+                attempted += 1
+            acked += 1 if r is not None and r["ok"] else 0
+            attempted += 1 if r is not None and r["ok"] else 0
         assert (await cluster.until_ok("add", "s", 3))["ok"]
         for n in cluster.names:
             cluster.kill(n)
         cluster.start_all()
-        assert (await cluster.until_ok("read", "c"))["value"] == 10
+        assert 10 <= (await cluster.until_ok("read", "c"))["value"] <= 2 * attempted
         assert (await cluster.until_ok("read", "s"))["value"] == [3]
 
     asyncio.run(main())
