@@ -81,7 +81,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     trans: list[dict[Any, Any]] = [{} for _ in range(n)]
     bits = [1 << k for k in range(n)]
     memo: set[tuple[int, Any]] = set()
-    stack: list[tuple[int, Any]] = []
+    stack: list[tuple[int, Any, int]] = []
     best = -1
     out = Outcome(ok=False)
     lin = 0
@@ -93,19 +93,21 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
         if entry < n:
             t = trans[entry]
             ns = t.get(state, _MISS)
-            if ns is _MISS:
-                legal, ns = step(state, inputs[entry], outputs[entry])
-                if not legal:
-                    ns = _ILLEGAL
-                t[state] = ns
             if ns is _ILLEGAL:
                 entry = nxt[entry]
                 continue
+            if ns is _MISS:
+                legal, ns = step(state, inputs[entry], outputs[entry])
+                if not legal:
+                    t[state] = _ILLEGAL
+                    entry = nxt[entry]
+                    continue
+                t[state] = ns
             nl = lin | bits[entry]
             key = (nl, ns)
             if key not in memo:
                 memo.add(key)
-                stack.append((entry, state))
+                stack.append((entry, state, lin))
                 budget -= 1
                 if not budget:
                     budget = SLICE
@@ -137,7 +139,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             if depth >= best:
                 if depth > best:
                     best = depth
-                    out.prefix = [k for k, _ in stack]
+                    out.prefix = [k for k, _, _ in stack]
                     out.states = []
                     out.blocked = []
                 if state not in out.states and len(out.states) < _KEEP:
@@ -149,8 +151,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             if not stack:
                 out.steps, out.memo = steps + SLICE - budget, len(memo)
                 return out
-            k, state = stack.pop()
-            lin ^= bits[k]
+            k, state, lin = stack.pop()
             r = k + n
             nxt[prv[r]] = r
             prv[nxt[r]] = r
