@@ -107,7 +107,7 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
         ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
         rets = [_ret(c) for c in p.calls]
         live.append((p, search(call_pos, rets, p.inputs, p.outputs, model.step, init, ro)))
-    stats = {"partitions": len(parts), "steps": 0, "memo": 0}
+    stats: dict[str, Any] = {"partitions": len(parts), "steps": 0, "memo": 0}
     rounds = 0
     while live:
         still = []
