@@ -68,7 +68,9 @@
   const LANE_H = 14, TOP = 18;
   const byLane = [];
   for (let i = 0; i < nLanes; i++) byLane.push([]);
-  for (const c of calls) byLane[c[2]].push(c);
+  const openByLane = byLane.map(() => []);
+  for (const c of calls) (c[4] < 0 ? openByLane[c[2]] : byLane[c[2]]).push(c);
+  for (const lane of byLane) lane.sort((a, b) => a[3] - b[3]);
   const canvas = document.getElementById("tl-canvas");
   const ctx = canvas.getContext("2d");
   const scroll = document.getElementById("tl-scroll");
@@ -96,19 +98,32 @@
       const x = (t * 1e6 - v0) * sx;
       ctx.fillRect(x, 0, 1, 5); ctx.fillText(fmt(t, stepDigits(step)) + "s", x + 2, 10);
     }
+    // only the slice of each lane in view, and at most one bar per pixel and outcome
     for (let l = 0; l < nLanes; l++) {
-      const y = TOP + l * LANE_H;
-      for (const c of byLane[l]) {
-        const e = callEnd(c);
-        if (e < v0 || c[3] > v1) continue;
-        const a = (c[3] - v0) * sx, b = (e - v0) * sx;
-        ctx.fillStyle = COLORS[c[5]];
-        ctx.fillRect(a, y + 1, Math.max(1, b - a), LANE_H - 3);
-      }
+      const y = TOP + l * LANE_H, lane = byLane[l];
+      let i = lowerBound(lane, v0);
+      for (let back = 0; i > 0 && back < 64 && callEnd(lane[i - 1]) >= v0; back++) i--;
+      const last = [-1, -1, -1];
+      for (; i < lane.length && lane[i][3] <= v1; i++) drawBar(lane[i], y, sx, last);
+      for (const c of openByLane[l]) if (c[3] <= v1) drawBar(c, y, sx, [-1, -1, -1]);
     }
     scroll.value = String(Math.round(1000 * v0 / Math.max(1, END_US - span)));
   }
   function stepDigits(step) { return Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9))); }
+  function lowerBound(lane, t) {
+    let lo = 0, hi = lane.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (lane[m][3] < t) lo = m + 1; else hi = m; }
+    return lo;
+  }
+  function drawBar(c, y, sx, last) {
+    const e = callEnd(c);
+    if (e < v0) return;
+    const a = (c[3] - v0) * sx, b = (e - v0) * sx, px = Math.floor(b);
+    if (b - a < 1 && px <= last[c[5]]) return;
+    last[c[5]] = px;
+    ctx.fillStyle = COLORS[c[5]];
+    ctx.fillRect(a, y + 1, Math.max(1, b - a), LANE_H - 3);
+  }
   function niceStep(x) {
     const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1e-6))));
     for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
@@ -155,7 +170,12 @@
     const t = v0 + (ev.clientX - r.left) / r.width * (v1 - v0);
     const slack = 3 * (v1 - v0) / r.width;
     let hit = null;
-    if (lane >= 0 && lane < nLanes) for (const c of byLane[lane]) if (c[3] - slack <= t && callEnd(c) + slack >= t) { hit = c; break; }
+    if (lane >= 0 && lane < nLanes) {
+      const arr = byLane[lane];
+      let i = lowerBound(arr, t + slack) - 1;
+      for (let k = 0; i >= 0 && k < 64 && !hit; i--, k++) if (callEnd(arr[i]) + slack >= t) hit = arr[i];
+      if (!hit) for (const c of openByLane[lane]) if (c[3] - slack <= t) { hit = c; break; }
+    }
     if (!hit) { tip.hidden = true; return; }
     const lat = hit[4] < 0 ? "never completed" : fmt((hit[4] - hit[3]) / 1000, 2) + " ms";
     let text = "op #" + hit[0] + "  process " + hit[1] + "  " + OUT[hit[5]] + "\n" + hit[6] +
