@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -127,15 +128,13 @@ def test_packet_loss_and_delay_on_one_link(tmp_path):
             assert v["degraded"] == [["n2", "n1"]] and v["links"]["n2->n1"]["dropped_msgs"] > 0
             await b.packet([("n2", "n1")], PacketRule(delay_ms=400, jitter_ms=50))
             await asyncio.sleep(1.0)
-            # the stream flows again, each message about 0.4 s late: n1 hears n2 but never fresher than ~0.3 s
+            # the stream flows again, each message about 0.4 s late
             heard0 = (await ask(b, "n1", "heard"))["n2"][0]
-            t0 = time.monotonic()
             fwd0 = (await b.verify())["links"]["n2->n1"]["forwarded_msgs"]
             assert await eventually(lambda: hears(b, "n1", "n2", fresh_s=1.0))
             await asyncio.sleep(0.5)
             assert (await ask(b, "n1", "heard"))["n2"][0] > heard0
             assert (await b.verify())["links"]["n2->n1"]["forwarded_msgs"] > fwd0
-            assert time.monotonic() - t0 < 5
             await b.heal()
             assert (await b.verify())["degraded"] == []
         finally:
@@ -221,3 +220,44 @@ def test_teardown_without_setup_is_harmless():
     b = LocalBackend({})
     asyncio.run(b.teardown())
     asyncio.run(b.teardown())
+
+
+def test_proxy_delays_each_line_and_keeps_their_order():
+    import random
+
+    from splitbrain.backends.proxy import LinkProxy, ProxyThread
+
+    async def go():
+        got: list[tuple[float, int]] = []
+
+        async def sink(reader, writer):
+            while line := await reader.readline():
+                got.append((time.monotonic(), int(line)))
+
+        srv = await asyncio.start_server(sink, "127.0.0.1", 0)
+        threads = ProxyThread()
+        threads.start()
+        try:
+            link = LinkProxy("a", "b", ("127.0.0.1", srv.sockets[0].getsockname()[1]), random.Random(1))
+            port = await threads.call(link.start())
+            link.set_rule(PacketRule(delay_ms=200, jitter_ms=150))
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            sent = {}
+            for i in range(40):
+                sent[i] = time.monotonic()
+                w.write(f"{i}\n".encode())
+                await w.drain()
+                await asyncio.sleep(0.005)
+            deadline = time.monotonic() + 10
+            while len(got) < 40 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert [i for _, i in got] == list(range(40))  # jitter never reorders a stream
+            lags = [t - sent[i] for t, i in got]
+            assert min(lags) >= 0.045 and statistics.mean(lags) >= 0.15
+            w.close()
+            await threads.call(link.stop())
+        finally:
+            threads.stop()
+            srv.close()
+
+    asyncio.run(go())
