@@ -42,6 +42,8 @@ def _etcd_value(typ: str, f: str, raw: str) -> tuple[object, str | None] | None:
                 return int(raw), None
         if typ == "fail" and raw == ":timed-out":
             return None, "timed-out"
+        if typ == "info":  # not in the corpus; Porcupine would leave such a read pending too
+            return None, raw.lstrip(":") or "unknown"
         return None
     if f == "write":
         if typ in ("invoke", "ok") and _INT.match(raw):
