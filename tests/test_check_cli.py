@@ -123,3 +123,16 @@ def test_other_models_go_to_their_checkers(tmp_path: Path) -> None:
 def test_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
     p = run(str(tmp_path))
     assert p.returncode in (64, 65, 255) and len(p.stderr.strip().splitlines()) == 1 and str(tmp_path) in p.stderr
+
+
+def test_a_stored_run_is_rechecked(tmp_path: Path) -> None:
+    """A real (short) run of the in-memory system, then ``check RUN_DIR`` judges its files again."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    made = subprocess.run([sys.executable, "-m", "splitbrain", "run", "memkv", "--time-limit", "2", "--store",
+                           str(tmp_path), "--json"], capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert made.returncode == 0, made.stderr
+    run_dir = json.loads(made.stdout.strip().splitlines()[-1])["run_dir"]
+    p = run("--json", run_dir)
+    obj = json.loads(p.stdout)
+    assert p.returncode == 0 and obj["valid"] is True and obj["checkers"]["linearizable"] is True
+    assert obj["ops"] > 0

@@ -110,13 +110,31 @@ def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: fl
     click.echo(line)
 
 
-def _check_dir(path: str, timeout_s: float | None) -> int:
+def _check_dir(path: str, timeout_s: float | None, as_json: bool) -> int:
     try:
         from splitbrain.harness.recheck import recheck_run
     except ImportError as e:
         raise HarnessError(f"re-checking a run directory needs splitbrain.harness.recheck, which is not "
                            f"available ({e})") from None
-    return int(recheck_run(path, timeout_s=timeout_s))
+    start = time.monotonic()
+    if not as_json:
+        return int(recheck_run(path, timeout_s=timeout_s))
+    code = int(recheck_run(path, timeout_s=timeout_s, quiet=True))
+    obj: dict[str, Any] = {"file": path, "model": "run", "valid": exit_valid(code)}
+    try:
+        with open(os.path.join(path, "results.json")) as fh:
+            results = json.load(fh)
+        obj.update(valid=results.get("valid"), ops=results.get("ops"),
+                   checkers={k: v.get("valid") for k, v in results.get("checkers", {}).items()})
+    except (OSError, ValueError, AttributeError):
+        pass
+    obj["seconds"] = round(time.monotonic() - start, 4)
+    click.echo(json.dumps(obj, default=str))
+    return code
+
+
+def exit_valid(code: int) -> Any:
+    return {0: True, 1: False}.get(code, "unknown")
 
 
 @click.command("check")
@@ -149,7 +167,7 @@ def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | 
         start = time.monotonic()
         try:
             if os.path.isdir(path):
-                codes.append(_check_dir(path, timeout_s))
+                codes.append(_check_dir(path, timeout_s, as_json))
                 continue
             assert model is not None
             with warnings.catch_warnings(record=True) as caught:
