@@ -71,3 +71,16 @@ def test_report_cli_rerenders_and_rejects_bad_dirs(tmp_path):
     (tmp_path / "empty").mkdir()
     r = _cli("report", str(tmp_path / "empty"))
     assert r.returncode == 65 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_fault_that_ended_just_before_an_anomaly_is_named(tmp_path):
+    from splitbrain.reports.localize import localize
+    from splitbrain.reports.rundata import load_run
+
+    run = load_run(stale_read_run(tmp_path / "run"))
+    for f in run.faults:
+        f.start_s, f.stop_s = 0.05, 0.2  # healed 0.1 s before the stale read began
+    [entry] = localize(run, [("linearizable", {"kind": "stale", "ops": [9, 11]})], follow_s=1.0)
+    assert entry["faults"] == [{"fault": 0, "kind": "partition", "relation": "precedes", "gap_s": 0.1}]
+    [entry] = localize(run, [("linearizable", {"kind": "stale", "ops": [9, 11]})], follow_s=0.05)
+    assert entry["faults"] == []

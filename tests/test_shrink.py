@@ -73,3 +73,18 @@ def test_out_of_budget_returns_a_failing_set_marked_not_minimal(data_dir):
     core = shrink(calls, "knossos-cas-register", 0, budget_s=0.3, check=slow)
     assert core is not None and not core.minimal
     assert is_linearizable(core.calls, "knossos-cas-register", 0) is False
+
+
+def test_hint_cut_skips_the_full_history_check(data_dir):
+    calls = read_history(data_dir / "knossos" / "cas-register" / "bad" / "cas-failure.edn").calls(strict=False)
+    full = shrink(calls, "knossos-cas-register", 0, budget_s=60)
+    sizes = []
+
+    def counting(sub):
+        sizes.append(len(sub))
+        return is_linearizable(sub, "knossos-cas-register", 0)
+
+    last = max(c.complete_index or c.invoke_index for c in full.calls)
+    core = shrink(calls, "knossos-cas-register", 0, budget_s=60, check=counting, hint_cut=last + 1)
+    assert core is not None and core.minimal and max(sizes) < len(calls)
+    _assert_one_minimal(core.calls, "knossos-cas-register", 0)

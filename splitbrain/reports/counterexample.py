@@ -43,21 +43,24 @@ def counterexamples(run: RunData, budget_s: float = 20.0) -> list[dict[str, Any]
         if left <= 0:
             break
         try:
+            blamed = [i for a in res.get("anomalies") or [] if isinstance(a, dict)
+                      for i in a.get("ops") or [] if isinstance(i, int)]
             out.append(core_view(run.history, str(name), details["model"], details.get("key"),
-                                 run.test.get("init"), left))
+                                 run.test.get("init"), left, hint_cut=max(blamed) + 1 if blamed else None))
         except Exception as e:  # noqa: BLE001 - a report without a core beats no report
             log.warning("shrinking %s's anomaly failed: %s: %s", name, type(e).__name__, e)
     return [c for c in out if c]
 
 
-def core_view(history: History, checker: str, model: str, key: Any, init: Any, budget_s: float) -> dict[str, Any]:
+def core_view(history: History, checker: str, model: str, key: Any, init: Any, budget_s: float,
+              hint_cut: int | None = None) -> dict[str, Any]:
     from splitbrain.checkers.linearizable import check_history
 
     calls = [c for c in history.calls(strict=False) if isinstance(c.process, int)]
     if key is not None:
         keyed = [c for c in calls if c.key == key]
         calls = keyed or calls
-    core = shrink(calls, model, init, budget_s=budget_s * 0.5, closed=True)
+    core = shrink(calls, model, init, budget_s=budget_s * 0.5, closed=True, hint_cut=hint_cut)
     if core is None:
         return {}
     literal = shrink(core.calls, model, init, budget_s=budget_s * 0.2)

@@ -96,8 +96,14 @@ def _closure(calls: list[Call], init: Any) -> Callable[[list[Call]], bool]:
 
 
 def shrink(calls: list[Call], model: Any, init: Any = None, budget_s: float = 20.0,
-           check: Callable[[list[Call]], Any] | None = None, closed: bool = False) -> Core | None:
-    """A 1-minimal non-linearizable subset of ``calls``, or None when ``calls`` is not shown to fail."""
+           check: Callable[[list[Call]], Any] | None = None, closed: bool = False,
+           hint_cut: int | None = None) -> Core | None:
+    """A 1-minimal non-linearizable subset of ``calls``, or None when ``calls`` is not shown to fail.
+
+    ``hint_cut`` is a history position the checker already blamed (one past the
+    last event of its anomaly): when the history cut there fails, the long
+    full-history check is skipped and the search starts from that cut.
+    """
     from splitbrain.checkers.linearizable import is_linearizable
 
     start = time.monotonic()
@@ -116,7 +122,9 @@ def shrink(calls: list[Call], model: Any, init: Any = None, budget_s: float = 20
 
     calls = sorted((c for c in calls if isinstance(c.process, int)), key=lambda c: c.invoke_index)
     try:
-        if not fails(calls):
+        if hint_cut is not None and fails(_truncate(calls, hint_cut)):
+            calls = _truncate(calls, hint_cut)
+        elif not fails(calls):
             return None
     except _OutOfTime:
         return None

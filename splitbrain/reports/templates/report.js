@@ -92,6 +92,12 @@
       if (b < 0 || a > w) continue;
       ctx.fillRect(a, 0, Math.max(2, b - a), h);
     }
+    ctx.fillStyle = "#5e35b1"; ctx.font = "10px sans-serif";
+    for (const f of D.faults) {
+      const a = (f.start * 1e6 - v0) * sx;
+      if (a >= -40 && a <= w) ctx.fillText(f.kind, Math.max(a, 0) + 2, h - 3);
+    }
+    ctx.fillStyle = FAULT_FILL;
     ctx.fillStyle = "#555"; ctx.font = "10px sans-serif";
     const step = niceStep(span / 1e6 / 8);
     for (let t = Math.ceil(v0 / 1e6 / step) * step; t * 1e6 <= v1; t += step) {
