@@ -261,3 +261,11 @@ def test_proxy_delays_each_line_and_keeps_their_order():
             srv.close()
 
     asyncio.run(go())
+
+
+def test_local_backend_is_a_backend():
+    from splitbrain.backends.base import Backend
+    from splitbrain.registry import BACKENDS
+
+    assert BACKENDS.get("local") is LocalBackend
+    assert isinstance(LocalBackend({}), Backend)
