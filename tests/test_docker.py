@@ -257,3 +257,37 @@ def test_warm_image_build_is_a_no_op() -> None:
     assert images.ensure_node_image() == tag
     assert time.monotonic() - start < 10
     assert tag.startswith("splitbrain-node:")
+
+
+def test_harness_run_in_containers_is_valid_and_ctrl_c_leaves_nothing(tmp_path: Any) -> None:
+    """`splitbrain run --backend docker` end to end; then a run interrupted mid-way by SIGINT."""
+    import signal
+
+    client = docker.from_env()
+    cmd = [sys.executable, "-m", "splitbrain", "run", SYSTEM, "--backend", "docker", "--nemesis",
+           "partition,kill,pause,clock,packet", "--time-limit", "12", "--seed", "7", "--store", str(tmp_path), "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["valid"] is True and result["ops"] > 50
+    run_dir = result["run_dir"]
+    assert json.load(open(os.path.join(run_dir, "backend.json")))["image"].startswith("splitbrain-node:")
+    assert os.path.getsize(os.path.join(run_dir, "nodes", "n1", "node.log")) > 0
+    assert labelled(client, json.load(open(os.path.join(run_dir, "test.json")))["run_id"]) == []
+
+    proc = subprocess.Popen([*cmd[:-1], "--time-limit", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+
+    def run_ids() -> set[str]:
+        return {c.labels["splitbrain.run"] for c in client.containers.list(filters={"label": "splitbrain.run"})
+                if c.labels["splitbrain.run"].startswith(f"{SYSTEM}-") and c.status == "running"}
+
+    while len(ids := run_ids()) == 0:
+        assert proc.poll() is None and time.monotonic() < deadline, "run never started its containers"
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    for run_id in ids:
+        assert labelled(client, run_id) == []
