@@ -26,6 +26,10 @@ def store(tmp_path):
     t = json.loads((new / "test.json").read_text())
     t.update(system="ring", workload="kv", start_wall_time=t["start_wall_time"] + 86400)
     (new / "test.json").write_text(json.dumps(t))
+    evil = stale_read_run(s / "evil-register" / "20250101T000000Z")
+    t = json.loads((evil / "test.json").read_text())
+    t.update(system=HOSTILE[0], workload=HOSTILE[1], nemesis=[HOSTILE[4]], seed=HOSTILE[2])
+    (evil / "test.json").write_text(json.dumps(t))
     (tmp_path / "secret.txt").write_text("SECRET")
     os.symlink(tmp_path / "secret.txt", s / "escape.txt")
     os.symlink(tmp_path, s / "memkv-register" / "outside")
@@ -68,6 +72,14 @@ def test_index_lists_runs_newest_first_and_filters(server):
     assert "ring-kv/20260102T000000Z" in body and "memkv-register/2026" not in body
     status, body = get(server, "/?system=%3Cscript%3E")
     assert status == 200 and "<script>" not in body
+
+
+def test_index_escapes_hostile_run_configs(server):
+    status, body = get(server, "/")
+    assert status == 200
+    for s in (HOSTILE[0], HOSTILE[4], 'onerror="'):
+        assert s not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
 def test_report_is_served_and_rendered_on_demand(server, store):

@@ -30,6 +30,8 @@ OUTCOME = {"ok": 0, "fail": 1, "info": 2}
 def _short(v: Any) -> str:
     if v is None:
         return ""
+    if type(v) is int:
+        return str(v)
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
     return s if len(s) <= MAX_VALUE_CHARS else s[:MAX_VALUE_CHARS] + "..."
 
