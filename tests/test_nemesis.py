@@ -136,3 +136,30 @@ def test_unknown_fault_name_is_a_usage_error():
 
     with pytest.raises(UsageError, match="valid: clock, kill, packet, partition, pause"):
         NemesisRunner(["partition", "meteor"], None, NODES, random.Random(0), lambda *a: None)
+
+
+def test_clock_strobe_flips_a_node_between_skewed_and_true_time(tmp_path):
+    clock = FAULTS.get("clock")
+    seed = next(s for s in range(100) if random.Random(s).choice(["bump", "bump", "strobe", "reset"]) == "strobe")
+
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path, 3))
+        try:
+            ctx = NemesisContext(backend=b, nodes=NODES, rng=random.Random(seed))
+            details = await clock.start(ctx)
+            assert details["mode"] == "strobe" and details["verified"] is True
+            node, offset = next(iter(details["offsets_s"].items()))
+            skews = set()
+            for _ in range(40):
+                skew = (await ask(b, node, "clock"))["time"] - time.time()
+                skews.add("skewed" if abs(skew - offset) < 1.0 else "true" if abs(skew) < 1.0 else "?")
+                await asyncio.sleep(details["period_s"] / 3)
+            assert {"skewed", "true"} <= skews
+            await clock.stop(ctx)
+            assert (await b.verify())["clock"] == {}
+            assert abs((await ask(b, node, "clock"))["time"] - time.time()) < 1.0
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())

@@ -45,6 +45,15 @@ class ClockFault:
             period = round(rng.uniform(0.02, 0.2), 3)
             details["period_s"] = period
             state["task"] = asyncio.create_task(_strobe(ctx.backend, nodes, offsets, period))
+            # The strobe must be seen "on" at least once within a few periods.
+            for _ in range(8):
+                await asyncio.sleep(period / 2)
+                seen = await measured(ctx, self.name, "clock")
+                if seen is None or any(abs((seen.get(n) or 0.0) - offsets[n]) < 1e-3 for n in nodes):
+                    break
+            else:
+                raise FaultNotEffective(self.name, f"strobe never showed offsets {offsets}", details)
+            details["verified"] = seen is not None
             return details
         for n in nodes:
             await ctx.backend.clock(n, offsets[n])
