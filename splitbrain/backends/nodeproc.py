@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,13 +34,34 @@ def child_setup(parent_pid: int) -> None:
         os._exit(1)
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports, held together while choosing so none repeats."""
-    socks = []
+def _ephemeral_low() -> int:
     try:
-        for _ in range(n):
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports for nodes to listen on.
+
+    Chosen below the kernel's ephemeral range: a killed node's port stays free
+    while it is down, since no other process's outgoing connection or
+    ``bind(0)`` can take it meanwhile. Falls back to ephemeral ports.
+    """
+    low, pick = _ephemeral_low(), random.SystemRandom()
+    socks: list[socket.socket] = []
+    try:
+        tries = 0
+        while len(socks) < n:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
+            port = pick.randrange(10000, low) if low > 11000 and tries < 50 * n else 0
+            tries += 1
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
