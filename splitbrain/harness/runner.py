@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from splitbrain.backends.base import Backend, ClusterSpec
-from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, exit_for_valid
+from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, SplitbrainError, exit_for_valid
 from splitbrain.harness import generator as g
 from splitbrain.harness.client import Recorder, Workers, open_client
 from splitbrain.harness.config import Test
@@ -132,7 +132,7 @@ class Run:
                 ticker = asyncio.create_task(tick())
                 try:
                     await self._setup()
-                except HarnessError as e:
+                except SplitbrainError as e:  # keeps its exit code: a refused host key is a usage error
                     setup_failed = e
                 except Exception as e:  # noqa: BLE001 - a backend crash is a harness failure
                     log.exception("setup failed")
