@@ -4,6 +4,11 @@ One-way peer messaging (a node *sends* only on connections it opened to
 ``config.peers[dst]``, which may be a harness proxy for the directed link, and
 only *reads* from connections others opened), an fsync'd append-only record
 log with group commit, and the node log format (``epoch LEVEL message``).
+
+Why not :mod:`splitbrain.systems.common`'s PeerNet/AppendLog: these protocols
+handle each peer message in its own task and *await* durability inside the
+handler (an acceptor's promise leaves only after its fsync), with concurrent
+handlers sharing one fsync (group commit). common's state machine is used.
 """
 
 from __future__ import annotations
