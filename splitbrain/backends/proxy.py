@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from splitbrain.backends.base import PacketRule
+from splitbrain.errors import HarnessError
 
 T = TypeVar("T")
 
@@ -300,6 +301,9 @@ class ProxyThread:
 
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the proxy loop and await its result from another loop."""
+        if not self.alive():
+            coro.close()
+            raise HarnessError("the link proxies are not running (torn down?)")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     def call_sync(self, coro: Coroutine[Any, Any, T], timeout_s: float = 5.0) -> T:
