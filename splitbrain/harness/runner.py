@@ -73,6 +73,7 @@ class Run:
         self.run_dir = make_run_dir(Path(test.store), test.system, test.workload)
         test.run_id = f"{test.system}-{test.workload}/{self.run_dir.name}"
         test.command = test.rerun_command()
+        test.start_wall_time = time.time()  # refined to history time 0 once the cluster is up
         test.save(self.run_dir)
         update_latest(Path(test.store), self.run_dir)
 
