@@ -61,12 +61,23 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     ``readonly[k]`` says op k never changes any state when legal (a read).
     """
     n = len(inputs)
+    ro = readonly if readonly is not None else [False] * n
     head, end = 2 * n, 2 * n + 1
     nxt = [0] * (2 * n + 2)
     prv = [0] * (2 * n + 2)
     stop = bytearray(2 * n + 2)
     stop[end] = 1
     order = sorted(range(2 * n), key=lambda e: (call_pos[e], e) if e < n else (ret_pos[e - n], e))
+    # Within each run of consecutive calls, try reads first (a legal one is forced), then the
+    # op that must return soonest: the candidate set is unchanged, only the order of trying.
+    i = 0
+    while i < len(order):
+        j = i
+        while j < len(order) and order[j] < n:
+            j += 1
+        if j - i > 1:
+            order[i:j] = sorted(order[i:j], key=lambda e: (not ro[e], ret_pos[e], e))
+        i = j + 1
     prev = head
     for e in order:
         nxt[prev] = e
@@ -77,7 +88,6 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     nxt[prev] = end
     prv[end] = prev
 
-    ro = readonly if readonly is not None else [False] * n
     trans: list[dict[Any, Any]] = [{} for _ in range(n)]
     bits = [1 << k for k in range(n)]
     memo: set[tuple[int, Any]] = set()
