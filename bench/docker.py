@@ -19,7 +19,10 @@ import tempfile
 import time
 import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# This file is named docker.py: drop its own directory from the path so `import docker` finds the SDK.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.join(_HERE, ".."))
 
 from splitbrain.backends import images  # noqa: E402
 from splitbrain.backends.base import ClusterSpec  # noqa: E402
