@@ -193,6 +193,21 @@ def ensure_node_image(say: Say | None = None) -> str:
     return build_node(client, base, say or (lambda _s: None))
 
 
+def _prune(client: Any, keep: str) -> None:
+    """Drop node images of older inputs (each code change to the systems makes one); images that
+    a container still uses stay."""
+    import docker
+
+    for img in client.images.list(name=NODE_REPO):
+        if keep in img.tags:
+            continue
+        for t in img.tags:
+            try:
+                client.images.remove(t, noprune=False)
+            except docker.errors.APIError:
+                pass  # a container (a running test, the lab) still uses it
+
+
 @click.group()
 def image() -> None:
     """Node images for the docker backend (built offline, tagged by their inputs)."""
@@ -214,5 +229,6 @@ def build_cmd() -> None:
                 if text.startswith(("base image", "node image", "debootstrap", "docker ", "packing")):
                     console.print(text)
         tag = ensure_node_image(say)
+        _prune(docker_client(), keep=tag)  # only here: a run in progress may be about to use its tag
     console.print(f"[green]ready[/] {tag} ({time.monotonic() - start:.1f}s)")
     click.echo(tag)
