@@ -73,10 +73,10 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
         for i in range(1, nodes + 1):
             containers.append(client.containers.run(
                 image, name=f"splitbrain-lab-n{i}", hostname=f"n{i}", detach=True, network=net.name,
-                labels={LABEL: "1"}, cap_drop=["ALL"],
+                labels={LABEL: "1"}, init=True, cap_drop=["ALL"],
                 cap_add=["NET_ADMIN", "NET_RAW", "CHOWN", "SETUID", "SETGID", "SYS_CHROOT", "KILL", "DAC_OVERRIDE",
                          "FOWNER", "AUDIT_WRITE"],
-                command=["sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e"],
+                command=["sh", "-c", "rm -f /etc/ssh/ssh_host_* && mkdir -p /run/sshd && ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e"],
             ))
         for c in containers:
             code, out = c.exec_run(["sh", "-c", 'mkdir -p /root/.ssh && printf "%s\\n" "$1" > '

@@ -98,7 +98,9 @@ def start_daemon(workdir: str, argv: list[str], env: dict[str, str], log: str, p
     """
     env_args = [f"{k}={v}" for k, v in sorted(env.items())]
     inner = f"echo $$ > {shlex.quote(pidfile)}; exec {q('env', *env_args, *argv)}"
-    return (f"cd {shlex.quote(workdir)} && setsid sh -c {shlex.quote(inner)} "
+    # `cd ... || exit` then a *simple* background command: the redirections apply to the only process
+    # that outlives this shell, so the SSH channel (its stdout/stderr) closes as soon as we return.
+    return (f"cd {shlex.quote(workdir)} || exit 1; setsid sh -c {shlex.quote(inner)} "
             f">> {shlex.quote(log)} 2>&1 < /dev/null &")
 
 

@@ -37,6 +37,21 @@ CLIENT_PORT = 7101
 PEER_PORT = 7102
 
 
+def load_private_key(path: str) -> paramiko.PKey:
+    """Load a private key of any type paramiko knows; a bad key file is a usage error, said once."""
+    errors = []
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key_file(path)
+        except FileNotFoundError:
+            raise UsageError(f"--ssh-key {path}: no such file") from None
+        except paramiko.PasswordRequiredException:
+            raise UsageError(f"--ssh-key {path}: the key is encrypted; use an unencrypted key or an agent") from None
+        except (paramiko.SSHException, ValueError, OSError) as e:
+            errors.append(f"{cls.__name__}: {e}")
+    raise UsageError(f"--ssh-key {path}: not a private key paramiko can read ({'; '.join(errors)[:200]})")
+
+
 class _RefusePolicy(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         raise UsageError(
@@ -79,9 +94,10 @@ class Connection:
                 raise UsageError(f"cannot read known_hosts {self.known_hosts}: {e}") from None
         c.set_missing_host_key_policy(_AcceptOncePolicy() if self.insecure else _RefusePolicy())
         where = f"{self.user}@{self.host.address}:{self.host.port}"
+        pkey = load_private_key(self.key) if self.key else None
         try:
-            c.connect(self.host.address, port=self.host.port, username=self.user, key_filename=self.key,
-                      timeout=10, banner_timeout=10, auth_timeout=10, allow_agent=False, look_for_keys=self.key is None)
+            c.connect(self.host.address, port=self.host.port, username=self.user, pkey=pkey,
+                      timeout=10, banner_timeout=10, auth_timeout=10, allow_agent=False, look_for_keys=pkey is None)
         except paramiko.BadHostKeyException:
             raise UsageError(f"{where}: host key CHANGED (does not match known_hosts); refusing to connect") from None
         except paramiko.AuthenticationException as e:
@@ -202,7 +218,8 @@ class SshBackend:
         await self._each(lambda n: self.conns[n].connect(), cluster.nodes)
         await self._each(lambda n: self._run(n, "command -v python3 >/dev/null && command -v iptables >/dev/null "
                                               "|| { echo 'needs python3 and iptables' >&2; exit 1; }"), cluster.nodes)
-        workdir = f"/tmp/splitbrain-{cluster.run_id}"
+        safe_id = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in cluster.run_id)
+        workdir = f"/tmp/splitbrain-{safe_id}"
         addr = {n: self.conns[n].host.address for n in cluster.nodes}
         lib = _faketime_lib()
         for i, name in enumerate(cluster.nodes):
