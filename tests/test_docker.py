@@ -291,3 +291,19 @@ def test_harness_run_in_containers_is_valid_and_ctrl_c_leaves_nothing(tmp_path: 
     proc.communicate(timeout=120)
     for run_id in ids:
         assert labelled(client, run_id) == []
+
+
+def test_cleanup_removes_what_a_dead_run_left_and_only_that() -> None:
+    client = docker.from_env()
+    dead, alive = f"dead-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    client.volumes.create(name=f"splitbrain-{dead}-n1", labels={"splitbrain.run": dead})
+    client.networks.create(f"splitbrain-{dead}", driver="bridge", labels={"splitbrain.run": dead})
+    client.volumes.create(name=f"splitbrain-{alive}-n1", labels={"splitbrain.run": alive})
+    try:
+        out = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup", "--run", dead], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "1 networks, 1 volumes" in out.stdout
+        assert labelled(client, dead) == [] and labelled(client, alive) == [f"splitbrain-{alive}-n1"]
+    finally:
+        client.volumes.get(f"splitbrain-{alive}-n1").remove(force=True)
