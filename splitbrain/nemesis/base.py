@@ -18,6 +18,7 @@ unverified), never assumed.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -57,12 +58,51 @@ def minority(n: int) -> int:
     return max(1, (n - 1) // 2)
 
 
-def pick_targets(ctx: NemesisContext) -> tuple[str, list[str]]:
-    """Jepsen's node selectors: one random node (the leader-ish choice: in a small
-    cluster one random pick often lands on the leader) or a random minority."""
-    mode = ctx.rng.choice(["one", "minority"])
-    k = 1 if mode == "one" else ctx.rng.randint(1, minority(len(ctx.nodes)))
-    return mode, sorted(ctx.rng.sample(sorted(ctx.nodes), k))
+async def pick_targets(ctx: NemesisContext) -> tuple[str, list[str]]:
+    """Jepsen's node selectors: one random node, a random minority, or the
+    leader-ish node (:func:`leaderish`, no knowledge of the system needed)."""
+    mode = ctx.rng.choice(["one", "minority", "leader"])
+    k = 1 if mode != "minority" else ctx.rng.randint(1, minority(len(ctx.nodes)))
+    targets = sorted(ctx.rng.sample(sorted(ctx.nodes), k))
+    if mode == "leader":
+        node, how = await leaderish(ctx, targets[0])
+        return f"leader:{how}", [node]
+    return mode, targets
+
+
+async def _outgoing_bytes(ctx: NemesisContext) -> dict[str, int] | None:
+    report = await ctx.backend.verify()
+    links = report.get("links") if isinstance(report, dict) else None
+    if not isinstance(links, dict):
+        return None
+    out: dict[str, int] = {}
+    for v in links.values():
+        if isinstance(v, dict) and "link" in v and "forwarded_bytes" in v:
+            out[v["link"][0]] = out.get(v["link"][0], 0) + int(v["forwarded_bytes"])
+    return out or None
+
+
+async def leaderish(ctx: NemesisContext, fallback: str, window_s: float = 0.3) -> tuple[str, str]:
+    """The node that sent the most peer traffic in the last ``window_s``, and how it was chosen.
+
+    In a leader-based system (Raft, multi-Paxos) the leader talks to everyone
+    (heartbeats, replication) while followers mostly answer it, so the busiest
+    sender is the leader, measured from the backend's link counters without
+    asking the system. Faults aimed at the leader are the ones that find stale
+    reads and lost writes. Without counters (or in a leaderless system, where
+    it is just some node) ``fallback``, drawn from the seeded rng by the caller
+    so the rng sequence is the same either way, is used.
+    """
+    before = await _outgoing_bytes(ctx)
+    if before is None:
+        return fallback, "random"
+    await asyncio.sleep(window_s)
+    after = await _outgoing_bytes(ctx) or {}
+    deltas = {n: after.get(n, 0) - before.get(n, 0) for n in sorted(ctx.nodes)}
+    best = max(deltas, key=lambda n: deltas[n])
+    if deltas[best] <= 0:
+        return fallback, "random"
+    return best, "busiest-sender"
 
 
 async def measured(ctx: NemesisContext, fault: str, key: str) -> Any:

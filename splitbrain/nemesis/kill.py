@@ -14,7 +14,7 @@ class KillFault:
     name = "kill"
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        mode, targets = pick_targets(ctx)
+        mode, targets = await pick_targets(ctx)
         ctx.state[self.name] = targets
         for node in targets:
             await ctx.backend.kill(node)

@@ -9,22 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 from splitbrain.nemesis import grudges
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, measured
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, measured
 
 
 class PartitionFault:
     name = "partition"
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        names = list(grudges.TOPOLOGIES)
+        names = [*grudges.TOPOLOGIES, "isolate-leader"]
         ctx.rng.shuffle(names)
+        how = None
         for topology in names:  # first topology that cuts something on this many nodes
-            grudge = grudges.TOPOLOGIES[topology](ctx.nodes, ctx.rng)
+            if topology == "isolate-leader":
+                # The old leader alone in a minority: where stale reads and lost writes show.
+                node, how = await leaderish(ctx, ctx.rng.choice(sorted(ctx.nodes)))
+                grudge = grudges.complete([[node], [n for n in ctx.nodes if n != node]])
+            else:
+                grudge = grudges.TOPOLOGIES[topology](ctx.nodes, ctx.rng)
             if grudges.cut_links(grudge):
                 break
         await ctx.backend.partition(grudge)
         ctx.state[self.name] = grudge
         details: dict[str, Any] = {"topology": topology, "grudge": grudges.to_json(grudge)}
+        if how is not None and topology == "isolate-leader":
+            details["leader"] = how
         cut = await measured(ctx, self.name, "cut")
         details["verified"] = cut is not None
         if cut is not None:

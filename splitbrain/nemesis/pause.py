@@ -16,7 +16,7 @@ class PauseFault:
     name = "pause"
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        mode, targets = pick_targets(ctx)
+        mode, targets = await pick_targets(ctx)
         ctx.state[self.name] = targets
         for node in targets:
             await ctx.backend.pause(node)
