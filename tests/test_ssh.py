@@ -75,7 +75,7 @@ def test_seeded_bug_caught_over_ssh(lab, tmp_path):
     codes = []
     for seed in (1, 2, 3):
         r = _run(lab, tmp_path, "--workload", "register", "--nemesis", "partition", "--time-limit", "15",
-                 "--seed", str(seed), "--bug", "stale-read")
+                 "--seed", str(seed), "--bug", "quorum-off-by-one")
         codes.append(r.returncode)
         if r.returncode == 1:
             break
