@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from splitbrain.systems.ring.node import RingNode, Unavailable
+from splitbrain.systems.ring.node import SUSPECT_S, RingNode, Unavailable
 
 NAMES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -132,7 +132,7 @@ def test_sloppy_quorum_accepts_writes_on_non_replicas():
         reps = key_replicas(sim, "k")
         others = [n for n in NAMES if n not in reps]
         sim.down |= set(reps[:2])
-        await asyncio.sleep(1.3)  # let the failure detector notice
+        await asyncio.sleep(SUSPECT_S + 0.3)  # let the failure detector notice
         assert await sim.nodes[others[0]].handle("write", "k", 1) == 1
         holders = [n for n in NAMES if json.dumps("k") in sim.nodes[n].data]
         assert set(holders) - set(reps)
@@ -173,7 +173,7 @@ def test_detector_suspects_a_silent_node_and_trusts_it_again():
         fd = sim.nodes["n1"].detector
         assert not fd.suspected("n2", time.monotonic())
         sim.down.add("n2")  # stopped: sends and receives nothing, state kept
-        await asyncio.sleep(1.4)
+        await asyncio.sleep(SUSPECT_S + 0.4)
         assert fd.suspected("n2", time.monotonic())
         sim.down.discard("n2")
         await asyncio.sleep(0.3)

@@ -26,7 +26,7 @@ from splitbrain.systems.ring.placement import DEFAULT_VNODES, HashRing
 
 HEARTBEAT_S = 0.2
 SUSPECT_S = 1.0
-WAVE_S = 0.25  # after this, also ask the suspected replicas
+WAVE_S = 0.25  # after this, also ask the other replicas
 RESEND_S = 0.5
 CLIENT_TIMEOUT_S = 2.5
 ID_BLOCK = 1000
