@@ -190,8 +190,8 @@ class History:
                 pending[op.process] = call
                 out.append(call)
             elif op.type in ("ok", "fail", "info"):
-                call = pending.pop(op.process, None)  # type: ignore[assignment]
-                if call is None:
+                found = pending.pop(op.process, None)
+                if found is None:
                     if strict:
                         raise BadInputError(
                             f"{op.type} completion of {op.f!r} by process {op.process!r} has no pending invocation",
@@ -199,6 +199,7 @@ class History:
                             line,
                         )
                     continue
+                call = found
                 if op.f != call.f and strict:
                     raise BadInputError(
                         f"completion f={op.f!r} does not match its invocation f={call.f!r}",
