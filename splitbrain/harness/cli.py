@@ -171,6 +171,8 @@ def print_summary(run_dir: Path, res: dict[str, Any], command: str) -> None:
                f"{res.get('faults', 0)} faults, {res.get('duration_s', 0)} s")
     if res.get("error"):
         click.echo(f"error: {res['error']}")
+    for err in res.get("nemesis_errors", []):
+        click.echo(f"nemesis error: {err}")
     click.echo(f"valid: {json.dumps(res.get('valid'))}")
     click.echo(f"report: {run_dir / 'report.html'}")
     click.echo(f"re-run: {command}")

@@ -274,6 +274,9 @@ class Run:
         extra: dict[str, Any] = {"interrupted": self.interrupted}
         if error or setup_failed:
             extra["error"] = error or str(setup_failed)
+        nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
+        if nemesis_errors:
+            extra["nemesis_errors"] = nemesis_errors
         if setup_failed is not None:
             results = summarize(history, {}, self.test.seed, extra)
             write_results(self.run_dir, results)
