@@ -84,7 +84,6 @@ class DockerBackend:
         self.client = images.docker_client()
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
         self.image = self.image or images.ensure_node_image()
-        _record_image(self.run_dir, self.image)
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id}
         prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")
@@ -112,6 +111,16 @@ class DockerBackend:
             self.containers[name] = self.client.containers.get(cid)
         list(self._pool.map(lambda n: self.containers[n].start(), self.nodes))
         list(self._pool.map(self._await_node, self.nodes))
+        _record(self.run_dir, {"backend": "docker", "image": self.image, "network": self.network.name,
+                               "ips": self.ips, "delay": "nfqueue", "netem_available": self._netem_available()})
+
+    def _netem_available(self) -> bool:
+        """Whether this kernel has sch_netem (recorded; delay uses NFQUEUE either way, so runs on
+        kernels with and without netem inject the same fault)."""
+        code, _ = self.containers[self.nodes[0]].exec_run(
+            ["sh", "-c", "tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root"],
+            environment={"LD_PRELOAD": ""})
+        return code == 0
 
     def _create_network(self, name: str, labels: dict[str, str]) -> Any:
         """A bridge network with an explicit subnet (Docker's static IPs need one): let Docker
@@ -367,13 +376,13 @@ class DockerBackend:
         return out
 
 
-def _record_image(run_dir: str, image: str) -> None:
-    """Write ``backend.json`` beside test.json: which image this run's nodes ran (the harness saves
-    test.json from its own config, which does not know the image tag)."""
+def _record(run_dir: str, facts: dict[str, Any]) -> None:
+    """Write ``backend.json`` beside test.json: the image this run's nodes ran and how faults are
+    injected (the harness saves test.json from its own config, which does not know these)."""
     if not run_dir or not os.path.isdir(run_dir):
         return
     with open(os.path.join(run_dir, "backend.json"), "w") as fh:
-        json.dump({"backend": "docker", "image": image}, fh)
+        json.dump(facts, fh)
         fh.write("\n")
 
 
