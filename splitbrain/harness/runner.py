@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from splitbrain.backends.base import Backend, ClusterSpec
+from splitbrain.checkers.result import Result
 from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, SplitbrainError, exit_for_valid
 from splitbrain.harness import generator as g
 from splitbrain.harness.client import Recorder, Workers, open_client
@@ -267,6 +268,22 @@ class Run:
 
     # ------------------------------------------------------------------ verdict
 
+    def _check(self, history: Any, timeout_s: float) -> dict[str, Result]:
+        """Run the checkers; a signal meanwhile ends them with ``unknown`` rather than losing the results."""
+
+        def on_term(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+        try:
+            return check(history, self.workload.checkers(), timeout_s)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            return {spec.key: Result(spec.key, "unknown", summary="check interrupted")
+                    for spec in self.workload.checkers()}
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
     def _judge(self, writer: HistoryWriter, error: str | None, setup_failed: BaseException | None) -> RunOutcome:
         self.phase = "check"
         history = writer.history()
@@ -283,7 +300,7 @@ class Run:
             write_report(self.run_dir)
             raise setup_failed
         completed = sum(1 for op in history.ops if op.is_client and op.type != "invoke")
-        verdicts = check(history, self.workload.checkers(), timeout) if completed or not self.interrupted else {}
+        verdicts = self._check(history, timeout) if completed or not self.interrupted else {}
         results = summarize(history, verdicts, self.test.seed, extra)
         if error:
             code = EXIT_HARNESS
