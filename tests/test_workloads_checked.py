@@ -193,3 +193,20 @@ def test_list_append_values_unique_per_key_and_keys_rotate() -> None:
                 assert v is None
     per_key = {k: sum(1 for kk, _ in seen if kk == k) for k in keys}
     assert max(per_key.values()) <= 32 and len(keys) > 20
+
+
+def test_stale_set_reads_are_anomalies_for_the_workload(tmp_path: Path) -> None:
+    store = Store("n1", None)
+    lagging: list[Any] = []
+
+    async def stale(req: dict[str, Any]) -> dict[str, Any]:
+        if req["op"] == "read" and len(lagging) > 20 and req["id"] % 2:
+            return wire.reply(req, lagging[-20])  # a set as it was twenty adds ago
+        resp = await store.handle(req)
+        if req["op"] == "add":
+            lagging.append(sorted(store.data.get("s", ())))
+        return resp
+
+    _, results = run(tmp_path, "set", stale, n=600)
+    assert results["set"].valid is False
+    assert "stale" in {a.kind for a in results["set"].anomalies}
