@@ -106,7 +106,30 @@ class Test:
         if not isinstance(data, dict) or not isinstance(data.get("system"), str):
             raise BadInputError('expected an object with a "system" name', str(path))
         known = {f.name for f in fields(cls)}
+        for key, value in data.items():
+            if key in known and not _FIELD_OK[_KIND.get(key, "str")](value):
+                raise BadInputError(f"{key!r} has the wrong type ({type(value).__name__}: {str(value)[:40]!r})",
+                                    str(path))
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+#: what each field of a loaded test.json may hold; a file that breaks this is bad data, not a crash later
+_KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "concurrency": "int", "seed": "int",
+         "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
+         "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
+_FIELD_OK = {
+    "str": lambda v: isinstance(v, str),
+    "str?": lambda v: v is None or isinstance(v, str),
+    "strs": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "dict": lambda v: isinstance(v, dict),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "int?": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    "num": _is_num,
+}
 
 
 def _num(x: float) -> str:
