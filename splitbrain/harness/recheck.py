@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from splitbrain.errors import BadInputError, HarnessError, exit_for_valid
+from splitbrain.errors import BadInputError, HarnessError, UsageError, exit_for_valid
 from splitbrain.harness.config import Test
 from splitbrain.harness.report import write_report
 from splitbrain.harness.store import attach_log, detach_log
@@ -45,6 +45,8 @@ def recheck_run(run_dir: str | Path, timeout_s: float | None = None, quiet: bool
     history.calls(strict=True)  # structural errors are bad data (65), not an unknown verdict
     try:
         workload = WORKLOADS.get(test.workload)
+    except UsageError as e:  # a name in a file is bad data (65), not a bad flag
+        raise BadInputError(str(e), str(run_dir / "test.json")) from None
     except (ImportError, AttributeError) as e:
         raise HarnessError(f"workload {test.workload!r} is not available: {e}") from None
     handler = attach_log(run_dir)  # checker tracebacks go to harness.log, not the terminal
