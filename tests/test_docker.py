@@ -307,3 +307,13 @@ def test_cleanup_removes_what_a_dead_run_left_and_only_that() -> None:
         assert labelled(client, dead) == [] and labelled(client, alive) == [f"splitbrain-{alive}-n1"]
     finally:
         client.volumes.get(f"splitbrain-{alive}-n1").remove(force=True)
+
+
+@pytest.mark.skipif(SYSTEM != "raft", reason="raft is not in this tree yet")
+def test_seeded_bug_is_caught_in_containers(tmp_path: Any) -> None:
+    """raft with a quorum of two out of five: a partition lets a minority commit on its own."""
+    cmd = [sys.executable, "-m", "splitbrain", "run", "raft", "--backend", "docker", "--nemesis", "partition",
+           "--bug", "quorum-off-by-one", "--time-limit", "25", "--seed", "1", "--store", str(tmp_path), "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["checkers"]["linearizable"]["valid"] is False
