@@ -75,8 +75,8 @@ def test_three_system_campaign_passes_with_junit(tmp_path):
 def test_campaign_with_seeded_bug_fails(tmp_path):
     junit = tmp_path / "junit.xml"
     r = _cli("campaign", "--systems", "raft", "--workloads", "register", "--nemesis", "partition",
-             "--seeds", "1", "--time-limit", "20", "--bug", "stale-read", "--store", str(tmp_path / "store"),
-             "--junit", str(junit))
+             "--seeds", "2", "--time-limit", "12", "--bug", "quorum-off-by-one", "--store", str(tmp_path / "store"),
+             "--run-arg=--nemesis-interval=2", "--junit", str(junit))
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
     failure = ET.parse(junit).getroot().find("testsuite/testcase/failure")
     assert failure is not None and "report.html" in failure.get("message")

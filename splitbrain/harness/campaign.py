@@ -307,18 +307,20 @@ def execute(spec: CampaignSpec, runs: list[RunSpec], live: bool) -> list[RunOutc
 @click.option("--store", default=None)
 @click.option("--parallel", type=int, default=None, help="Runs at once (local backend only).")
 @click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--run-arg", "run_args", multiple=True,
+              help="Extra flag passed to every run, e.g. --run-arg=--nemesis-interval=2 (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign index as JSON.")
 def campaign(config: str | None, name: str | None, systems: str | None, workloads: str | None,
              nemesis: tuple[str, ...], seeds: int | None, seed_base: int | None, time_limit: float | None,
              bug: str | None, backend: str | None, store: str | None, parallel: int | None,
-             junit: str | None, as_json: bool) -> None:
+             junit: str | None, run_args: tuple[str, ...], as_json: bool) -> None:
     """Run a matrix of tests (from flags or a TOML file) and exit with the worst verdict."""
     values: dict[str, Any] = load_toml(config) if config else {}
     flags = {
         "name": name, "systems": _split(systems) if systems else None,
         "workloads": _split(workloads) if workloads else None, "nemesis": list(nemesis) or None,
         "seeds": seeds, "seed_base": seed_base, "time_limit": time_limit, "bug": bug, "backend": backend,
-        "store": store, "parallel": parallel, "junit": junit,
+        "store": store, "parallel": parallel, "junit": junit, "extra_args": list(run_args) or None,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     spec = CampaignSpec(**values)
