@@ -19,8 +19,10 @@ from _runs import first_anomaly_time_s, run  # noqa: E402
 # (system, bug) -> (workload, nemesis) that should expose it
 PLAN = {
     ("raft", "stale-read"): ("register", "partition"),
-    ("paxos", "accept-lower-ballot"): ("register", "partition,kill,pause"),
-    ("paxos", "ignore-promised-values"): ("register", "partition,kill,pause"),
+    ("raft", "ack-before-commit"): ("set", "partition,kill"),
+    ("raft", "quorum-off-by-one"): ("register", "partition"),
+    ("paxos", "accept-lower-ballot"): ("counter", "partition,kill,pause"),
+    ("paxos", "ignore-promised-values"): ("counter", "partition,kill,pause"),
     ("ring", "sloppy-quorum"): ("register", "partition"),
     ("ring", "no-write-back"): ("register", "partition,kill,pause"),
     ("ring", "lww-clock"): ("set", "clock"),
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=30)
     ap.add_argument("--systems", default="raft,paxos,ring")
     ap.add_argument("--bugs", default="")
+    ap.add_argument("--nemesis-interval", type=float, default=2.0, help="seconds between faults")
     args = ap.parse_args()
     from splitbrain.registry import SYSTEMS
 
@@ -48,7 +51,8 @@ def main() -> None:
             workload, nemesis = PLAN.get((system, bug), ("register", "partition,kill,pause"))
             hits, ttd, wall = 0, [], []
             for seed in range(1, args.seeds + 1):
-                r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=args.time_limit, bug=bug)
+                r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=args.time_limit, bug=bug,
+                        extra=["--nemesis-interval", str(args.nemesis_interval)])
                 wall.append(r["wall_s"])
                 if r["exit_code"] == 1:
                     hits += 1
