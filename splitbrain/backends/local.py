@@ -52,8 +52,11 @@ class LocalBackend:
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
-        self.start_timeout_s = float(self.options.get("start_timeout_s", 15.0))
-        self.log_max_bytes = int(self.options.get("log_max_bytes", 64 * 1024 * 1024))
+        try:
+            self.start_timeout_s = float(self.options.get("start_timeout_s", 15.0))
+            self.log_max_bytes = int(self.options.get("log_max_bytes", 64 * 1024 * 1024))
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"local backend options start_timeout_s and log_max_bytes take numbers: {e}") from None
         self.nodes: dict[str, NodeProc] = {}
         self.links: dict[tuple[str, str], LinkProxy] = {}
         self._source_proxies: dict[str, Any] = {}
