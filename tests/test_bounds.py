@@ -170,3 +170,10 @@ def test_a_flooding_node_cannot_grow_its_log_past_the_cap(tmp_path):
     sizes = asyncio.run(scenario())
     assert all(cap <= s <= cap + 1024 for s in sizes), sizes  # the cap, plus a one-line notice per start
     assert b"log capped at" in log.read_bytes()[-1024:]
+
+
+def test_a_bad_log_cap_option_is_a_usage_error(tmp_path):
+    p = _cli("run", "memkv", "--time-limit", "1", "--backend-opt", "log_max_bytes=lots", "--store",
+             str(tmp_path / "store"), cwd=tmp_path)
+    assert p.returncode == 64, p.stderr
+    assert "log_max_bytes" in p.stderr and "Traceback" not in p.stderr and "internal error" not in p.stderr
