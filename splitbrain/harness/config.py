@@ -102,7 +102,7 @@ class Test:
         except OSError as e:
             raise BadInputError(f"cannot read: {e.strerror}", str(path)) from None
         except ValueError as e:
-            raise BadInputError(f"not valid JSON ({e})", str(path)) from None
+            raise BadInputError(f"not valid JSON ({e})", str(path), getattr(e, "lineno", None)) from None
         if not isinstance(data, dict) or not isinstance(data.get("system"), str):
             raise BadInputError('expected an object with a "system" name', str(path))
         known = {f.name for f in fields(cls)}
