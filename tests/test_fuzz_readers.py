@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -307,6 +308,10 @@ def test_test_json_recheck_and_report_fuzz(tmp_path_factory, text):
     except BadInputError as e:
         event("rejected")
         assert "test.json" in str(e)
+        try:
+            json.loads(text)
+        except ValueError:
+            assert re.search(r"test\.json:\d+: not valid JSON", str(e)), str(e)  # syntax errors name their line
     # the report reads the same hostile file and must still render, with the strings inert
     page = Path(write_report(run_dir, shrink_budget_s=1)).read_text()
     assert "<script>alert" not in page and "onmouseover=\"alert" not in page
