@@ -247,3 +247,33 @@ def test_sigint_before_any_op_completed_exits_130_with_a_report(tmp_path):
     assert results["interrupted"] is True and results["ops"] == 0
     assert (run_dir / "report.html").is_file()
     assert not _gone_within(run_dir, 3)
+
+
+def test_sigkilled_control_node_takes_a_paused_node_with_it(tmp_path):
+    """A SIGSTOPped node cannot act on anything; the kernel's parent-death SIGKILL must still end it."""
+    proc = _start(tmp_path, "memkv", "--nemesis", "pause", "--nemesis-interval", "0.2", "--time-limit", "60",
+                  "--rate", "50", "--seed", "6")
+    history = tmp_path / "store" / "latest" / "history.jsonl"
+
+    def stopped() -> list[int]:
+        """Node processes of this run in state T (stopped by the pause fault)."""
+        out = []
+        for pid in _run_processes(history.parent.resolve()) if history.exists() else []:
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+                    out.append(pid)
+            except (OSError, IndexError):
+                pass
+        return out
+
+    try:
+        _wait_for(proc, lambda: bool(stopped()), "a node paused")
+        paused = stopped()
+        proc.send_signal(signal.SIGKILL)  # at once: a pause lasts far longer than this gap
+        proc.wait(timeout=30)
+        run_dir = history.parent.resolve()
+    finally:
+        _stop(proc)
+    assert paused, "the paused node was resumed before the control node died"
+    left = _gone_within(run_dir, 5)
+    assert not left, f"processes of the killed run survive: {left}"
