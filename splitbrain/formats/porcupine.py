@@ -103,6 +103,8 @@ def _kv_from_edn(line: str, path: str, no: int) -> tuple[int, str, str, str, str
         d = edn_op_fields(obj)
     except EdnOpError as e:
         raise BadInputError(str(e), path, no) from None
+    except RecursionError:
+        raise BadInputError("value nested too deeply", path, no) from None
     proc, typ, f, key, value = d.get("process"), d.get("type"), d.get("f"), d.get("key"), d.get("value")
     if not isinstance(proc, int) or isinstance(proc, bool):
         raise BadInputError(f":process must be an integer, got {proc!r}", path, no)
