@@ -216,7 +216,7 @@ def test_sigint_mid_run_heals_reports_and_exits_with_its_verdict(tmp_path):
     ops = parse_jsonl((run_dir / "history.jsonl").read_text(), "history.jsonl")
     starts = sum(1 for op in ops if op.process == "nemesis" and op.f == "start-partition")
     stops = sum(1 for op in ops if op.process == "nemesis" and op.f == "stop-partition")
-    assert starts >= 1 and stops == starts  # the partition was healed before the nodes stopped
+    assert starts >= 1 and stops >= starts  # the partition was healed before the nodes stopped
     assert not _gone_within(run_dir, 3)
 
 

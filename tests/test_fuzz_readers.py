@@ -353,3 +353,16 @@ def test_check_cli_on_a_run_with_a_hostile_test_json_exits_65(tmp_path):
     p = _check_cli(str(tmp_path))
     assert p.returncode == 65, p.stderr
     assert "test.json" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize(("read", "template"), [
+    (read_porcupine_kv, '{{:process 0, :type :invoke, :f :get, :key "k", :value {deep}}}\n'),
+    (read_edn, "[{{:process 0, :type :invoke, :f :read, :value {deep}}}]\n"),
+    (read_history, '{{"index": 0, "process": 0, "type": "invoke", "f": "read", "time": 0, "value": {deep}}}\n'),
+])
+def test_deeply_nested_values_are_bad_input_with_a_line(tmp_path, read, template):
+    """Nesting deeper than Python's recursion limit is rejected like any malformed line."""
+    path = tmp_path / "deep.hist"
+    path.write_text("\n" + template.format(deep="[" * 5000 + "]" * 5000))
+    with pytest.raises(BadInputError, match=r"deep\.hist:2: "):
+        read(str(path))
