@@ -177,3 +177,17 @@ def test_a_bad_log_cap_option_is_a_usage_error(tmp_path):
              str(tmp_path / "store"), cwd=tmp_path)
     assert p.returncode == 64, p.stderr
     assert "log_max_bytes" in p.stderr and "Traceback" not in p.stderr and "internal error" not in p.stderr
+
+
+def test_time_limit_bounds_a_run_whose_node_hangs_its_clients(tmp_path):
+    """Under a pause nemesis every client op can hang; --time-limit and --op-timeout still end the run."""
+    start = time.monotonic()
+    p = _cli("run", "memkv", "--nemesis", "pause", "--nemesis-interval", "0.3", "--time-limit", "2",
+             "--op-timeout", "1", "--rate", "50", "--seed", "4", "--store", str(tmp_path / "store"), "--json",
+             cwd=tmp_path)
+    took = time.monotonic() - start
+    assert p.returncode in (0, 2), p.stderr
+    out = json.loads(p.stdout)
+    results = json.loads((Path(out["run_dir"]) / "results.json").read_text())
+    assert out["faults"] >= 1 and 2 <= results["duration_s"] < 20
+    assert took < 40  # main phase 2 s, plus bounded healing, recovery, final reads and checking
