@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -275,5 +276,24 @@ def test_sigkilled_control_node_takes_a_paused_node_with_it(tmp_path):
     finally:
         _stop(proc)
     assert paused, "the paused node was resumed before the control node died"
+    left = _gone_within(run_dir, 5)
+    assert not left, f"processes of the killed run survive: {left}"
+
+
+@pytest.mark.skipif(not shutil.which("etcd"), reason="etcd-server is not installed")
+def test_sigkilled_control_node_takes_real_etcd_servers_with_it(tmp_path):
+    """etcd is not ours: its servers must die with the control node too (the parent-death signal
+    set before exec survives the exec of a foreign binary)."""
+    proc = _start(tmp_path, "etcd", "--nemesis", "partition", "--time-limit", "60", "--seed", "2")
+    history = tmp_path / "store" / "latest" / "history.jsonl"
+    try:
+        _wait_for(proc, lambda: _lines(history) >= 30, "30 history lines")
+        run_dir = history.parent.resolve()
+        servers = [cmd for cmd in _run_processes(run_dir).values() if "etcd" in cmd.split()[0]]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    assert servers, "no etcd server of the run was seen"
     left = _gone_within(run_dir, 5)
     assert not left, f"processes of the killed run survive: {left}"
