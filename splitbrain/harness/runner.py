@@ -142,6 +142,9 @@ class Run:
                 if setup_failed is None and not self.interrupted:
                     self.recorder = Recorder(writer)
                     self.test.start_wall_time = self.recorder.start_wall_time
+                    image = getattr(self.backend, "image", None)
+                    if image and not self.test.backend_options.get("image"):
+                        self.test.backend_options["image"] = image  # test.json names the exact image run
                     self.test.save(self.run_dir)
                     try:
                         await self._main_phase()
