@@ -41,6 +41,8 @@ BUGS = {
     "leader, so a deposed leader in a minority partition serves stale values",
     "ack-before-commit": "the leader applies and acknowledges commands once they are in its own log, "
     "before a majority stores them; a leader cut off from the majority acks writes that are then lost",
+    "follower-read": "followers answer reads from their own state machine instead of asking the "
+    "leader; a follower learns of commits a heartbeat late, or never while cut off",
     "quorum-off-by-one": "majority computed as n//2 instead of n//2+1 for votes, commits and read "
     "confirmation, so two nodes of five elect a leader and commit on their own",
 }
@@ -348,6 +350,8 @@ class RaftNode:
             return wire.error(req, "unsupported", True)
         if self.role == "leader":
             return await self.execute(req)
+        if self.bug == "follower-read" and op == "read":
+            return wire.reply(req, self.sm.read(req.get("key")))
         leader = self.leader
         if leader is None or leader == self.name:
             return wire.error(req, "not-leader", True)
