@@ -54,7 +54,7 @@ def _wait_for(proc: subprocess.Popen[str], ready, what: str, limit: float = 90) 
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"the run ended (code {proc.returncode}) before {what}: {proc.stderr.read()[-2000:]}")
+            pytest.fail(f"the run ended (code {proc.returncode}) before {what}: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
         if ready():
             return
         time.sleep(0.1)
