@@ -9,6 +9,7 @@ node gets its own process group so a signal reaches anything it forks.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import random
@@ -79,21 +80,39 @@ def proc_state(pid: int) -> str | None:
 
 
 def pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
-    """Copy a node's output into its log until EOF, dropping what exceeds the cap."""
-    with open(path, "ab") as out:
+    """Copy a node's output into its log until EOF, rotating so the newest output is kept.
+
+    ``path`` and ``path.1`` together never exceed ``max_bytes`` (plus one notice line per
+    rotation): when ``path`` would pass half the cap it becomes ``path.1`` (replacing the
+    older one) and a fresh ``path`` starts. A node that floods its log therefore cannot
+    fill the control node's disk, and the lines around the end of the run -- the ones a
+    report needs -- survive.
+    """
+    half = max(1, max_bytes // 2)
+    out = open(path, "ab")  # noqa: SIM115 - held for the pump's whole life
+    try:
         written = out.tell()
-        truncated = False
         for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
-            if truncated:
-                continue
-            room = max(0, max_bytes - written)
-            out.write(chunk[:room])
-            written += min(room, len(chunk))
-            if len(chunk) > room:
-                out.write(f"\n{time.time():.6f} WARN [harness] log capped at {max_bytes} bytes\n".encode())
-                truncated = True
+            while chunk:
+                if written >= half:
+                    # Hard-link the full log to path.1, then truncate in place: path never disappears.
+                    tmp = path + ".1.tmp"
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+                    os.link(path, tmp)
+                    os.replace(tmp, path + ".1")
+                    out.truncate(0)
+                    out.write(f"{time.time():.6f} WARN [harness] log rotated at {half} bytes; "
+                              f"older lines in {os.path.basename(path)}.1\n".encode())
+                    written = 0
+                room = half - written
+                piece, chunk = chunk[:room], chunk[room:]
+                out.write(piece)
+                written += len(piece)
             out.flush()
-    stream.close()
+    finally:
+        out.close()
+        stream.close()
 
 
 @dataclass
