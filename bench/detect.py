@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _runs import first_anomaly_time_s, run  # noqa: E402
 
 # (system, bug) -> (workload, nemesis) that should expose it
