@@ -12,6 +12,9 @@ outbound link), so a request and its answer can be lost independently.
 * Reads (ReadIndex): the leader waits until an entry of its own term is committed, notes
   the commit index, then confirms it is still leader with a heartbeat round acked by a
   majority, and answers once it has applied up to the noted index.
+* No check-quorum or pre-vote (the paper has neither): a leader cut off from the majority
+  keeps its role until it hears a higher term. That is safe (it can neither commit nor
+  confirm a read) and it is exactly the deposed leader the stale-read bug needs.
 * Other ops go through the log; ``generate`` returns the entry's log index.
 * A follower proxies a client request to the leader it knows. If the leader's answer does
   not come back in time the outcome is unknown (``definite: false``); with no known
