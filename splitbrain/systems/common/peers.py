@@ -110,7 +110,7 @@ class PeerNet:
                     await wake.wait()
                     wake.clear()
                     while q:
-                        batch = []
+                        batch: list[bytes] = []
                         while q and len(batch) < 256:
                             batch.append(q.popleft())
                         writer.write(b"".join(batch))

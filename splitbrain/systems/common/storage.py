@@ -82,21 +82,21 @@ class AppendLog:
         records: list[Any] = []
         good = 0
         if p.exists():
-            with open(p, "rb") as fh:
-                for line in fh:
+            with open(p, "rb") as rf:
+                for line in rf:
                     try:
                         records.append(_decode(line))
                     except ValueError:
                         break
                     good += len(line)
             if good != p.stat().st_size:
-                with open(p, "r+b") as fh:
-                    fh.truncate(good)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-        fh = open(p, "ab")
+                with open(p, "r+b") as tf:
+                    tf.truncate(good)
+                    tf.flush()
+                    os.fsync(tf.fileno())
+        af = open(p, "ab")
         _fsync_dir(p.parent)
-        return cls(p, fh), records
+        return cls(p, af), records
 
     def append(self, records: list[Any], sync: bool = True) -> None:
         if not records:

@@ -178,8 +178,8 @@ class RaftNode:
         if kind == "vote":
             self.on_vote(m)
         elif kind == "vote_resp":
-            if self.role == "candidate" and term == self.term and m["granted"]:
-                self.votes.add(sender)
+            if self.role == "candidate" and term == self.term and m["granted"] and sender:
+                self.votes.add(str(sender))
                 if len(self.votes) >= self.quorum:
                     self.become_leader()
         elif kind == "append":
@@ -387,7 +387,7 @@ class RaftNode:
         if req["op"] == "read":
             return await self.read(req, time.monotonic() + self.read_timeout_s)
         deadline = time.monotonic() + self.timeout_s
-        cmd = {k: req[k] for k in ("op", "key", "value") if k in req}
+        cmd: dict[str, Any] = {k: req[k] for k in ("op", "key", "value") if k in req}
         term = self.term
         index = self.rlog.append(term, cmd)
         fut: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
