@@ -44,8 +44,11 @@ def partition_script(drop_from: list[str]) -> str:
     return "; ".join(lines)
 
 
-def packet_script(faults: list[LinkFault]) -> str:
-    """Rebuild SB-PKT and the delay daemons: stop old daemons, then start one per delayed link."""
+def packet_script(faults: list[LinkFault], netdelay: str = NETDELAY) -> str:
+    """Rebuild SB-PKT and the delay daemons: stop old daemons, then start one per delayed link.
+
+    ``netdelay`` is where the delay daemon lives on the host (the ssh backend uploads it).
+    """
     lines = ["for f in /tmp/sb-netdelay-*.pid; do [ -f \"$f\" ] && kill $(cat \"$f\") 2>/dev/null; rm -f \"$f\"; done",
              "iptables -F SB-PKT"]
     for f in faults:
@@ -54,7 +57,7 @@ def packet_script(faults: list[LinkFault]) -> str:
                          f"--probability {min(1.0, f.loss):.6f} -j DROP")
         if f.delay_ms > 0 or f.jitter_ms > 0:
             q = f.queue
-            lines.append(f"(echo $$ >/dev/null; python3 {NETDELAY} --queue {q} --delay-ms {f.delay_ms} "
+            lines.append(f"(echo $$ >/dev/null; python3 {shlex.quote(netdelay)} --queue {q} --delay-ms {f.delay_ms} "
                          f"--jitter-ms {f.jitter_ms} --stats /tmp/sb-netdelay-{q}.json >/tmp/sb-netdelay-{q}.log 2>&1 "
                          f"& echo $! > /tmp/sb-netdelay-{q}.pid)")
             lines.append(f"iptables -A SB-PKT -d {f.dst_ip}/32 -j NFQUEUE --queue-num {q} --queue-bypass")

@@ -27,7 +27,7 @@ from typing import Any
 
 import paramiko
 
-from splitbrain.backends import remote
+from splitbrain.backends import dockernet, remote
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.hosts import Host, load_nodes_file
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
@@ -35,6 +35,14 @@ from splitbrain.systems.base import NodeConfig
 
 CLIENT_PORT = 7101
 PEER_PORT = 7102
+
+
+def _offset(text: str) -> float:
+    """A libfaketime relative offset ("+5.000000s") back to seconds; anything else reads as 0."""
+    try:
+        return float(text.strip().rstrip("s") or 0.0)
+    except ValueError:
+        return 0.0
 
 
 def load_private_key(path: str) -> paramiko.PKey:
@@ -154,7 +162,7 @@ class Connection:
 def _package_files() -> list[tuple[Path, str]]:
     """(local path, relative path) of the stdlib-only code a node needs."""
     root = Path(__file__).resolve().parent.parent
-    files = [(root / "__init__.py", "splitbrain/__init__.py")]
+    files = [(root / "__init__.py", "splitbrain/__init__.py"), (root / "backends" / "netdelay.py", "netdelay.py")]
     for p in sorted((root / "systems").rglob("*.py")):
         files.append((p, "splitbrain/" + p.relative_to(root).as_posix()))
     return files
@@ -195,6 +203,7 @@ class SshBackend:
         self._clock: dict[str, float] = {}
         self._grudge: Grudge = {}
         self._packet = False
+        self._links: dict[tuple[str, str], PacketRule] = {}
         self._torn_down = False
         self._netem: bool | None = None
 
@@ -305,6 +314,8 @@ class SshBackend:
                 self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL"),
                           check=False)
                 self._run(name, remote.remove_chains(), check=False)
+                self._run(name, dockernet.packet_script([]) + "; iptables -w -D OUTPUT -j SB-PKT 2>/dev/null; "
+                          "iptables -w -X SB-PKT 2>/dev/null; true", check=False)
                 self._collect(name)
                 self._run(name, f"rm -rf {remote.q(node.workdir)}", check=False)
             except Exception:  # noqa: BLE001 - teardown must reach every host
@@ -359,23 +370,37 @@ class SshBackend:
                          list(self.nodes))
 
     async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
-        addr = {n: self.conns[n].host.address for n in self.nodes}
-        by_src: dict[str, list[str]] = {n: [] for n in self.nodes}
+        """Loss and delay on directed links: netem where the hosts' kernel has it, otherwise the
+        docker backend's fallback (iptables statistic for loss, NFQUEUE + the uploaded delay daemon)."""
         for src, dst in links:
-            by_src[src].append(addr[dst])
-        if rule.delay_ms > 0:
-            if self._netem is None:
-                first = next(iter(self.nodes))
-                self._netem = "ok" in self._run(first, remote.netem_available(self._dev(first)) + " && echo ok",
-                                                check=False)
-            if not self._netem:
-                raise UsageError("packet delay over ssh needs sch_netem on the hosts (tc qdisc netem failed); "
-                                 "use loss only, or the docker backend's delay fallback")
-        await self._each(lambda n: self._run(n, remote.loss(by_src[n], rule.loss)), list(self.nodes))
+            if src not in self.nodes or dst not in self.nodes or src == dst:
+                raise UsageError(f"unknown link {src}->{dst}")
+            if rule.loss or rule.delay_ms or rule.jitter_ms:
+                self._links[(src, dst)] = rule
+            else:
+                self._links.pop((src, dst), None)
+        if self._netem is None:
+            first = next(iter(self.nodes))
+            self._netem = "ok" in self._run(first, remote.netem_available(self._dev(first)) + " && echo ok",
+                                            check=False)
+        srcs = sorted({s for s, _ in links})
+        await self._each(self._apply_packet, srcs)
+        self._packet = bool(self._links)
+
+    def _apply_packet(self, src: str) -> None:
+        addr = {n: self.conns[n].host.address for n in self.nodes}
+        mine = {dst: r for (s, dst), r in self._links.items() if s == src}
         if self._netem:
-            await self._each(lambda n: self._run(n, remote.netem_delay(self._dev(n), rule.delay_ms, rule.jitter_ms)),
-                             [n for n in self.nodes if by_src[n]])
-        self._packet = rule.loss > 0 or rule.delay_ms > 0
+            self._run(src, remote.loss([addr[d] for d, r in mine.items() if r.loss], max(
+                [r.loss for r in mine.values()], default=0.0)))
+            delay = max([r.delay_ms for r in mine.values()], default=0.0)
+            jitter = max([r.jitter_ms for r in mine.values()], default=0.0)
+            self._run(src, remote.netem_delay(self._dev(src), delay, jitter))
+            return
+        faults = [dockernet.LinkFault(addr[d], dockernet.QUEUE_BASE + i, r.loss, r.delay_ms, r.jitter_ms)
+                  for i, (d, r) in enumerate(sorted(mine.items()))]
+        self._run(src, dockernet.prepare_script() + "; " +
+                  dockernet.packet_script(faults, netdelay=f"{self.nodes[src].workdir}/netdelay.py"))
 
     def _dev(self, node: str) -> str:
         out = self._run(node, "ip -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'",
@@ -396,30 +421,41 @@ class SshBackend:
             wd = self.nodes[n].workdir
             t0 = time.time()
             out = self._run(n, f"{remote.list_rules()}; echo ---; {remote.pid_state(wd + '/node.pid')}; echo ---; "
-                               f"cat {remote.q(wd + '/faketime')} 2>/dev/null", check=False)
-            rules, state, fake = (out.split("---\n") + ["", "", ""])[:3]
+                               f"cat {remote.q(wd + '/faketime')} 2>/dev/null; echo; echo ---; "
+                               "iptables -w -S SB-PKT 2>/dev/null; tc qdisc show 2>/dev/null | grep netem; true",
+                            check=False)
+            rules, state, fake, pkt = (out.split("---\n") + ["", "", "", ""])[:4]
             drops = [ln.split()[ln.split().index("-s") + 1].split("/")[0] for ln in rules.splitlines()
                      if "-s" in ln.split() and "DROP" in ln]
-            return {"dropped_from": drops, "state": state.strip(), "faketime": fake.strip(),
+            degraded = sorted({m.group(1) for ln in pkt.splitlines()
+                               if (m := dockernet._LOSS.match(ln.strip()) or dockernet._QUEUE.match(ln.strip()))})
+            return {"dropped_from": drops, "state": state.strip(), "faketime": fake.strip(), "degraded_to": degraded,
+                    "netem": "netem" in pkt,
                     "rtt_s": round(time.time() - t0, 4)}
 
         names = list(self.nodes)
         results = await self._each(probe, names)
         by_addr = {self.conns[n].host.address: n for n in names}
         blocked = sorted((by_addr.get(a, a), n) for n, r in zip(names, results, strict=True) for a in r["dropped_from"])
+        paused = sorted(n for n, r in zip(names, results, strict=True) if r["state"] == "T")
+        dead = sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z"))
+        clock = {n: _offset(r["faketime"]) for n, r in zip(names, results, strict=True)}
+        # The same keys as the other backends, so the nemesis can check its faults took effect.
         return {
-            "blocked_links": [list(x) for x in blocked],
-            "paused": sorted(n for n, r in zip(names, results, strict=True) if r["state"] == "T"),
-            "dead": sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z")),
-            "clock": {n: r["faketime"] for n, r in zip(names, results, strict=True)},
+            "cut": [list(x) for x in blocked],
+            "paused": paused,
+            "killed": dead,
+            "clock": {n: off for n, off in clock.items() if off},
+            "degraded": sorted([n, by_addr.get(a, a)] for n, r in zip(names, results, strict=True)
+                               for a in r["degraded_to"]),
             "hosts": dict(zip(names, results, strict=True)),
         }
 
     async def heal(self) -> None:
         names = list(self.nodes)
         await self._each(lambda n: self._run(n, remote.heal_network(), check=False), names)
-        if self._netem:
-            await self._each(lambda n: self._run(n, remote.netem_delay(self._dev(n), 0, 0), check=False), names)
+        if self._links:
+            await self.packet(list(self._links), PacketRule())
         for n in list(self._paused):
             await self.resume(n)
         for n in list(self._clock):
