@@ -30,6 +30,7 @@ run: install
 
 test: install debs images
 	$(BIN)/ruff check splitbrain tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install
