@@ -57,6 +57,7 @@ WORKLOADS = Registry(
     "workload",
     {
         "register": "splitbrain.workloads.register:WORKLOAD",
+        "rw-register": "splitbrain.workloads.rw_register:WORKLOAD",
         "kv": "splitbrain.workloads.kv:WORKLOAD",
         "set": "splitbrain.workloads.set:WORKLOAD",
         "counter": "splitbrain.workloads.counter:WORKLOAD",

@@ -13,6 +13,16 @@ hypothesis:
   being elected and deposed.
 * ``bridge``: two sides joined by one node that sees everyone.
 * ``random``: two random non-empty sides.
+
+One-way cuts (asymmetric networks, as a misrouted firewall rule or a
+half-dead NIC makes them): the failure detector of a node that still *hears*
+its peer keeps trusting it, so the node keeps sending into the void. Only
+these make the "newer value on one replica" windows and the stale-leader
+races last for the whole fault instead of its first second.
+
+* ``one-way-isolate``: nobody hears one node, that node hears everyone.
+* ``one-way-halves``: one half drops the other's messages; the other way flows.
+* ``one-way-random``: each directed link is cut with probability 1/4 (at least one).
 """
 
 from __future__ import annotations
@@ -75,12 +85,43 @@ def random_split(nodes: Sequence[str], rng: random.Random) -> Grudge:
     return complete([ns[:k], ns[k:]])
 
 
+def one_way(srcs: Sequence[str], dsts: Sequence[str]) -> Grudge:
+    """Cut src -> dst for every src in ``srcs``, dst in ``dsts``; replies still flow back."""
+    return {d: set(srcs) - {d} for d in dsts if set(srcs) - {d}}
+
+
+def one_way_isolate(nodes: Sequence[str], rng: random.Random) -> Grudge:
+    ns = _shuffled(nodes, rng)
+    return one_way(ns[:1], ns[1:])
+
+
+def one_way_halves(nodes: Sequence[str], rng: random.Random) -> Grudge:
+    ns = _shuffled(nodes, rng)
+    mid = len(ns) // 2
+    return one_way(ns[:mid], ns[mid:])
+
+
+def one_way_random(nodes: Sequence[str], rng: random.Random) -> Grudge:
+    ns = sorted(nodes)
+    links = [(s, d) for s in ns for d in ns if s != d]
+    cut = [link for link in links if rng.random() < 0.25]
+    if not cut and links:
+        cut = [rng.choice(links)]
+    grudge: Grudge = {}
+    for s, d in cut:
+        grudge.setdefault(d, set()).add(s)
+    return grudge
+
+
 TOPOLOGIES: dict[str, Callable[[Sequence[str], random.Random], Grudge]] = {
     "halves": halves,
     "isolate": isolate,
     "majorities-ring": majorities_ring,
     "bridge": bridge,
     "random": random_split,
+    "one-way-isolate": one_way_isolate,
+    "one-way-halves": one_way_halves,
+    "one-way-random": one_way_random,
 }
 
 
