@@ -1,7 +1,7 @@
 """Docker backend figures: image build (cold and warm), cluster start, ops/s against the local backend.
 
-    python3 bench/docker.py            # warm build, start time, ops/s (about 2 minutes)
-    python3 bench/docker.py --cold     # also a cold build (debootstrap + import + docker build)
+    python3 bench/docker_backend.py            # warm build, start time, ops/s (about 2 minutes)
+    python3 bench/docker_backend.py --cold     # also a cold build (debootstrap + import + docker build)
                                        # under throwaway tags, leaving the real images alone
 
 Prints one line per figure.
