@@ -72,6 +72,7 @@ FAULTS = Registry(
         "kill": "splitbrain.nemesis.kill:FAULT",
         "pause": "splitbrain.nemesis.pause:FAULT",
         "partition": "splitbrain.nemesis.partition:FAULT",
+        "partition-one-way": "splitbrain.nemesis.partition:ONE_WAY",
         "packet": "splitbrain.nemesis.packet:FAULT",
         "clock": "splitbrain.nemesis.clock:FAULT",
     },

@@ -143,7 +143,7 @@ def test_a_partition_that_does_nothing_is_detected_and_recorded(tmp_path):
 def test_unknown_fault_name_is_a_usage_error():
     from splitbrain.errors import UsageError
 
-    with pytest.raises(UsageError, match="valid: clock, kill, packet, partition, pause"):
+    with pytest.raises(UsageError, match="valid: clock, kill, packet, partition, partition-one-way, pause"):
         NemesisRunner(["partition", "meteor"], None, NODES, random.Random(0), lambda *a: None)
 
 

@@ -124,6 +124,8 @@ TOPOLOGIES: dict[str, Callable[[Sequence[str], random.Random], Grudge]] = {
     "one-way-random": one_way_random,
 }
 
+ONE_WAY = ("one-way-isolate", "one-way-halves", "one-way-random")
+
 
 def cut_links(grudge: Grudge) -> list[tuple[str, str]]:
     """The directed links (src, dst) a grudge cuts: dst drops src."""

@@ -2,6 +2,10 @@
 
 The grudge is recorded in the history (``{"topology", "grudge"}``), and the
 backend's measured set of cut links must equal the links the grudge cuts.
+
+``partition-one-way`` draws only the one-way topologies: the asymmetric
+networks under which a node keeps trusting a peer it cannot reach, which is
+where unrepaired quorum reads go stale.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish
 
 
 class PartitionFault:
-    name = "partition"
+    def __init__(self, name: str = "partition", topologies: tuple[str, ...] | None = None) -> None:
+        self.name = name
+        self.topologies = topologies or (*grudges.TOPOLOGIES, "isolate-leader")
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        names = [*grudges.TOPOLOGIES, "isolate-leader"]
+        names = list(self.topologies)
         ctx.rng.shuffle(names)
         how = None
         for topology in names:  # first topology that cuts something on this many nodes
@@ -54,3 +60,4 @@ class PartitionFault:
 
 
 FAULT = PartitionFault()
+ONE_WAY = PartitionFault("partition-one-way", grudges.ONE_WAY)

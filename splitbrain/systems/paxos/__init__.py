@@ -21,6 +21,6 @@ BUGS = {
 SYSTEM = PythonSystem(
     name="paxos",
     module="splitbrain.systems.paxos",
-    workloads=("register", "kv", "set", "counter", "list-append", "unique-ids"),
+    workloads=("register", "rw-register", "kv", "set", "counter", "list-append", "unique-ids"),
     bugs=BUGS,
 )

@@ -25,6 +25,6 @@ SYSTEM = PythonSystem(
     name="ring",
     module="splitbrain.systems.ring",
     # register and kv send cas too: it fails definitely (unsupported), reads and writes are checked
-    workloads=("register", "kv", "set", "counter", "unique-ids"),
+    workloads=("register", "rw-register", "kv", "set", "counter", "unique-ids"),
     bugs=BUGS,
 )
