@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _runs import first_anomaly_time_s, run  # noqa: E402
 
-# (system, bug) -> (workload, nemesis) that should expose it
-PLAN = {
+# (system, bug) -> (workload, nemesis[, extra run arguments]) that should expose it
+PLAN: dict[tuple[str, str], tuple[str, str] | tuple[str, str, list[str]]] = {
     ("raft", "stale-read"): ("register", "partition"),
     ("raft", "ack-before-commit"): ("set", "partition,kill"),
     ("raft", "quorum-off-by-one"): ("register", "partition"),
@@ -27,7 +27,10 @@ PLAN = {
     ("paxos", "accept-lower-ballot"): ("set", "partition"),
     ("paxos", "ignore-promised-values"): ("counter", "partition,kill,pause"),
     ("ring", "sloppy-quorum"): ("register", "partition"),
-    ("ring", "no-write-back"): ("register", "partition,kill,pause"),
+    # A stale unrepaired read needs a fresh value on one replica only: a writer that trusts a
+    # replica it cannot reach (one-way cut) leaves one there for a re-send wave (0.25 s), and
+    # enough reads must land in it: read-heavy, twice the default rate.
+    ("ring", "no-write-back"): ("rw-register", "partition-one-way", ["--rate", "60", "--concurrency", "10"]),
     ("ring", "lww-clock"): ("set", "clock"),
     ("etcd", "serializable-reads"): ("register", "partition"),
 }
@@ -51,11 +54,12 @@ def main() -> None:
         for bug in bugs:
             if only and bug not in only:
                 continue
-            workload, nemesis = PLAN.get((system, bug), ("register", "partition,kill,pause"))
+            workload, nemesis, *more = PLAN.get((system, bug), ("register", "partition,kill,pause"))
+            plan_extra = list(more[0]) if more else []
             hits, ttd, wall = 0, [], []
             for seed in range(1, args.seeds + 1):
                 r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=args.time_limit, bug=bug,
-                        extra=["--nemesis-interval", str(args.nemesis_interval)])
+                        extra=["--nemesis-interval", str(args.nemesis_interval), *plan_extra])
                 wall.append(r["wall_s"])
                 if r["exit_code"] == 1:
                     hits += 1

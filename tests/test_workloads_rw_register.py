@@ -20,7 +20,7 @@ def test_stream_is_reads_and_writes_only_and_seeded() -> None:
     assert a == list(itertools.islice(w.requests(random.Random(3)), 600))
     fs = [r.f for r in a]
     assert set(fs) == {"read", "write"} and set(w.ops) <= set(wire.OPS)
-    assert 0.55 < fs.count("read") / len(fs) < 0.8
+    assert 0.85 < fs.count("read") / len(fs) < 0.95
     assert {r.key for r in a} == {"r"}
 
 

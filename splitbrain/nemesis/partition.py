@@ -3,7 +3,7 @@
 The grudge is recorded in the history (``{"topology", "grudge"}``), and the
 backend's measured set of cut links must equal the links the grudge cuts.
 
-``partition-one-way`` draws only the one-way topologies: the asymmetric
+``partition-one-way`` draws only random one-way link cuts: the asymmetric
 networks under which a node keeps trusting a peer it cannot reach, which is
 where unrepaired quorum reads go stale.
 """

@@ -2,9 +2,11 @@
 
 The register workload spends a quarter of its ops on cas, which quorum
 stores without consensus (the ring, Dynamo-style systems) refuse outright:
-those ops fail at once and test nothing. Here every op is a read (2/3) or a
-write (1/3), so a stale read has the most chances to follow a fresh one —
-the shape an unrepaired quorum read takes — at the same op rate.
+those ops fail at once and test nothing. Here every op is a read (9/10) or a
+write (1/10): a fresh value that sits on one replica for a moment is not
+overwritten at once, and many reads land in that moment, so a stale read has
+the most chances to follow a fresh one (the shape an unrepaired quorum read
+takes).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from collections.abc import Iterator
 from splitbrain.workloads.base import BaseWorkload, CheckerSpec, Request
 from splitbrain.workloads.register import KEY, VALUES
 
+READ_SHARE = 0.9
+
 
 def rw_request(rng: random.Random, key: str) -> Request:
-    if rng.random() < 2 / 3:
+    if rng.random() < READ_SHARE:
         return Request("read", None, key)
     return Request("write", rng.randrange(VALUES), key)
 
