@@ -115,8 +115,8 @@ def test_rerun_command_reproduces_the_config():
 
 @pytest.mark.parametrize("args, needle", [
     (("nope", "register", "none", None, "local"), "valid: etcd, memkv, paxos, raft, ring"),
-    (("memkv", "nope", "none", None, "local"), "valid: counter, kv, list-append, register, set, unique-ids"),
-    (("memkv", "register", "kill,frobnicate", None, "local"), "valid: clock, kill, packet, partition, pause"),
+    (("memkv", "nope", "none", None, "local"), "valid: " + ", ".join(WORKLOADS.names())),
+    (("memkv", "register", "kill,frobnicate", None, "local"), "valid: " + ", ".join(FAULTS.names())),
     (("memkv", "register", "none", None, "carrier-pigeon"), "valid: docker, local, ssh"),
     (("memkv", "register", "none", 0, "local"), "--nodes must be >= 1"),
 ])

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from splitbrain.registry import FAULTS, WORKLOADS
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -27,9 +29,9 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.parametrize("args, needle", [
     (["run", "nosuch"], "unknown system 'nosuch'; valid: etcd, memkv, paxos, raft, ring"),
-    (["run", "memkv", "--workload", "nosuch"], "valid: counter, kv, list-append, register, set, unique-ids"),
+    (["run", "memkv", "--workload", "nosuch"], "valid: " + ", ".join(WORKLOADS.names())),
     (["run", "etcd", "--workload", "set"], "cannot serve workload 'set'; it serves: register, kv"),
-    (["run", "memkv", "--nemesis", "kill,nosuch"], "unknown fault 'nosuch'; valid: clock, kill, packet, partition, pause"),
+    (["run", "memkv", "--nemesis", "kill,nosuch"], "unknown fault 'nosuch'; valid: " + ", ".join(FAULTS.names())),
     (["run", "memkv", "--bug", "nosuch"], "unknown bug 'nosuch' for system 'memkv'; valid: crash-on-start, stale-read"),
     (["run", "memkv", "--backend", "nosuch"], "unknown backend 'nosuch'; valid: docker, local, ssh"),
     (["run", "memkv", "--concurrency", "0"], "--concurrency must be >= 1"),
@@ -49,7 +51,7 @@ def test_systems_json_follows_the_contract(tmp_path):
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout)
     assert set(info) == {"systems", "faults", "backends"}
-    assert info["faults"] == ["clock", "kill", "packet", "partition", "pause"]
+    assert info["faults"] == FAULTS.names() and {"clock", "kill", "packet", "partition", "pause"} <= set(info["faults"])
     assert info["backends"] == ["docker", "local", "ssh"]
     memkv = info["systems"]["memkv"]
     assert "register" in memkv["workloads"] and "kv" in memkv["workloads"]
