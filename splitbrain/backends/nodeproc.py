@@ -9,10 +9,10 @@ node gets its own process group so a signal reaches anything it forks.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -95,11 +95,11 @@ def pump_log(stream: IO[bytes], path: str, max_bytes: int) -> None:
         for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
             while chunk:
                 if written >= half:
-                    # Hard-link the full log to path.1, then truncate in place: path never disappears.
+                    # Copy the full log to path.1, then truncate in place: path never disappears
+                    # (a hard link would share the inode and the truncation would empty both).
+                    out.flush()
                     tmp = path + ".1.tmp"
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(tmp)
-                    os.link(path, tmp)
+                    shutil.copyfile(path, tmp)
                     os.replace(tmp, path + ".1")
                     out.truncate(0)
                     out.write(f"{time.time():.6f} WARN [harness] log rotated at {half} bytes; "
