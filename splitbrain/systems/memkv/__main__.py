@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import sys
@@ -11,6 +10,7 @@ from typing import Any, TextIO
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.common.node import parse_config
 
 
 class Store:
@@ -91,10 +91,7 @@ async def main(config: NodeConfig) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="memkv")
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args()
     try:
-        asyncio.run(main(NodeConfig.from_json(args.config)))
+        asyncio.run(main(parse_config()))
     except KeyboardInterrupt:
         pass

@@ -8,13 +8,13 @@ changes membership for good.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from pathlib import Path
 from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.common.node import parse_config
 from splitbrain.systems.paxos.glue import DurableLog, NodeLog, Peers, tick_forever
 from splitbrain.systems.ring.node import HEARTBEAT_S, RingNode, Unavailable
 
@@ -66,10 +66,7 @@ async def main(config: NodeConfig) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="ring")
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args()
     try:
-        asyncio.run(main(NodeConfig.from_json(args.config)))
+        asyncio.run(main(parse_config()))
     except KeyboardInterrupt:
         pass
