@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=30)
     ap.add_argument("--systems", default="raft,paxos,ring")
     ap.add_argument("--bugs", default="")
+    ap.add_argument("--workload", default="", help="override the plan's workload")
+    ap.add_argument("--nemesis", default="", help="override the plan's faults")
     ap.add_argument("--nemesis-interval", type=float, default=2.0, help="seconds between faults")
     args = ap.parse_args()
     from splitbrain.registry import SYSTEMS
@@ -56,6 +58,7 @@ def main() -> None:
                 continue
             workload, nemesis, *more = PLAN.get((system, bug), ("register", "partition,kill,pause"))
             plan_extra = list(more[0]) if more else []
+            workload, nemesis = args.workload or workload, args.nemesis or nemesis
             hits, ttd, wall = 0, [], []
             for seed in range(1, args.seeds + 1):
                 r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=args.time_limit, bug=bug,

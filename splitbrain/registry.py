@@ -73,6 +73,7 @@ FAULTS = Registry(
         "pause": "splitbrain.nemesis.pause:FAULT",
         "partition": "splitbrain.nemesis.partition:FAULT",
         "partition-one-way": "splitbrain.nemesis.partition:ONE_WAY",
+        "partition-leader": "splitbrain.nemesis.partition:LEADER",
         "packet": "splitbrain.nemesis.packet:FAULT",
         "clock": "splitbrain.nemesis.clock:FAULT",
     },

@@ -6,6 +6,12 @@ backend's measured set of cut links must equal the links the grudge cuts.
 ``partition-one-way`` draws only random one-way link cuts: the asymmetric
 networks under which a node keeps trusting a peer it cannot reach, which is
 where unrepaired quorum reads go stale.
+
+``partition-leader`` only cuts the leader off: alone (``isolate-leader``) or
+with followers in a minority (``leader-minority``), which keeps clients on
+the deposed leader's side and, under a miscounted quorum, lets both sides
+commit. Random topologies put the leader in the minority only now and then,
+so a short run may never test the case that matters most.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from typing import Any
 
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, measured
+
+
+LEADER_TOPOLOGIES = ("isolate-leader", "leader-minority")
 
 
 class PartitionFault:
@@ -26,10 +35,14 @@ class PartitionFault:
         ctx.rng.shuffle(names)
         how = None
         for topology in names:  # first topology that cuts something on this many nodes
-            if topology == "isolate-leader":
-                # The old leader alone in a minority: where stale reads and lost writes show.
+            if topology in LEADER_TOPOLOGIES:
+                # The old leader in a minority: where stale reads and lost writes show.
                 node, how = await leaderish(ctx, ctx.rng.choice(sorted(ctx.nodes)))
-                grudge = grudges.complete([[node], [n for n in ctx.nodes if n != node]])
+                others = sorted(n for n in ctx.nodes if n != node)
+                ctx.rng.shuffle(others)
+                size = 1 if topology == "isolate-leader" else max(1, (len(ctx.nodes) - 1) // 2)
+                minority = [node, *others[:size - 1]]
+                grudge = grudges.complete([minority, [n for n in ctx.nodes if n not in minority]])
             else:
                 grudge = grudges.TOPOLOGIES[topology](ctx.nodes, ctx.rng)
             if grudges.cut_links(grudge):
@@ -37,7 +50,7 @@ class PartitionFault:
         await ctx.backend.partition(grudge)
         ctx.state[self.name] = grudge
         details: dict[str, Any] = {"topology": topology, "grudge": grudges.to_json(grudge)}
-        if how is not None and topology == "isolate-leader":
+        if how is not None and topology in LEADER_TOPOLOGIES:
             details["leader"] = how
         cut = await measured(ctx, self.name, "cut")
         details["verified"] = cut is not None
@@ -61,3 +74,4 @@ class PartitionFault:
 
 FAULT = PartitionFault()
 ONE_WAY = PartitionFault("partition-one-way", grudges.ONE_WAY)
+LEADER = PartitionFault("partition-leader", LEADER_TOPOLOGIES)

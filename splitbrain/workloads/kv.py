@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 
 from splitbrain.workloads.base import BaseWorkload, CheckerSpec, Request
-from splitbrain.workloads.register import register_request
+from splitbrain.workloads.register import register_stream
 
 KEYS = 8
 
@@ -25,8 +25,7 @@ class KvWorkload(BaseWorkload):
         self.keys = [f"k{i}" for i in range(keys)]
 
     def requests(self, rng: random.Random) -> Iterator[Request]:
-        while True:
-            yield register_request(rng, rng.choice(self.keys))
+        return register_stream(rng, lambda: rng.choice(self.keys))
 
     def final_requests(self, rng: random.Random) -> list[Request]:
         return [Request("read", None, k) for k in self.keys]

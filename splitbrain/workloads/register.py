@@ -1,30 +1,45 @@
 """register: one key, read / write / cas, checked for linearizability.
 
-Knossos' classic workload. Values are drawn from a small range so that cas
-operations often match (a cas that never succeeds tests nothing), and the
-single key makes every op contend: the hardest case for a consensus system and
-for the checker, so runs keep their rate modest.
+Knossos' classic workload, with one change: every write (and every cas's new
+value) is a value never used before on that key. An indefinite write stays
+pending in the history forever, free to take effect at any later point; with
+a handful of repeating values, the pending writes of a faulty run soon cover
+every value, and then any stale read has an innocent explanation. Fresh values
+leave a stale read nowhere to hide. A cas expects one of the last few values
+written to its key, so it matches often enough to test something.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 
 from splitbrain.workloads.base import BaseWorkload, CheckerSpec, Request
 
 KEY = "r"
-VALUES = 5
+#: a cas expects one of this many most recent write values of its key
+RECENT = 3
 
 
-def register_request(rng: random.Random, key: str) -> Request:
-    """A read (2/4), write (1/4) or cas (1/4) on ``key``: reads dominate, as stale reads are the commonest bug."""
-    roll = rng.random()
-    if roll < 0.5:
-        return Request("read", None, key)
-    if roll < 0.75:
-        return Request("write", rng.randrange(VALUES), key)
-    return Request("cas", [rng.randrange(VALUES), rng.randrange(VALUES)], key)
+def register_stream(rng: random.Random, pick_key: Callable[[], str], read_share: float = 0.5,
+                    cas_share: float = 0.25) -> Iterator[Request]:
+    """Reads (``read_share``), cas (``cas_share``) and writes of fresh values, on keys from ``pick_key``."""
+    recent: dict[str, deque[int]] = {}
+    fresh = 0
+    while True:
+        key = pick_key()
+        roll = rng.random()
+        if roll < read_share:
+            yield Request("read", None, key)
+            continue
+        fresh += 1
+        last = recent.setdefault(key, deque(maxlen=RECENT))
+        if roll < read_share + cas_share and last:
+            yield Request("cas", [rng.choice(last), fresh], key)
+        else:
+            yield Request("write", fresh, key)
+        last.append(fresh)
 
 
 class RegisterWorkload(BaseWorkload):
@@ -32,8 +47,7 @@ class RegisterWorkload(BaseWorkload):
     ops = ("read", "write", "cas")
 
     def requests(self, rng: random.Random) -> Iterator[Request]:
-        while True:
-            yield register_request(rng, KEY)
+        return register_stream(rng, lambda: KEY)
 
     def final_requests(self, rng: random.Random) -> list[Request]:
         return [Request("read", None, KEY)]

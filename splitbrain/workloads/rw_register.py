@@ -3,7 +3,7 @@
 The register workload spends a quarter of its ops on cas, which quorum
 stores without consensus (the ring, Dynamo-style systems) refuse outright:
 those ops fail at once and test nothing. Here every op is a read (9/10) or a
-write (1/10): a fresh value that sits on one replica for a moment is not
+write (1/10) of a fresh value: a fresh value that sits on one replica for a moment is not
 overwritten at once, and many reads land in that moment, so a stale read has
 the most chances to follow a fresh one (the shape an unrepaired quorum read
 takes).
@@ -15,15 +15,9 @@ import random
 from collections.abc import Iterator
 
 from splitbrain.workloads.base import BaseWorkload, CheckerSpec, Request
-from splitbrain.workloads.register import KEY, VALUES
+from splitbrain.workloads.register import KEY, register_stream
 
 READ_SHARE = 0.9
-
-
-def rw_request(rng: random.Random, key: str) -> Request:
-    if rng.random() < READ_SHARE:
-        return Request("read", None, key)
-    return Request("write", rng.randrange(VALUES), key)
 
 
 class RwRegisterWorkload(BaseWorkload):
@@ -31,8 +25,7 @@ class RwRegisterWorkload(BaseWorkload):
     ops = ("read", "write")
 
     def requests(self, rng: random.Random) -> Iterator[Request]:
-        while True:
-            yield rw_request(rng, KEY)
+        return register_stream(rng, lambda: KEY, read_share=READ_SHARE, cas_share=0.0)
 
     def final_requests(self, rng: random.Random) -> list[Request]:
         return [Request("read", None, KEY)]
