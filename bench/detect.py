@@ -1,6 +1,6 @@
 """Detection rate of each seeded bug: run it over many seeds and count the runs that exit 1.
 
-usage: python bench/detect.py [--seeds 20] [--time-limit 30] [--systems raft,paxos,ring] [--bugs a,b]
+usage: python bench/detect.py [--seeds 20] [--time-limit 20] [--systems raft,paxos,ring] [--bugs a,b]
 
 Prints, per bug: detection rate, mean time to detection (seconds into the run of the
 earliest op in an anomaly) and mean wall time per run. Goal: >= 95% on every bug.
@@ -11,35 +11,55 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _runs import first_anomaly_time_s, run  # noqa: E402
 
-# (system, bug) -> (workload, nemesis[, extra run arguments]) that should expose it
-PLAN: dict[tuple[str, str], tuple[str, str] | tuple[str, str, list[str]]] = {
-    ("raft", "stale-read"): ("register", "partition"),
-    ("raft", "ack-before-commit"): ("set", "partition,kill"),
-    ("raft", "quorum-off-by-one"): ("register", "partition"),
-    # The bug loses an acknowledged command when an isolated old leader re-sends its accepts
-    # after the heal: a set (final read of every add) notices any lost or missing add.
-    ("paxos", "accept-lower-ballot"): ("set", "partition"),
-    ("paxos", "ignore-promised-values"): ("counter", "partition,kill,pause"),
-    ("ring", "sloppy-quorum"): ("register", "partition"),
+
+@dataclass(frozen=True)
+class Plan:
+    """The workload and faults that should expose one bug; ``why`` says what the bug needs."""
+
+    workload: str = "register"
+    nemesis: str = "partition,kill,pause"
+    why: str = ""
+    extra: tuple[str, ...] = ()
+    #: seconds per run when this bug needs more than the default (more faults, more heals)
+    time_limit: float | None = None
+
+
+PLAN: dict[tuple[str, str], Plan] = {
+    ("raft", "stale-read"): Plan("register", "partition-leader",
+                                 "a deposed leader in a minority, with clients on it, while the majority writes"),
+    ("raft", "ack-before-commit"): Plan("register", "partition-leader",
+                                        "an isolated leader acks writes the new majority never sees"),
+    ("raft", "quorum-off-by-one"): Plan("register", "partition-leader",
+                                        "a 2-of-5 minority holding the leader keeps committing beside the majority"),
+    ("raft", "follower-read"): Plan("register", "partition,kill,pause", "any cut-off follower serves old values"),
+    ("paxos", "accept-lower-ballot"): Plan("set", "partition-leader",
+                                           "an isolated old leader re-sends its accepts after the heal and "
+                                           "acceptors take them: an acknowledged add is lost"),
+    ("paxos", "ignore-promised-values"): Plan("counter", "partition,kill,pause",
+                                              "a new leader overwrites slots a minority accepted"),
+    ("ring", "sloppy-quorum"): Plan("rw-register", "partition-leader",
+                                    "both sides of a split take writes on the replicas they can reach"),
     # A stale unrepaired read needs a fresh value on one replica only: a writer that trusts a
     # replica it cannot reach (one-way cut) leaves one there for a re-send wave (0.25 s), and
     # enough reads must land in it: read-heavy, twice the default rate.
-    ("ring", "no-write-back"): ("rw-register", "partition-one-way", ["--rate", "60", "--concurrency", "10"]),
-    ("ring", "lww-clock"): ("set", "clock"),
-    ("etcd", "serializable-reads"): ("register", "partition"),
+    ("ring", "no-write-back"): Plan("rw-register", "partition-one-way", "a fresh value on one replica only",
+                                    ("--rate", "60", "--concurrency", "10")),
+    ("ring", "lww-clock"): Plan("set", "clock", "a coordinator's clock behind the others loses its writes"),
+    ("etcd", "serializable-reads"): Plan("register", "partition-leader", "a cut-off member serves its own state"),
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--time-limit", type=float, default=30)
+    ap.add_argument("--time-limit", type=float, default=20, help="seconds per run (plans may ask for more)")
     ap.add_argument("--systems", default="raft,paxos,ring")
     ap.add_argument("--bugs", default="")
     ap.add_argument("--workload", default="", help="override the plan's workload")
@@ -56,23 +76,26 @@ def main() -> None:
         for bug in bugs:
             if only and bug not in only:
                 continue
-            workload, nemesis, *more = PLAN.get((system, bug), ("register", "partition,kill,pause"))
-            plan_extra = list(more[0]) if more else []
-            workload, nemesis = args.workload or workload, args.nemesis or nemesis
-            hits, ttd, wall = 0, [], []
+            plan = PLAN.get((system, bug), Plan())
+            workload, nemesis = args.workload or plan.workload, args.nemesis or plan.nemesis
+            hits, ttd, wall, missed = 0, [], [], []
             for seed in range(1, args.seeds + 1):
-                r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=args.time_limit, bug=bug,
-                        extra=["--nemesis-interval", str(args.nemesis_interval), *plan_extra])
+                r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=plan.time_limit or args.time_limit, bug=bug,
+                        extra=["--nemesis-interval", str(args.nemesis_interval), *plan.extra])  # plan.extra wins
                 wall.append(r["wall_s"])
                 if r["exit_code"] == 1:
                     hits += 1
                     t = first_anomaly_time_s(r.get("run_dir", ""))
                     if t is not None:
                         ttd.append(t)
+                else:
+                    missed.append(f"{seed}" if r["exit_code"] == 0 else f"{seed}(exit {r['exit_code']})")
             rate = hits / args.seeds
             mean_ttd = f"{statistics.mean(ttd):7.1f}" if ttd else "      -"
             print(f"{system:8} {bug:24} {workload:10} {nemesis:22} {hits:>4}/{args.seeds:<4} {rate:6.0%} "
                   f"{mean_ttd} {statistics.mean(wall):7.1f}", flush=True)
+            if missed:
+                print(f"    missed seeds: {', '.join(missed)}", flush=True)
 
 
 if __name__ == "__main__":

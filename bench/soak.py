@@ -2,6 +2,10 @@
 then every seeded bug (goal: >= 95% detection).
 
 usage: python bench/soak.py [--seeds 20] [--time-limit 30] [--systems raft,paxos,ring] [--skip-bugs]
+                            [--rotate-workloads] [--nemesis all]
+
+--rotate-workloads gives each seed one workload, round-robin, so 20 seeds per
+system cover every workload in a twentieth of the time of the full grid.
 """
 
 from __future__ import annotations
@@ -23,21 +27,27 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=30)
     ap.add_argument("--systems", default="raft,paxos,ring")
     ap.add_argument("--skip-bugs", action="store_true")
+    ap.add_argument("--rotate-workloads", action="store_true", help="one workload per seed, round-robin")
+    ap.add_argument("--nemesis", default="all")
     args = ap.parse_args()
     from splitbrain.registry import SYSTEMS
 
     print(f"{'system':8} {'workload':12} {'runs':>5} {'valid':>6} {'invalid':>8} {'unknown':>8} {'error':>6}")
     for system in args.systems.split(","):
-        for workload in SYSTEMS.get(system).workloads:
+        workloads = list(SYSTEMS.get(system).workloads)
+        grid = ([("rotated", [(s, workloads[s % len(workloads)]) for s in range(1, args.seeds + 1)])]
+                if args.rotate_workloads else
+                [(w, [(s, w) for s in range(1, args.seeds + 1)]) for w in workloads])
+        for label, seeds in grid:
             codes: Counter[int] = Counter()
             bad_dirs = []
-            for seed in range(1, args.seeds + 1):
-                r = run(system, workload=workload, nemesis="all", seed=seed, time_limit=args.time_limit)
+            for seed, workload in seeds:
+                r = run(system, workload=workload, nemesis=args.nemesis, seed=seed, time_limit=args.time_limit)
                 codes[r["exit_code"]] += 1
                 if r["exit_code"] == 1:
                     bad_dirs.append(r.get("run_dir"))
             other = sum(v for k, v in codes.items() if k not in (0, 1, 2))
-            print(f"{system:8} {workload:12} {args.seeds:>5} {codes[0]:>6} {codes[1]:>8} {codes[2]:>8} {other:>6}",
+            print(f"{system:8} {label:12} {args.seeds:>5} {codes[0]:>6} {codes[1]:>8} {codes[2]:>8} {other:>6}",
                   flush=True)
             for d in bad_dirs:
                 print(f"    anomaly on a correct system: {d}/report.html")
