@@ -69,8 +69,8 @@ WORKLOADS = Registry(
 FAULTS = Registry(
     "fault",
     {
-        "kill": "splitbrain.nemesis.kill:FAULT",
-        "pause": "splitbrain.nemesis.pause:FAULT",
+        "kill": "splitbrain.nemesis.process:KILL",
+        "pause": "splitbrain.nemesis.process:PAUSE",
         "partition": "splitbrain.nemesis.partition:FAULT",
         "partition-one-way": "splitbrain.nemesis.partition:ONE_WAY",
         "partition-leader": "splitbrain.nemesis.partition:LEADER",

@@ -141,9 +141,12 @@ def test_a_partition_that_does_nothing_is_detected_and_recorded(tmp_path):
 
 
 def test_unknown_fault_name_is_a_usage_error():
-    from splitbrain.errors import UsageError
+    import re
 
-    with pytest.raises(UsageError, match="valid: clock, kill, packet, partition, partition-one-way, pause"):
+    from splitbrain.errors import UsageError
+    from splitbrain.registry import FAULTS
+
+    with pytest.raises(UsageError, match=re.escape("valid: " + ", ".join(sorted(FAULTS.names())))):
         NemesisRunner(["partition", "meteor"], None, NODES, random.Random(0), lambda *a: None)
 
 
@@ -206,6 +209,18 @@ def test_leaderish_finds_the_raft_leader_from_link_counters(tmp_path):
             await asyncio.sleep(0.5)
             found, how = await leaderish(ctx, "n1", window_s=0.5)
             assert (found, how) == (leader, "busiest-sender")
+            # partition-leader cuts that leader off: alone, or in a 2-of-5 minority
+            from splitbrain.nemesis.partition import PartitionFault
+
+            for topology, size in (("isolate-leader", 1), ("leader-minority", 2)):
+                fault = PartitionFault("partition-leader", (topology,))
+                details = await fault.start(ctx)
+                minority_side = [n for n in nodes if leader not in details["grudge"].get(n, [])]
+                assert details["verified"] and details["leader"] == "busiest-sender"
+                assert leader in minority_side and len(minority_side) == size, details
+                await fault.stop(ctx)
+                await asyncio.sleep(1.5)  # a leader again before the next topology
+                leader, _ = await leaderish(ctx, "n1", window_s=0.5)
         finally:
             await b.teardown()
 

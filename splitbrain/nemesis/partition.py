@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from splitbrain.nemesis import grudges
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, measured
-
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, measured, minority
 
 LEADER_TOPOLOGIES = ("isolate-leader", "leader-minority")
 
@@ -40,9 +39,9 @@ class PartitionFault:
                 node, how = await leaderish(ctx, ctx.rng.choice(sorted(ctx.nodes)))
                 others = sorted(n for n in ctx.nodes if n != node)
                 ctx.rng.shuffle(others)
-                size = 1 if topology == "isolate-leader" else max(1, (len(ctx.nodes) - 1) // 2)
-                minority = [node, *others[:size - 1]]
-                grudge = grudges.complete([minority, [n for n in ctx.nodes if n not in minority]])
+                size = 1 if topology == "isolate-leader" else minority(len(ctx.nodes))
+                side = [node, *others[:size - 1]]
+                grudge = grudges.complete([side, [n for n in ctx.nodes if n not in side]])
             else:
                 grudge = grudges.TOPOLOGIES[topology](ctx.nodes, ctx.rng)
             if grudges.cut_links(grudge):
