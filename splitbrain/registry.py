@@ -66,7 +66,37 @@ WORKLOADS = Registry(
     },
 )
 
-FAULTS = Registry(
+class FaultRegistry(Registry):
+    """Faults, plus ``partition:<topology>``: a partition that draws only that topology.
+
+    Aiming a run at one topology (``partition:bridge`` for dueling leaders,
+    ``partition:halves`` for split brain) is how a user targets a suspicion,
+    and it needs no new fault per topology.
+    """
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str) or ":" not in name:
+            return super().__contains__(name)
+        try:
+            self.get(name)
+        except UsageError:
+            return False
+        return True
+
+    def get(self, name: str) -> Any:
+        base, sep, topology = name.partition(":")
+        if not sep:
+            return super().get(name)
+        if name not in self._loaded:
+            if base != "partition":
+                raise UsageError(f"unknown fault {name!r}: only partition takes a topology (partition:<topology>)")
+            from splitbrain.nemesis.partition import only
+
+            self._loaded[name] = only(topology)
+        return self._loaded[name]
+
+
+FAULTS = FaultRegistry(
     "fault",
     {
         "kill": "splitbrain.nemesis.process:KILL",

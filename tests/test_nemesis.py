@@ -225,3 +225,27 @@ def test_leaderish_finds_the_raft_leader_from_link_counters(tmp_path):
             await b.teardown()
 
     asyncio.run(go())
+
+
+def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
+    from splitbrain.errors import UsageError
+    from splitbrain.harness.cli import parse_nemesis
+    from splitbrain.nemesis import grudges
+
+    assert parse_nemesis("partition:bridge,kill") == ["partition:bridge", "kill"]
+    for topology in [*grudges.TOPOLOGIES, "isolate-leader", "leader-minority"]:
+        fault = FAULTS.get(f"partition:{topology}")
+        assert (fault.name, fault.topologies) == (f"partition:{topology}", (topology,))
+    assert "partition:nope" not in FAULTS and "kill:x" not in FAULTS
+    with pytest.raises(UsageError, match="valid: halves, isolate"):
+        parse_nemesis("partition:nope")
+    with pytest.raises(UsageError, match="only partition takes a topology"):
+        parse_nemesis("kill:hard")
+
+    async def go():
+        records, runner, err = await run_schedule(tmp_path, ["partition:halves"], 3, 1.0)
+        assert err is None and runner.errors == []
+        starts = [v for _, f, v in records if f == "start-partition:halves"]
+        assert starts and all(v["topology"] == "halves" and v["verified"] for v in starts)
+
+    asyncio.run(go())

@@ -149,7 +149,9 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
             raise UsageError(f"unknown workload {w!r}; valid: {', '.join(WORKLOADS.names())}")
     for n in spec.nemesis:
         for f in _split(n):
-            if f not in FAULTS and f not in ("none", "all"):
+            if ":" in f:
+                FAULTS.get(f)  # partition:<topology>; its own message names the valid topologies
+            elif f not in FAULTS and f not in ("none", "all"):
                 raise UsageError(f"unknown fault {f!r} in --nemesis {n!r}; valid: {', '.join(FAULTS.names())}, none, all")
     runs: list[RunSpec] = []
     bug_users = 0

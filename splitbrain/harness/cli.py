@@ -31,7 +31,9 @@ def parse_nemesis(text: str) -> list[str]:
         return FAULTS.names()
     out: list[str] = []
     for p in parts:
-        if p not in FAULTS:
+        if ":" in p:
+            FAULTS.get(p)  # partition:<topology>; its own message names the valid topologies
+        elif p not in FAULTS:
             raise UsageError(f"unknown fault {p!r}; valid: {', '.join(FAULTS.names())}, none, all")
         if p not in out:
             out.append(p)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from splitbrain.errors import UsageError
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, measured, minority
 
@@ -74,3 +75,11 @@ class PartitionFault:
 FAULT = PartitionFault()
 ONE_WAY = PartitionFault("partition-one-way", grudges.ONE_WAY)
 LEADER = PartitionFault("partition-leader", LEADER_TOPOLOGIES)
+
+
+def only(topology: str) -> PartitionFault:
+    """``partition:<topology>``: a partition fault that draws just that one topology."""
+    known = [*grudges.TOPOLOGIES, *LEADER_TOPOLOGIES]
+    if topology not in known:
+        raise UsageError(f"unknown topology {topology!r} in partition:{topology}; valid: {', '.join(known)}")
+    return PartitionFault(f"partition:{topology}", (topology,))
