@@ -87,13 +87,11 @@ class FaultRegistry(Registry):
         base, sep, topology = name.partition(":")
         if not sep:
             return super().get(name)
-        if name not in self._loaded:
-            if base != "partition":
-                raise UsageError(f"unknown fault {name!r}: only partition takes a topology (partition:<topology>)")
-            from splitbrain.nemesis.partition import only
+        if base != "partition":
+            raise UsageError(f"unknown fault {name!r}: only partition takes a topology (partition:<topology>)")
+        from splitbrain.nemesis.partition import only
 
-            self._loaded[name] = only(topology)
-        return self._loaded[name]
+        return only(topology)
 
 
 FAULTS = FaultRegistry(
