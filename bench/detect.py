@@ -64,6 +64,8 @@ def main() -> None:
     ap.add_argument("--bugs", default="")
     ap.add_argument("--workload", default="", help="override the plan's workload")
     ap.add_argument("--nemesis", default="", help="override the plan's faults")
+    ap.add_argument("--extra", default="", help="more run arguments, space-separated (after the plan's)")
+    ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--nemesis-interval", type=float, default=2.0, help="seconds between faults")
     args = ap.parse_args()
     from splitbrain.registry import SYSTEMS
@@ -79,9 +81,9 @@ def main() -> None:
             plan = PLAN.get((system, bug), Plan())
             workload, nemesis = args.workload or plan.workload, args.nemesis or plan.nemesis
             hits, ttd, wall, missed = 0, [], [], []
-            for seed in range(1, args.seeds + 1):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=plan.time_limit or args.time_limit, bug=bug,
-                        extra=["--nemesis-interval", str(args.nemesis_interval), *plan.extra])  # plan.extra wins
+                        extra=["--nemesis-interval", str(args.nemesis_interval), *plan.extra, *args.extra.split()])
                 wall.append(r["wall_s"])
                 if r["exit_code"] == 1:
                     hits += 1
