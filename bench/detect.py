@@ -32,16 +32,20 @@ class Plan:
 
 
 PLAN: dict[tuple[str, str], Plan] = {
+    # Two clients per node: a client on the deposed leader spends a second on each write it
+    # sends there, so one client alone often has no read left in the window.
     ("raft", "stale-read"): Plan("register", "partition-leader",
-                                 "a deposed leader in a minority, with clients on it, while the majority writes"),
+                                 "a deposed leader in a minority, with clients on it, while the majority writes",
+                                 ("--concurrency", "10", "--rate", "60")),
     ("raft", "ack-before-commit"): Plan("register", "partition-leader",
                                         "an isolated leader acks writes the new majority never sees"),
     ("raft", "quorum-off-by-one"): Plan("register", "partition-leader",
                                         "a 2-of-5 minority holding the leader keeps committing beside the majority"),
     ("raft", "follower-read"): Plan("register", "partition,kill,pause", "any cut-off follower serves old values"),
-    ("paxos", "accept-lower-ballot"): Plan("set", "partition-leader",
-                                           "an isolated old leader re-sends its accepts after the heal and "
-                                           "acceptors take them: an acknowledged add is lost"),
+    # Two sides joined by one node elect two leaders that keep deposing each other: the
+    # lower ballot's accepts land after the higher one's promises, and both get chosen.
+    ("paxos", "accept-lower-ballot"): Plan("set", "partition:bridge",
+                                           "dueling leaders: an acceptor takes the deposed one's accepts"),
     ("paxos", "ignore-promised-values"): Plan("counter", "partition,kill,pause",
                                               "a new leader overwrites slots a minority accepted"),
     ("ring", "sloppy-quorum"): Plan("rw-register", "partition-leader",
