@@ -36,6 +36,8 @@ def _env() -> dict[str, str]:
     (["run", "memkv", "--backend", "nosuch"], "unknown backend 'nosuch'; valid: docker, local, ssh"),
     (["run", "memkv", "--concurrency", "0"], "--concurrency must be >= 1"),
     (["run", "memkv", "--backend-opt", "novalue"], "--backend-opt expects KEY=VALUE"),
+    (["run", "memkv", "--nemesis", "partition:nosuch"], "unknown topology 'nosuch' in partition:nosuch; valid: halves"),
+    (["run", "etcd", "--nemesis", "partition,clock"], "fault 'clock' cannot act on etcd: etcd is a Go binary"),
 ])
 def test_bad_input_exits_64_naming_the_valid_choices(tmp_path, args, needle):
     p = splitbrain(*args, "--store", str(tmp_path / "store"), cwd=tmp_path)
@@ -60,3 +62,11 @@ def test_systems_json_follows_the_contract(tmp_path):
         assert isinstance(entry["workloads"], list) and isinstance(entry["bugs"], list)
     text = splitbrain("systems", cwd=tmp_path)
     assert text.returncode == 0 and "memkv" in text.stdout and "backends:" in text.stdout
+
+
+def test_all_faults_on_etcd_leave_out_the_clock_it_cannot_skew(tmp_path):
+    from splitbrain.harness.cli import build_test
+
+    test, *_ = build_test("etcd", "register", "all", None, "local", 1.0, 1, 1.0, 1, None, str(tmp_path), None,
+                          3.0, 1.0, {})
+    assert set(test.nemesis) == set(FAULTS.names()) - {"clock"}

@@ -73,6 +73,12 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
         raise UsageError(f"system {system_name!r} cannot serve workload {workload!r}; "
                          f"it serves: {', '.join(system.workloads)}")
     faults = parse_nemesis(nemesis)
+    unsupported: dict[str, str] = getattr(system, "unsupported_faults", {})
+    if nemesis.strip() == "all":
+        faults = [f for f in faults if f not in unsupported]
+    for f in faults:
+        if f in unsupported:
+            raise UsageError(f"fault {f!r} cannot act on {system_name}: {unsupported[f]}")
     if bug is not None and bug not in system.bugs:
         valid = ", ".join(sorted(system.bugs)) or "(none)"
         raise UsageError(f"unknown bug {bug!r} for system {system_name!r}; valid: {valid}")

@@ -65,6 +65,10 @@ class SystemClient(Protocol):
 
 @runtime_checkable
 class System(Protocol):
+    """A system under test. Optional attributes the harness reads with ``getattr``:
+    ``default_nodes``, ``unsupported_faults`` (fault name -> why it cannot act on this
+    system; such a fault is refused with exit 64 rather than run as a silent no-op)."""
+
     name: str
     #: workloads this system can serve (names from the workload registry)
     workloads: tuple[str, ...]

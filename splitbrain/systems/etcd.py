@@ -177,6 +177,11 @@ class EtcdSystem:
     shared_peer_addresses: bool = True
     #: etcd peers speak gRPC/HTTP2, not JSON lines: proxies must not split lines
     line_protocol: bool = False
+    #: faults that cannot act on this system, and why (run refuses them, ``all`` leaves them out)
+    unsupported_faults: dict[str, str] = field(default_factory=lambda: {
+        "clock": "etcd is a Go binary and Go reads the wall clock through the vDSO, which "
+        "libfaketime (LD_PRELOAD) never intercepts, so a skew would silently do nothing",
+    })
 
     def node_command(self, config: NodeConfig, python: str) -> list[str]:
         binary = config.options.get("etcd_binary") or "etcd"
