@@ -31,7 +31,7 @@ from splitbrain.checkers.result import Anomaly, Result, Valid
 from splitbrain.errors import BadInputError
 from splitbrain.history import Call, History
 
-__all__ = ["check_history", "is_linearizable", "Partition", "prepare"]
+__all__ = ["check_history", "drop_unseen_pending", "is_linearizable", "Partition", "prepare"]
 
 #: a memo entry's rough cost (tuple, bitset int, set slot, stack and cache share), for the memory cap
 _MEMO_ENTRY_BYTES = 200
@@ -81,7 +81,31 @@ def prepare(calls: list[Call], model: Model, history: History | None = None) -> 
         p.calls.append(c)
         p.inputs.append(io[0])
         p.outputs.append(io[1])
-    return list(parts.values())
+    out = list(parts.values())
+    return [drop_unseen_pending(p) for p in out] if model.unseen_pending else out
+
+
+def drop_unseen_pending(p: Partition) -> Partition:
+    """``p`` without the pending writes (and cas) whose new value no read returned and no cas expected.
+
+    Every timed-out write is a branch point: it may take effect at any later instant
+    or never, and a faulty run leaves dozens of them open, which is what makes a
+    search blow up. Yet if nothing ever observed its value, "never" is always a
+    valid choice: removing it from any linearization only changes the register
+    between it and the next write, where no read or successful cas can sit (each
+    would have named its value). So dropping it preserves the verdict, for register
+    models whose failed ops constrain nothing. Appends are left alone (a read can see
+    an appended value inside a longer string).
+    """
+    if any(inp[0] == "a" for inp in p.inputs):
+        return p
+    seen = {o for inp, o in zip(p.inputs, p.outputs, strict=True) if inp[0] in ("r", "g")}
+    seen |= {inp[1] for inp in p.inputs if inp[0] == "cas"}
+    keep = [k for k, (c, inp) in enumerate(zip(p.calls, p.inputs, strict=True))
+            if not (_ret(c) == math.inf and inp[0] in ("w", "cas") and inp[-1] not in seen)]
+    if len(keep) == len(p.calls):
+        return p
+    return Partition(p.key, [p.calls[k] for k in keep], [p.inputs[k] for k in keep], [p.outputs[k] for k in keep])
 
 
 def _rss_bytes() -> int:

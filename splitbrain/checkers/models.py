@@ -10,7 +10,9 @@ A :class:`Model` is a frozen bundle of functions, Porcupine-style:
 * ``partition(call)`` -> a key, when the model is P-compositional (kv: one register
   per key), else ``None``;
 * ``describe(state)`` -> a JSON-able view of a state, for reports;
-* ``readonly(input, output)`` -> whether the op never changes any state (a read).
+* ``readonly(input, output)`` -> whether the op never changes any state (a read);
+* ``unseen_pending`` -> whether pending writes nobody could have observed may be dropped
+  (see :func:`splitbrain.checkers.linearizable.drop_unseen_pending`).
 
 States must be hashable and compare by value (the search memoizes on them):
 ints, strings, ``None``, tuples. JSON lists and objects are frozen into tuples.
@@ -78,6 +80,9 @@ class Model:
     #: True when the op, whenever legal, leaves every state unchanged (a read): the search
     #: may then place it as early as possible without trying alternatives
     readonly: Callable[[Any, Any], bool] = lambda inp, out: False
+    #: a register whose failed ops constrain nothing: an info write of a value no read and
+    #: no cas ever names can be dropped without changing the verdict
+    unseen_pending: bool = False
 
 
 # --------------------------------------------------------------------------- registers
@@ -260,19 +265,19 @@ def _mutex_init(v: Any) -> Hashable:
 _R = _register_readonly
 MODELS: dict[str, Model] = {
     "register": Model("register", _plain_init(None), _register_prepare(False, False), _register_step,
-                      readonly=_R),
+                      readonly=_R, unseen_pending=True),
     "cas-register": Model("cas-register", _plain_init(None), _register_prepare(True, False), _register_step,
-                          readonly=_R),
+                          readonly=_R, unseen_pending=True),
     "kv": Model("kv", _plain_init(None), _register_prepare(True, False, kv_ops=True), _register_step, _by_key,
-                readonly=_R),
+                readonly=_R, unseen_pending=True),
     "multi-register": Model("multi-register", _multi_init, _multi_prepare, _multi_step, None, _multi_describe,
                             readonly=_multi_readonly),
     "mutex": Model("mutex", _mutex_init, _mutex_prepare, _mutex_step),
     "etcd": Model("etcd", _plain_init(None), _etcd_prepare, _etcd_step, readonly=_etcd_readonly),
     "knossos-register": Model("knossos-register", _plain_init(None), _register_prepare(False, True),
-                              _register_step, readonly=_R),
+                              _register_step, readonly=_R, unseen_pending=True),
     "knossos-cas-register": Model("knossos-cas-register", _plain_init(None), _register_prepare(True, True),
-                                  _register_step, readonly=_R),
+                                  _register_step, readonly=_R, unseen_pending=True),
 }
 ALIASES = {"etcd-register": "etcd", "porcupine-kv": "kv", "knossos-multi-register": "multi-register"}
 #: what each model becomes when the history came from Knossos (EDN): nil reads are wildcards
