@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from splitbrain.systems.common import AppendLog, PeerNet, StateMachine, atomic_write, read_json
+from splitbrain.systems.common import (
+    AppendLog,
+    GroupCommitLog,
+    PeerNet,
+    StateMachine,
+    atomic_write,
+    read_json,
+    tick_forever,
+)
 
 
 def test_append_log_drops_torn_last_record_and_keeps_appending(tmp_path):
@@ -107,3 +115,96 @@ def test_peer_messages_are_one_way_and_survive_late_listener():
     got = asyncio.run(main())
     assert got["b"] == [{"type": "ping", "n": 1, "from": "a"}]
     assert got["a"] == [{"type": "pong", "n": 1, "from": "b"}]
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    ports = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        ports.append(s.getsockname()[1])
+        s.close()
+    return ports
+
+
+def test_lossy_peer_net_drops_while_down_and_runs_async_handlers_as_tasks():
+    async def main():
+        pa, pb = _free_ports(2)
+        log = logging.getLogger("test")
+        got: list[dict] = []
+        release = asyncio.Event()
+
+        async def slow(msg: dict) -> None:
+            if msg["n"] == 1:
+                await release.wait()  # a handler awaiting its fsync holds up nobody
+            got.append(msg)
+
+        a = PeerNet.lossy("a", ("127.0.0.1", pa), {"b": ("127.0.0.1", pb)}, lambda m: None, log)
+        b = PeerNet.lossy("b", ("127.0.0.1", pb), {"a": ("127.0.0.1", pa)}, slow, log)
+        await a.start()
+        a.send("b", {"n": 0})  # b is not listening: lost, not queued
+        await asyncio.sleep(0.3)
+        await b.start()
+        await asyncio.sleep(0.3)
+        a.send("b", {"n": 1})
+        a.send("b", {"n": 2})
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.02)
+        release.set()
+        await asyncio.sleep(0.1)
+        await a.stop()
+        await b.stop()
+        return got
+
+    got = asyncio.run(main())
+    assert [m["n"] for m in got] == [2, 1]
+    assert all(m["from"] == "a" for m in got)
+
+
+def test_peer_net_overflow_policies():
+    log = logging.getLogger("test")
+    oldest = PeerNet("a", ("127.0.0.1", 0), {"b": ("127.0.0.1", 1)}, lambda m: None, log, queue_max=2)
+    newest = PeerNet("a", ("127.0.0.1", 0), {"b": ("127.0.0.1", 1)}, lambda m: None, log, queue_max=2,
+                     overflow="drop-newest")
+    for net in (oldest, newest):
+        for n in range(3):
+            net.send("b", {"n": n})
+    assert [b'"n":1' in m for m in oldest._queues["b"]] == [True, False]
+    assert [b'"n":0' in m for m in newest._queues["b"]] == [True, False]
+    assert oldest.dropped == newest.dropped == 1
+
+
+def test_group_commit_log_shares_fsyncs_and_stops_at_a_torn_line(tmp_path):
+    async def main():
+        log = GroupCommitLog(tmp_path / "d" / "log.jsonl")
+        await asyncio.gather(*(log.append([[i, {"v": i}]]) for i in range(5)))
+        log.append_nowait([["x", 1]])
+        log.close()
+
+    asyncio.run(main())
+    with open(tmp_path / "d" / "log.jsonl", "ab") as fh:
+        fh.write(b'["torn"')
+    assert GroupCommitLog(tmp_path / "d" / "log.jsonl").read() == [[i, {"v": i}] for i in range(5)] + [["x", 1]]
+
+
+def test_tick_forever_survives_a_bad_tick(caplog):
+    calls = []
+
+    def tick() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+
+    async def main():
+        t = asyncio.create_task(tick_forever(0.01, tick, logging.getLogger("test.tick")))
+        await asyncio.sleep(0.1)
+        t.cancel()
+
+    with caplog.at_level(logging.ERROR, logger="test.tick"):
+        asyncio.run(main())
+    assert len(calls) > 2
+    assert "tick failed: RuntimeError: boom" in caplog.text

@@ -2,7 +2,9 @@
 
 A node process is started as ``python3 -m splitbrain.systems.<name> --config JSON``.
 Its log lines start with ``time.time()`` (not the monotonic clock) so a node's clock
-skew under libfaketime is visible in its log next to the harness's timeline.
+skew under libfaketime is visible in its log next to the harness's timeline. The
+reports parse that shape (``epoch LEVEL message``) to place node log lines on the
+run's timeline, so every system's node writes it through :func:`setup_logging`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from splitbrain.systems.base import NodeConfig
 
 LOG_MAX_BYTES = 20 << 20
 LOG_BACKUPS = 2
+
+QUIET = logging.getLogger("splitbrain.node.quiet")
+"""A logger that writes nowhere: the default of nodes built without a process (tests)."""
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 class NodeApp(Protocol):
@@ -76,6 +83,19 @@ async def serve(app: NodeApp, config: NodeConfig, log: logging.Logger) -> None:
     finally:
         server.close()
         await app.stop()
+
+
+async def tick_forever(interval_s: float, fn: Callable[[], None], log: logging.Logger) -> None:
+    """Call ``fn`` every ``interval_s`` (plus its own run time) until cancelled.
+
+    A tick that raises is logged and the ticking goes on: one bad tick must not turn
+    a live node into a silent one."""
+    while True:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - a bad tick must not kill the node
+            log.error("tick failed: %s: %s", type(e).__name__, e)
+        await asyncio.sleep(interval_s)
 
 
 def run_node(factory: Callable[[NodeConfig, logging.Logger], NodeApp], argv: list[str] | None = None) -> int:

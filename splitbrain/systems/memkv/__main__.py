@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
+import logging
 import sys
-import time
-from typing import Any, TextIO
+from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
-from splitbrain.systems.common.node import parse_config
+from splitbrain.systems.common.node import run_node
 
 
 class Store:
@@ -22,6 +21,12 @@ class Store:
         self.data: dict[Any, Any] = {}
         self.lagging: dict[Any, Any] = {}  # stale-read: the value before the last write
         self.ids = itertools.count()
+
+    async def start(self) -> None:
+        pass  # nothing to recover: memkv forgets everything on a restart
+
+    async def stop(self) -> None:
+        pass
 
     def _set(self, key: Any, value: Any) -> None:
         self.lagging[key] = self.data.get(key)
@@ -73,25 +78,12 @@ def _hashable(v: Any) -> Any:
     return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
 
 
-def log(fh: TextIO, level: str, msg: str) -> None:
-    fh.write(f"{time.time():.6f} {level} {msg}\n")
-    fh.flush()
-
-
-async def main(config: NodeConfig) -> None:
-    fh: TextIO = open(config.log_file, "a") if config.log_file else sys.stderr  # noqa: SIM115
+def make_store(config: NodeConfig, log: logging.Logger) -> Store:
     if config.bug == "crash-on-start":
-        log(fh, "ERROR", "refusing to start: seeded bug crash-on-start")
+        log.error("refusing to start: seeded bug crash-on-start")
         raise SystemExit(3)
-    store = Store(config.name, config.bug)
-    server = await wire.serve_clients(config.client_host, config.client_port, store.handle, config.name)
-    log(fh, "INFO", f"memkv {config.name} serving clients on {config.client_host}:{config.client_port}")
-    async with server:
-        await server.serve_forever()
+    return Store(config.name, config.bug)
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main(parse_config()))
-    except KeyboardInterrupt:
-        pass
+    sys.exit(run_node(make_store))

@@ -1,79 +1,87 @@
-"""paxos node process: ``python3 -m splitbrain.systems.paxos --config JSON``."""
+"""paxos node process: ``python3 -m splitbrain.systems.paxos --config JSON``.
+
+Wires the transport-agnostic :class:`~.node.PaxosNode` to a process: peer messages over
+the lossy link paxos is measured under (:meth:`PeerNet.lossy`), each handled in its own
+task; acceptor records in a group-committed log (a promise leaves only once it is
+fsync'd); chosen values in a best-effort log that catch-up repairs when it is lost.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.common.machine import StateMachine
-from splitbrain.systems.common.node import parse_config
-from splitbrain.systems.paxos.glue import DurableLog, NodeLog, Peers, tick_forever
+from splitbrain.systems.common.node import run_node, tick_forever
+from splitbrain.systems.common.peers import PeerNet
+from splitbrain.systems.common.storage import GroupCommitLog
 from splitbrain.systems.paxos.node import HEARTBEAT_S, PaxosNode
 
 TICK_S = HEARTBEAT_S
 
 
-async def main(config: NodeConfig) -> None:
-    log = NodeLog(config)
-    data = Path(config.data_dir)
-    acceptor_log = DurableLog(data / "acceptor.jsonl")
-    chosen_log = DurableLog(data / "chosen.jsonl")
-    machine = StateMachine()
+class PaxosServer:
+    def __init__(self, config: NodeConfig, log: logging.Logger) -> None:
+        self.config, self.log = config, log
+        data = Path(config.data_dir)
+        self.acceptor_log = GroupCommitLog(data / "acceptor.jsonl")
+        self.chosen_log = GroupCommitLog(data / "chosen.jsonl")
+        self.machine = StateMachine()
+        self.net = PeerNet.lossy(config.name, (config.peer_host, config.peer_port), config.peers,
+                                 self._on_peer, log)
+        self.node = PaxosNode(
+            config.name,
+            list(config.peers),
+            send=self.net.send,
+            persist=self.acceptor_log.append,
+            apply=self._apply,
+            remember=lambda slot, value: self.chosen_log.append_nowait([[slot, value]]),
+            log=log,
+            bug=config.bug,
+        )
+        self._ticker: asyncio.Task[None] | None = None
 
-    def apply(cmd: dict[str, Any], slot: int) -> dict[str, Any]:
-        ok, out = machine.apply(cmd, slot)  # generated ids are log slots: unique, agreed
+    def _apply(self, cmd: dict[str, Any], slot: int) -> dict[str, Any]:
+        ok, out = self.machine.apply(cmd, slot)  # generated ids are log slots: unique, agreed
         return {"ok": True, "value": out} if ok else {"ok": False, "error": out, "definite": True}
-    node: PaxosNode | None = None
 
-    async def on_peer(msg: dict[str, Any]) -> None:
-        if node is not None:
-            await node.on_message(msg)
+    async def _on_peer(self, msg: dict[str, Any]) -> None:
+        await self.node.on_message(msg)
 
-    peers = Peers(config, on_peer)
-    node = PaxosNode(
-        config.name,
-        list(config.peers),
-        send=peers.send,
-        persist=acceptor_log.append,
-        apply=apply,
-        remember=lambda slot, value: chosen_log.append_nowait([[slot, value]]),
-        log=log,
-        bug=config.bug,
-    )
-    acceptor_records = acceptor_log.read()
-    chosen = [(int(s), v) for s, v in chosen_log.read()]
-    node.restore(acceptor_records, chosen)
-    log("INFO", f"paxos {config.name} restored promise {list(node.acceptor.promised)}, "
-                f"{len(node.acceptor.accepted)} accepted slots, applied through slot {node.learner.applied}"
-                + (f"; seeded bug {config.bug}" if config.bug else ""))
-    await peers.start()
+    async def start(self) -> None:
+        node = self.node
+        chosen = [(int(s), v) for s, v in self.chosen_log.read()]
+        node.restore(self.acceptor_log.read(), chosen)
+        self.log.info("paxos %s restored promise %s, %d accepted slots, applied through slot %s%s",
+                      self.config.name, list(node.acceptor.promised), len(node.acceptor.accepted),
+                      node.learner.applied, f"; seeded bug {self.config.bug}" if self.config.bug else "")
+        await self.net.start()
+        self._ticker = asyncio.create_task(tick_forever(TICK_S, node.tick, self.log))
 
-    async def handle(req: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op not in wire.OPS:
             return wire.error(req, "unsupported", True)
-        assert node is not None
         try:
-            result = await node.submit({"op": op, "key": req.get("key"), "value": req.get("value")})
+            result = await self.node.submit({"op": op, "key": req.get("key"), "value": req.get("value")})
         except TimeoutError:
             return wire.error(req, "timeout", False)
         if result.get("ok"):
             return wire.reply(req, result.get("value"))
         return wire.error(req, result.get("error", "failed"), bool(result.get("definite")))
 
-    server = await wire.serve_clients(config.client_host, config.client_port, handle, config.name)
-    log("INFO", f"paxos {config.name} serving clients on {config.client_host}:{config.client_port}")
-    ticker = asyncio.create_task(tick_forever(TICK_S, node.tick, log))
-    async with server:
-        await server.serve_forever()
-    ticker.cancel()
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.net.stop()
+        self.acceptor_log.close()
+        self.chosen_log.close()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main(parse_config()))
-    except KeyboardInterrupt:
-        pass
+    sys.exit(run_node(PaxosServer))

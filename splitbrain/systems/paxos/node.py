@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from splitbrain.systems.common.node import QUIET
+from splitbrain.systems.common.peers import send_or_loop_back
 from splitbrain.systems.paxos.core import NOOP, Acceptor, Ballot, Leadership, Learner, ballot
 
 HEARTBEAT_S = 0.1
@@ -45,7 +48,7 @@ class PaxosNode:
         persist: Persist,
         apply: Callable[[dict[str, Any], int], dict[str, Any]],
         remember: Callable[[int, Any], None] = lambda s, v: None,
-        log: Callable[[str, str], None] = lambda level, msg: None,
+        log: logging.Logger = QUIET,
         bug: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -91,11 +94,7 @@ class PaxosNode:
     # -- plumbing ---------------------------------------------------------------
 
     def send(self, dst: str, msg: dict[str, Any]) -> None:
-        msg = {**msg, "from": self.name}
-        if dst == self.name:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.on_message(msg)))
-        else:
-            self._send(dst, msg)
+        send_or_loop_back(self.name, dst, msg, self._send, self.on_message)
 
     def broadcast(self, msg: dict[str, Any]) -> None:
         for m in self.members:
@@ -105,7 +104,7 @@ class PaxosNode:
         self.max_round = max(self.max_round, b[0])
         lead = self.leadership
         if lead is not None and b > lead.ballot:
-            self.log("INFO", f"stepping down: saw ballot {list(b)} above ours {list(lead.ballot)}")
+            self.log.info("stepping down: saw ballot %s above ours %s", list(b), list(lead.ballot))
             self.retired[lead.ballot] = lead
             while len(self.retired) > 4:
                 del self.retired[min(self.retired)]
@@ -117,7 +116,7 @@ class PaxosNode:
             changed = self.leader != b[1]
             self.leader, self.leader_ballot = b[1], b
             if changed:
-                self.log("INFO", f"following {b[1]} at ballot {list(b)}")
+                self.log.info("following %s at ballot %s", b[1], list(b))
                 for cmd in list(self.mine.values()):
                     self._route(cmd, hops=0)
         if b == self.leader_ballot:
@@ -197,7 +196,7 @@ class PaxosNode:
         self.leader, self.leader_ballot = None, (0, "")
         now = time.monotonic()
         self._sent_at["prepare"] = self._sent_at["prepare-rt"] = now
-        self.log("INFO", f"starting phase 1 with ballot {list(b)} from slot {lead.first_slot}")
+        self.log.info("starting phase 1 with ballot %s from slot %s", list(b), lead.first_slot)
         self.broadcast({"t": "prepare", "b": list(b), "from_slot": lead.first_slot})
 
     # -- messages ---------------------------------------------------------------
@@ -228,7 +227,8 @@ class PaxosNode:
         proposals = lead.on_promise(src, msg["accepted"])
         if proposals is None:
             return
-        self.log("INFO", f"leading with ballot {list(lead.ballot)}: re-proposing {len(proposals)} slots, next slot {lead.next_slot}")
+        self.log.info("leading with ballot %s: re-proposing %d slots, next slot %s",
+                      list(lead.ballot), len(proposals), lead.next_slot)
         self.leader, self.leader_ballot = self.name, lead.ballot
         for slot, value in proposals:
             self._send_accept(lead, slot, value)
@@ -320,7 +320,7 @@ class PaxosNode:
             self._apply_ready()
         elif self.learner.chosen[slot] != value:
             # Paxos chooses one value per slot; two means the replicas have diverged.
-            self.log("ERROR", f"slot {slot}: learned {self.learner.chosen[slot]!r} but told {value!r} was chosen")
+            self.log.error("slot %s: learned %r but told %r was chosen", slot, self.learner.chosen[slot], value)
 
     def _apply_ready(self) -> None:
         for slot, cmd in self.learner.ready():

@@ -4,69 +4,76 @@
 64), ``members`` (the initial ring, default every configured node). Besides the
 wire ops, ``{"op": "admin", "value": {"action": "join"|"leave", "node": NAME}}``
 changes membership for good.
+
+Wires the transport-agnostic :class:`~.node.RingNode` to a process: peer messages over
+the lossy link ring is measured under (:meth:`PeerNet.lossy`), each handled in its own
+task; every record merged into a group-committed log before its ack leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
-from splitbrain.systems.common.node import parse_config
-from splitbrain.systems.paxos.glue import DurableLog, NodeLog, Peers, tick_forever
+from splitbrain.systems.common.node import run_node, tick_forever
+from splitbrain.systems.common.peers import PeerNet
+from splitbrain.systems.common.storage import GroupCommitLog
 from splitbrain.systems.ring.node import HEARTBEAT_S, RingNode, Unavailable
 
 SUPPORTED = ("read", "write", "add", "incr", "generate", "admin")
 HANDOFF_S = 1.0
 
 
-async def main(config: NodeConfig) -> None:
-    log = NodeLog(config)
-    store = DurableLog(Path(config.data_dir) / "replica.jsonl")
-    node: RingNode | None = None
+class RingServer:
+    def __init__(self, config: NodeConfig, log: logging.Logger) -> None:
+        self.config, self.log = config, log
+        self.store = GroupCommitLog(Path(config.data_dir) / "replica.jsonl")
+        self.net = PeerNet.lossy(config.name, (config.peer_host, config.peer_port), config.peers,
+                                 self._on_peer, log)
+        self.node = RingNode(config.name, list(config.peers), send=self.net.send, persist=self._persist,
+                             options=config.options, log=log, bug=config.bug)
+        self._tasks: list[asyncio.Task[None]] = []
 
-    async def on_peer(msg: dict[str, Any]) -> None:
-        if node is not None:
-            await node.on_message(msg)
+    async def _on_peer(self, msg: dict[str, Any]) -> None:
+        await self.node.on_message(msg)
 
-    peers = Peers(config, on_peer)
+    async def _persist(self, key: str, rec: Any) -> None:
+        await self.store.append([[key, rec]])
 
-    async def persist(key: str, rec: Any) -> None:
-        await store.append([[key, rec]])
+    async def start(self) -> None:
+        node = self.node
+        node.restore([(k, r) for k, r in self.store.read()])
+        self.log.info("ring %s: members %s, N=%d, vnodes=%d, %d records restored%s",
+                      self.config.name, list(node.ring.members), node.n, node.vnodes, len(node.data),
+                      f"; seeded bug {self.config.bug}" if self.config.bug else "")
+        await self.net.start()
+        self._tasks.append(asyncio.create_task(tick_forever(HEARTBEAT_S, node.tick, self.log)))
+        if self.config.bug == "sloppy-quorum":
+            self._tasks.append(asyncio.create_task(tick_forever(HANDOFF_S, node.handoff, self.log)))
 
-    node = RingNode(config.name, list(config.peers), send=peers.send, persist=persist,
-                    options=config.options, log=log, bug=config.bug)
-    node.restore([(k, r) for k, r in store.read()])
-    log("INFO", f"ring {config.name}: members {list(node.ring.members)}, N={node.n}, vnodes={node.vnodes}, "
-                f"{len(node.data)} records restored" + (f"; seeded bug {config.bug}" if config.bug else ""))
-    await peers.start()
-
-    async def handle(req: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op not in SUPPORTED:
             return wire.error(req, "unsupported", True)
-        assert node is not None
         try:
-            return wire.reply(req, await node.handle(str(op), req.get("key"), req.get("value")))
+            return wire.reply(req, await self.node.handle(str(op), req.get("key"), req.get("value")))
         except Unavailable as e:
             # Reads change nothing; a write may have reached some replicas.
             return wire.error(req, "unavailable", op in ("read", "generate"), detail=str(e))
         except ValueError as e:
             return wire.error(req, f"bad-request: {e}", True)
 
-    server = await wire.serve_clients(config.client_host, config.client_port, handle, config.name)
-    log("INFO", f"ring {config.name} serving clients on {config.client_host}:{config.client_port}")
-    tasks = [asyncio.create_task(tick_forever(HEARTBEAT_S, node.tick, log))]
-    if config.bug == "sloppy-quorum":
-        tasks.append(asyncio.create_task(tick_forever(HANDOFF_S, node.handoff, log)))
-    async with server:
-        await server.serve_forever()
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await self.net.stop()
+        self.store.close()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main(parse_config()))
-    except KeyboardInterrupt:
-        pass
+    sys.exit(run_node(RingServer))

@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from splitbrain.systems.common.node import QUIET
+from splitbrain.systems.common.peers import send_or_loop_back
 from splitbrain.systems.ring import values
 from splitbrain.systems.ring.detector import FailureDetector
 from splitbrain.systems.ring.placement import DEFAULT_VNODES, HashRing
@@ -53,7 +56,7 @@ class RingNode:
         send: Send,
         persist: Persist,
         options: dict[str, Any] | None = None,
-        log: Callable[[str, str], None] = lambda level, msg: None,
+        log: logging.Logger = QUIET,
         bug: str | None = None,
     ) -> None:
         opts = options or {}
@@ -92,11 +95,7 @@ class RingNode:
     # -- replica side ------------------------------------------------------------
 
     def send(self, dst: str, msg: dict[str, Any]) -> None:
-        msg = {**msg, "from": self.name}
-        if dst == self.name:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.on_message(msg)))
-        else:
-            self._send(dst, msg)
+        send_or_loop_back(self.name, dst, msg, self._send, self.on_message)
 
     async def on_message(self, msg: dict[str, Any]) -> None:
         src = msg.get("from")
@@ -236,7 +235,7 @@ class RingNode:
         for step in ("joint", "handover", "commit"):
             await self.ask(everyone, {"t": step, **change}, lambda a: len(a) == len(everyone), deadline,
                            what=f"{step} acknowledgement from all of {everyone}")
-        self.log("INFO", f"membership epoch {epoch}: {sorted(members)}")
+        self.log.info("membership epoch %d: %s", epoch, sorted(members))
         return sorted(members)
 
     async def _on_joint(self, msg: dict[str, Any], src: str) -> None:
