@@ -208,3 +208,19 @@ def test_tick_forever_survives_a_bad_tick(caplog):
         asyncio.run(main())
     assert len(calls) > 2
     assert "tick failed: RuntimeError: boom" in caplog.text
+
+
+def test_group_commit_log_cuts_a_torn_tail_so_later_records_survive_the_next_restart(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'[1]\n[2]\n["to')  # crashed mid-write
+
+    async def restart_and_append(record):
+        log = GroupCommitLog(path)
+        await log.append([record])
+        log.close()
+
+    asyncio.run(restart_and_append([3]))
+    assert GroupCommitLog(path).read() == [[1], [2], [3]]
+    path.write_bytes(b'[1]\n[2]')  # torn exactly before the newline: parses, but is not whole
+    asyncio.run(restart_and_append([3]))
+    assert GroupCommitLog(path).read() == [[1], [3]]

@@ -127,6 +127,33 @@ class AppendLog:
         self._fh.close()
 
 
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate after the last whole, readable line.
+
+    A crash mid-write leaves a torn last line; records appended after it would sit
+    behind a line that reading stops at, and be lost on the next restart (an
+    acceptor forgetting a promise it made). A last line without its newline is
+    torn too, even when it parses: the next append would be glued onto it.
+    """
+    if not path.exists():
+        return
+    good = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                json.loads(line)
+            except ValueError:
+                break
+            good += len(line)
+    if good != path.stat().st_size:
+        with open(path, "r+b") as fh:
+            fh.truncate(good)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 class GroupCommitLog:
     """Append-only JSON-lines records; :meth:`append` returns once they are fsync'd.
 
@@ -136,6 +163,7 @@ class GroupCommitLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(path)
         self.fh = open(path, "ab")  # noqa: SIM115
         self._batch: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
