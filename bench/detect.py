@@ -48,13 +48,17 @@ PLAN: dict[tuple[str, str], Plan] = {
                                            "dueling leaders: an acceptor takes the deposed one's accepts"),
     ("paxos", "ignore-promised-values"): Plan("counter", "partition,kill,pause",
                                               "a new leader overwrites slots a minority accepted"),
-    ("ring", "sloppy-quorum"): Plan("rw-register", "partition-leader",
-                                    "both sides of a split take writes on the replicas they can reach"),
+    # A side cut off starts serving on its own once its detector suspects the others (1 s)
+    # and the ops it had in flight time out (2.5 s): partitions must outlast that, and two
+    # clients per node keep reads and writes going on both sides.
+    ("ring", "sloppy-quorum"): Plan("rw-register", "partition:halves",
+                                    "both sides of a split take writes on the replicas they can reach",
+                                    ("--nemesis-interval", "4", "--concurrency", "10", "--rate", "60")),
     # A stale unrepaired read needs a fresh value on one replica only: a writer that trusts a
     # replica it cannot reach (one-way cut) leaves one there for a re-send wave (0.25 s), and
-    # enough reads must land in it: read-heavy, twice the default rate.
+    # enough reads must land in it: read-heavy, twice the default rate, many short cuts.
     ("ring", "no-write-back"): Plan("rw-register", "partition-one-way", "a fresh value on one replica only",
-                                    ("--rate", "60", "--concurrency", "10")),
+                                    ("--rate", "60", "--concurrency", "10", "--nemesis-interval", "1")),
     ("ring", "lww-clock"): Plan("set", "clock", "a coordinator's clock behind the others loses its writes"),
     ("etcd", "serializable-reads"): Plan("register", "partition-leader", "a cut-off member serves its own state"),
 }
