@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,21 +91,7 @@ class AppendLog:
         crash, and anything after a bad record cannot be trusted to follow it.
         """
         p = Path(path)
-        records: list[Any] = []
-        good = 0
-        if p.exists():
-            with open(p, "rb") as rf:
-                for line in rf:
-                    try:
-                        records.append(_decode(line))
-                    except ValueError:
-                        break
-                    good += len(line)
-            if good != p.stat().st_size:
-                with open(p, "r+b") as tf:
-                    tf.truncate(good)
-                    tf.flush()
-                    os.fsync(tf.fileno())
+        records = _intact_prefix(p, _decode)
         af = open(p, "ab")
         _fsync_dir(p.parent)
         return cls(p, af), records
@@ -127,31 +114,38 @@ class AppendLog:
         self._fh.close()
 
 
-def _cut_torn_tail(path: Path) -> None:
-    """Truncate after the last whole, readable line.
+def _json_line(line: bytes) -> Any:
+    if not line.endswith(b"\n"):
+        raise ValueError("torn record")
+    return json.loads(line)
 
-    A crash mid-write leaves a torn last line; records appended after it would sit
-    behind a line that reading stops at, and be lost on the next restart (an
-    acceptor forgetting a promise it made). A last line without its newline is
-    torn too, even when it parses: the next append would be glued onto it.
+
+def _intact_prefix(path: Path, decode: Callable[[bytes], Any], cut: bool = True) -> list[Any]:
+    """The records before the first torn or unreadable line, with the file cut there.
+
+    A crash mid-write leaves a torn last line. Records appended after it would sit
+    behind a line that reading stops at, and be lost on the next restart (an acceptor
+    forgetting a promise it made), so the tail goes before anything is appended. A
+    last line without its newline is torn too, even when it parses: the next append
+    would be glued onto it.
     """
+    records: list[Any] = []
     if not path.exists():
-        return
+        return records
     good = 0
     with open(path, "rb") as fh:
         for line in fh:
-            if not line.endswith(b"\n"):
-                break
             try:
-                json.loads(line)
+                records.append(decode(line))
             except ValueError:
                 break
             good += len(line)
-    if good != path.stat().st_size:
+    if cut and good != path.stat().st_size:
         with open(path, "r+b") as fh:
             fh.truncate(good)
             fh.flush()
             os.fsync(fh.fileno())
+    return records
 
 
 class GroupCommitLog:
@@ -163,22 +157,15 @@ class GroupCommitLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        _cut_torn_tail(path)
+        _intact_prefix(path, _json_line)
         self.fh = open(path, "ab")  # noqa: SIM115
         self._batch: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
 
     def read(self) -> list[Any]:
-        """Every record up to the first unreadable line (a torn last line from a crash)."""
-        out = []
-        with open(self.path, "rb") as fh:
-            for line in fh:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    break
-        return out
+        """Every record up to the first torn or unreadable line (opening cut the tail off)."""
+        return _intact_prefix(self.path, _json_line, cut=False)
 
     def append_nowait(self, records: list[Any]) -> None:
         """Best effort, no fsync (for state that can be re-learned)."""
