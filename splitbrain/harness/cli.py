@@ -60,7 +60,7 @@ def parse_backend_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None, backend: str,
-               time_limit: float, concurrency: int, rate: float, seed: int | None, bug: str | None,
+               time_limit: float, concurrency: int | None, rate: float, seed: int | None, bug: str | None,
                store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
                backend_options: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     """Validate every flag and name; returns (test, system, workload, backend class)."""
@@ -85,6 +85,7 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS.names())}")
     n = nodes if nodes is not None else int(getattr(system, "default_nodes", 5))
+    concurrency = 2 * n if concurrency is None else concurrency
     for label, value, low in (("--nodes", n, 1), ("--concurrency", concurrency, 1), ("--max-ops", max_ops, 1)):
         if value is not None and value < low:
             raise UsageError(f"{label} must be >= {low}, got {value}")
@@ -121,7 +122,9 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
 @click.option("--nodes", type=int, default=None, help="Cluster size (default: the system's, usually 5).")
 @click.option("--backend", default="local", show_default=True)
 @click.option("--time-limit", type=float, default=30.0, show_default=True, help="Seconds of main phase.")
-@click.option("--concurrency", type=int, default=5, show_default=True, help="Client workers.")
+@click.option("--concurrency", type=int, default=None,
+              help="Client workers (default: 2 per node, as Jepsen does: a client stuck on a cut-off node "
+              "leaves another there to observe it).")
 @click.option("--rate", type=float, default=30.0, show_default=True, help="Ops/s overall; 0 = unlimited.")
 @click.option("--seed", type=int, default=None, help="Drives every random choice (default: random, recorded).")
 @click.option("--bug", default=None, help="Seeded bug to enable in the system.")
@@ -138,7 +141,7 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
 @click.option("--backend-opt", multiple=True, help="Extra backend option KEY=VALUE (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
 def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: str, time_limit: float,
-        concurrency: int, rate: float, seed: int | None, bug: str | None, store: str, max_ops: int | None,
+        concurrency: int | None, rate: float, seed: int | None, bug: str | None, store: str, max_ops: int | None,
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,
         ssh_key: str | None, known_hosts: str | None, insecure_host_keys: bool, image: str | None,
         backend_opt: tuple[str, ...], as_json: bool) -> None:
