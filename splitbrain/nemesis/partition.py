@@ -34,6 +34,7 @@ class PartitionFault:
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
         names = list(self.topologies)
         ctx.rng.shuffle(names)
+        names = list(dict.fromkeys(names))  # weights decide the first draw; retry each topology once
         how = None
         for topology in names:  # first topology that cuts something on this many nodes
             if topology in LEADER_TOPOLOGIES:
