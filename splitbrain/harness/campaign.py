@@ -37,7 +37,7 @@ from splitbrain.errors import (
     worst_exit,
 )
 from splitbrain.harness.junit import write_junit
-from splitbrain.registry import FAULTS, SYSTEMS, WORKLOADS
+from splitbrain.registry import SYSTEMS, WORKLOADS
 
 #: keys a campaign TOML file may set (flags use the same names)
 TOML_KEYS = {
@@ -147,12 +147,13 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
     for w in spec.workloads:
         if w not in WORKLOADS:
             raise UsageError(f"unknown workload {w!r}; valid: {', '.join(WORKLOADS.names())}")
+    from splitbrain.harness.cli import parse_nemesis  # the run command's own reading of --nemesis
+
     for n in spec.nemesis:
-        for f in _split(n):
-            if ":" in f:
-                FAULTS.get(f)  # partition:<topology>; its own message names the valid topologies
-            elif f not in FAULTS and f not in ("none", "all"):
-                raise UsageError(f"unknown fault {f!r} in --nemesis {n!r}; valid: {', '.join(FAULTS.names())}, none, all")
+        try:
+            parse_nemesis(n)
+        except UsageError as e:
+            raise UsageError(f"{e} (in --nemesis {n!r})") from None
     runs: list[RunSpec] = []
     bug_users = 0
     for system in spec.systems:
