@@ -51,9 +51,19 @@ def send_or_loop_back(
     step sent it (a leader's accept to itself, mid-proposal)."""
     msg = {**msg, "from": name}
     if dst == name:
-        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(on_message(msg)))
+        asyncio.get_running_loop().call_soon(_spawn_held, on_message(msg))
     else:
         send(dst, msg)
+
+
+#: tasks handling messages to ourselves: the loop keeps only weak references to tasks
+_LOOPED_BACK: set[asyncio.Future[None]] = set()
+
+
+def _spawn_held(coro: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(coro)
+    _LOOPED_BACK.add(task)
+    task.add_done_callback(_LOOPED_BACK.discard)
 
 
 class PeerNet:
