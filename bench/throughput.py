@@ -50,7 +50,7 @@ async def raft_bringup(store: Path) -> float:
         await backend.setup(ClusterSpec(system=system, nodes=nodes, run_dir=str(run_dir), run_id="bench"))
         i = 0
         while time.monotonic() - start < 30:
-            client = open_client(system, backend.client_address(nodes[i % 5]), None)
+            client = open_client(system, backend.client_address(nodes[i % 5]))
             try:
                 resp = await client.invoke("write", "bench", 1, 1.0)
                 if resp.get("ok"):

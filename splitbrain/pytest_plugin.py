@@ -9,6 +9,10 @@
         run = splitbrain_run()          # arguments default to the marker's
         run.assert_valid()              # fails with the anomaly and the report path
 
+``system`` is a registered name (built-in or from a plugin) or the path of a
+system file (``mysys.toml``); ``system_opts={"reads": "sync"}`` becomes
+``--system-opt reads=sync``.
+
 Command-line options override the marker for the whole session:
 ``--splitbrain-store DIR``, ``--splitbrain-backend NAME``, ``--splitbrain-time-limit S``,
 ``--splitbrain-seed N``. The run happens in a child process through the CLI's
@@ -74,7 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "splitbrain(system, workload=..., nemesis=..., time_limit=..., bug=..., seed=..., backend=...): "
+        "splitbrain(system, workload=..., nemesis=..., time_limit=..., bug=..., seed=..., backend=..., "
+        "system_opts={KEY: VALUE}): "
         "defaults for the splitbrain_run fixture",
     )
 
@@ -107,9 +112,11 @@ def splitbrain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             raise pytest.UsageError("splitbrain_run needs a system (argument or @pytest.mark.splitbrain)")
         args.setdefault("store", str(tmp_path_factory.mktemp("splitbrain-store")))
         cmd = [sys.executable, "-m", "splitbrain", "run", system, "--json"]
+        for key, value in sorted((args.pop("system_opts", None) or {}).items()):
+            cmd += ["--system-opt", f"{key}={value}"]
         for key, value in args.items():
             if key not in _FLAGS:
-                raise pytest.UsageError(f"splitbrain_run: unknown option {key!r}; valid: {', '.join(_FLAGS)}")
+                raise pytest.UsageError(f"splitbrain_run: unknown option {key!r}; valid: {', '.join(_FLAGS)}, system_opts")
             if value is not None:
                 cmd += [_FLAGS[key], str(value)]
         limit = timeout_s or float(args.get("time_limit") or 60) * 3 + 120

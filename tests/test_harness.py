@@ -144,7 +144,9 @@ def test_nemesis_names():
 
 def test_systems_info_shape():
     info = systems_info()
-    assert set(info) == {"systems", "faults", "backends"}
+    assert {"systems", "faults", "backends"} <= set(info)
+    assert info["systems"]["memkv"]["origin"] == "built-in"
+    assert "lags one write" in info["systems"]["memkv"]["bug_descriptions"]["stale-read"]
     assert info["systems"]["memkv"]["workloads"][:2] == ["register", "kv"]
     assert "stale-read" in info["systems"]["memkv"]["bugs"]
     assert info["backends"] == ["docker", "local", "ssh"]

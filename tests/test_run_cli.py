@@ -52,7 +52,8 @@ def test_systems_json_follows_the_contract(tmp_path):
     p = splitbrain("systems", "--json", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout)
-    assert set(info) == {"systems", "faults", "backends"}
+    assert {"systems", "faults", "backends"} <= set(info)  # the contract's keys, plus origins and problems
+    assert isinstance(info["problems"], list) and isinstance(info["plugins"], dict)
     assert info["faults"] == FAULTS.names() and {"clock", "kill", "packet", "partition", "pause"} <= set(info["faults"])
     assert info["backends"] == ["docker", "local", "ssh"]
     memkv = info["systems"]["memkv"]
@@ -60,6 +61,8 @@ def test_systems_json_follows_the_contract(tmp_path):
     assert memkv["bugs"] == ["crash-on-start", "stale-read"]
     for entry in info["systems"].values():
         assert isinstance(entry["workloads"], list) and isinstance(entry["bugs"], list)
+        assert sorted(entry["bug_descriptions"]) == entry["bugs"]
+    assert {info["systems"][s]["origin"] for s in ("raft", "paxos", "ring", "etcd", "memkv")} == {"built-in"}
     text = splitbrain("systems", cwd=tmp_path)
     assert text.returncode == 0 and "memkv" in text.stdout and "backends:" in text.stdout
 

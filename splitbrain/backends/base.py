@@ -43,6 +43,9 @@ class PacketRule:
 
 @runtime_checkable
 class Backend(Protocol):
+    """Where nodes live (see the module docs). A plugin backend is a class taking its options dict;
+    ``teardown`` must be safe at any point, twice, and after a partial ``setup``."""
+
     name: str
 
     async def setup(self, cluster: ClusterSpec) -> None:

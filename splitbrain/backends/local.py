@@ -43,6 +43,7 @@ from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.capabilities import traits_of
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ class LocalBackend:
         if len(set(names)) != len(names) or not names:
             raise UsageError(f"node names must be distinct and non-empty: {names}")
         system = cluster.system
-        shared = bool(getattr(system, "shared_peer_addresses", False))
-        line_protocol = bool(getattr(system, "line_protocol", True))
+        traits = traits_of(system)
+        shared, line_protocol = traits.shared_peer_addresses, traits.line_protocol
         self._faketime_lib = faketime.library_path() if self.options.get("faketime", faketime.available()) else None
         self._env = dict(os.environ)
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

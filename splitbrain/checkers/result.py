@@ -8,7 +8,10 @@ invalid, and a checker that could not decide never makes a run look valid.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from splitbrain.history import History
 
 Valid = bool | Literal["unknown"]
 
@@ -58,3 +61,13 @@ class Result:
         d = dict(d)
         d["anomalies"] = [Anomaly(**a) for a in d.get("anomalies", [])]
         return cls(**d)
+
+
+class Checker(Protocol):
+    """A checker: a pure function from a history (and keyword options) to a :class:`Result`.
+
+    It may take ``timeout_s``: the harness passes its check budget to checkers
+    that declare it. An exception inside a checker becomes ``valid: "unknown"``.
+    """
+
+    def __call__(self, history: History, **options: Any) -> Result: ...

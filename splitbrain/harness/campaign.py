@@ -37,12 +37,14 @@ from splitbrain.errors import (
     worst_exit,
 )
 from splitbrain.harness.junit import write_junit
-from splitbrain.registry import SYSTEMS, WORKLOADS
+from splitbrain.registry import WORKLOADS
+from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts
 
 #: keys a campaign TOML file may set (flags use the same names)
 TOML_KEYS = {
     "name", "systems", "workloads", "nemesis", "seeds", "seed_base", "time_limit", "bug",
     "backend", "store", "parallel", "concurrency", "nodes", "junit", "run_timeout", "extra_args",
+    "system_opts",
 }
 
 
@@ -66,6 +68,8 @@ class CampaignSpec:
     junit: str | None = None
     run_timeout: float | None = None
     extra_args: list[str] = field(default_factory=list)
+    #: ``KEY=VALUE`` options for the systems under test (``run --system-opt``)
+    system_opts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -115,9 +119,9 @@ def load_toml(path: str) -> dict[str, Any]:
         raise BadInputError(f"unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(TOML_KEYS))}", path)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("systems", "workloads", "nemesis", "extra_args"):
+        if key in ("systems", "workloads", "nemesis", "extra_args", "system_opts"):
             if isinstance(value, str):
-                value = [value] if key in ("nemesis", "extra_args") else _split(value)
+                value = [value] if key in ("nemesis", "extra_args", "system_opts") else _split(value)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise BadInputError(f"{key!r} must be a string or a list of strings", path)
         elif key in ("seeds", "seed_base", "parallel", "concurrency", "nodes"):
@@ -141,9 +145,10 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
     """The matrix, validated up front: a typo fails before any run starts (exit 64)."""
     if spec.seeds < 1 or spec.parallel < 1 or spec.time_limit <= 0:
         raise UsageError("--seeds and --parallel must be >= 1 and --time-limit > 0")
-    for s in spec.systems:
-        if s not in SYSTEMS:
-            raise UsageError(f"unknown system {s!r}; valid: {', '.join(SYSTEMS.names())}")
+    from splitbrain.harness.cli import load_system  # the run command's own reading of a system name
+
+    sysobjs = {s: load_system(s) for s in spec.systems}
+    opts = parse_system_opts(spec.system_opts)
     for w in spec.workloads:
         if w not in WORKLOADS:
             raise UsageError(f"unknown workload {w!r}; valid: {', '.join(WORKLOADS.names())}")
@@ -157,13 +162,14 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
     runs: list[RunSpec] = []
     bug_users = 0
     for system in spec.systems:
-        sysobj = SYSTEMS.get(system)
+        sysobj = sysobjs[system]
         bug = None
         if spec.bug:
             if spec.bug not in sysobj.bugs:
                 continue
             bug = spec.bug
             bug_users += 1
+        configure(sysobj, SystemOpts(bug=bug, values=opts), system)  # a bad --system-opt fails before any run
         for workload in spec.workloads:
             if workload not in sysobj.workloads:
                 continue
@@ -186,6 +192,8 @@ def run_one(spec: CampaignSpec, run: RunSpec) -> RunOutcome:
     ]
     if run.bug:
         cmd += ["--bug", run.bug]
+    for opt in spec.system_opts:
+        cmd += ["--system-opt", opt]
     if spec.concurrency:
         cmd += ["--concurrency", str(spec.concurrency)]
     if spec.nodes:
@@ -306,6 +314,8 @@ def execute(spec: CampaignSpec, runs: list[RunSpec], live: bool) -> list[RunOutc
 @click.option("--seed-base", type=int, default=None)
 @click.option("--time-limit", type=float, default=None, help="Seconds per run.")
 @click.option("--bug", default=None, help="Seeded bug, applied to the systems that have it.")
+@click.option("--system-opt", "system_opts", multiple=True, metavar="KEY=VALUE",
+              help="Option for the systems under test, as `run --system-opt` (repeatable).")
 @click.option("--backend", default=None)
 @click.option("--store", default=None)
 @click.option("--parallel", type=int, default=None, help="Runs at once (local backend only).")
@@ -315,7 +325,7 @@ def execute(spec: CampaignSpec, runs: list[RunSpec], live: bool) -> list[RunOutc
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign index as JSON.")
 def campaign(config: str | None, name: str | None, systems: str | None, workloads: str | None,
              nemesis: tuple[str, ...], seeds: int | None, seed_base: int | None, time_limit: float | None,
-             bug: str | None, backend: str | None, store: str | None, parallel: int | None,
+             bug: str | None, system_opts: tuple[str, ...], backend: str | None, store: str | None, parallel: int | None,
              junit: str | None, run_args: tuple[str, ...], as_json: bool) -> None:
     """Run a matrix of tests (from flags or a TOML file) and exit with the worst verdict."""
     values: dict[str, Any] = load_toml(config) if config else {}
@@ -324,6 +334,7 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
         "workloads": _split(workloads) if workloads else None, "nemesis": list(nemesis) or None,
         "seeds": seeds, "seed_base": seed_base, "time_limit": time_limit, "bug": bug, "backend": backend,
         "store": store, "parallel": parallel, "junit": junit, "extra_args": list(run_args) or None,
+        "system_opts": list(system_opts) or None,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     spec = CampaignSpec(**values)

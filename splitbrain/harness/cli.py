@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from splitbrain.errors import HarnessError, UsageError
-from splitbrain.registry import BACKENDS, FAULTS, SYSTEMS, WORKLOADS
+from splitbrain.registry import BACKENDS, BUILT_IN, CHECKERS, FAULTS, SYSTEMS, WORKLOADS
+from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts, traits_of
 
 #: backend options accepted as their own flags (collected into Test.backend_options)
 BACKEND_FLAGS = ("nodes_file", "ssh_user", "ssh_key", "known_hosts", "image")
@@ -41,8 +42,7 @@ def parse_nemesis(text: str) -> list[str]:
 
 
 def load_system(name: str) -> Any:
-    if name not in SYSTEMS:
-        raise UsageError(f"unknown system {name!r}; valid: {', '.join(SYSTEMS.names())}")
+    """The system a name on the command line means (exit 64 for an unknown name or a broken plugin)."""
     try:
         return SYSTEMS.get(name)
     except (ImportError, AttributeError) as e:
@@ -62,18 +62,20 @@ def parse_backend_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
 def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None, backend: str,
                time_limit: float, concurrency: int | None, rate: float, seed: int | None, bug: str | None,
                store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
-               backend_options: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """Validate every flag and name; returns (test, system, workload, backend class)."""
+               backend_options: dict[str, Any], system_opts: dict[str, str] | None = None,
+               ) -> tuple[Any, Any, Any, Any]:
+    """Validate every flag and name; returns (test, system configured for the run, workload, backend class)."""
     from splitbrain.harness.config import Test
 
     system = load_system(system_name)
+    traits = traits_of(system)
     if workload not in WORKLOADS:
         raise UsageError(f"unknown workload {workload!r}; valid: {', '.join(WORKLOADS.names())}")
     if workload not in system.workloads:
         raise UsageError(f"system {system_name!r} cannot serve workload {workload!r}; "
                          f"it serves: {', '.join(system.workloads)}")
     faults = parse_nemesis(nemesis)
-    unsupported: dict[str, str] = getattr(system, "unsupported_faults", {})
+    unsupported = traits.unsupported_faults
     if nemesis.strip() == "all":
         faults = [f for f in faults if f not in unsupported]
     for f in faults:
@@ -82,9 +84,10 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
     if bug is not None and bug not in system.bugs:
         valid = ", ".join(sorted(system.bugs)) or "(none)"
         raise UsageError(f"unknown bug {bug!r} for system {system_name!r}; valid: {valid}")
+    system = configure(system, SystemOpts(bug=bug, values=dict(system_opts or {})), system_name)
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS.names())}")
-    n = nodes if nodes is not None else int(getattr(system, "default_nodes", 5))
+    n = nodes if nodes is not None else traits.default_nodes
     concurrency = 2 * n if concurrency is None else concurrency
     for label, value, low in (("--nodes", n, 1), ("--concurrency", concurrency, 1), ("--max-ops", max_ops, 1)):
         if value is not None and value < low:
@@ -109,7 +112,8 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
     test = Test(
         system=system_name, workload=workload, nemesis=faults, nodes=[f"n{i}" for i in range(1, n + 1)],
         backend=backend, backend_options=backend_options, time_limit_s=time_limit, concurrency=concurrency,
-        rate=rate, seed=seed if seed is not None else secrets.randbelow(2**31), bug=bug, max_ops=max_ops,
+        rate=rate, seed=seed if seed is not None else secrets.randbelow(2**31), bug=bug,
+        system_opts=dict(system_opts or {}), max_ops=max_ops,
         op_timeout_s=op_timeout, nemesis_interval_s=nemesis_interval, store=store,
     )
     return test, system, wl, backend_cls
@@ -128,6 +132,8 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
 @click.option("--rate", type=float, default=30.0, show_default=True, help="Ops/s overall; 0 = unlimited.")
 @click.option("--seed", type=int, default=None, help="Drives every random choice (default: random, recorded).")
 @click.option("--bug", default=None, help="Seeded bug to enable in the system.")
+@click.option("--system-opt", multiple=True, metavar="KEY=VALUE",
+              help="Option for the system under test (repeatable; see `splitbrain systems`).")
 @click.option("--store", default="store", show_default=True)
 @click.option("--max-ops", type=int, default=None, help="Stop the main phase after this many ops.")
 @click.option("--op-timeout", type=float, default=3.0, show_default=True, help="Seconds before an op is info.")
@@ -141,7 +147,8 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
 @click.option("--backend-opt", multiple=True, help="Extra backend option KEY=VALUE (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
 def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: str, time_limit: float,
-        concurrency: int | None, rate: float, seed: int | None, bug: str | None, store: str, max_ops: int | None,
+        concurrency: int | None, rate: float, seed: int | None, bug: str | None, system_opt: tuple[str, ...],
+        store: str, max_ops: int | None,
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,
         ssh_key: str | None, known_hosts: str | None, insecure_host_keys: bool, image: str | None,
         backend_opt: tuple[str, ...], as_json: bool) -> None:
@@ -158,7 +165,7 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
         options["insecure_host_keys"] = True
     test, sysobj, wl, backend_cls = build_test(
         system, workload, nemesis, nodes, backend, time_limit, concurrency, rate, seed, bug, store,
-        max_ops, op_timeout, nemesis_interval, options)
+        max_ops, op_timeout, nemesis_interval, options, parse_system_opts(system_opt))
     be = backend_cls(dict(options))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
     outcome = asyncio.run(r.execute())
@@ -190,29 +197,45 @@ def print_summary(run_dir: Path, res: dict[str, Any], command: str) -> None:
 
 
 def systems_info() -> dict[str, Any]:
+    """What ``systems --json`` prints: every name, where it comes from, and the plugins refused."""
     out: dict[str, Any] = {}
     for name in SYSTEMS.names():
+        origin = SYSTEMS.origin(name)
         try:
             s = SYSTEMS.get(name)
-            out[name] = {"workloads": list(s.workloads), "bugs": sorted(s.bugs)}
+            out[name] = {"workloads": list(s.workloads), "bugs": sorted(s.bugs),
+                         "bug_descriptions": {b: str(s.bugs[b]) for b in sorted(s.bugs)}, "origin": origin}
         except Exception as e:  # noqa: BLE001 - one broken system must not hide the others
-            out[name] = {"workloads": [], "bugs": [], "available": False, "error": f"{type(e).__name__}: {e}"}
-    return {"systems": out, "faults": FAULTS.names(), "backends": BACKENDS.names()}
+            out[name] = {"workloads": [], "bugs": [], "bug_descriptions": {}, "origin": origin,
+                         "available": False, "error": str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {e}"}
+    registries = (SYSTEMS, WORKLOADS, FAULTS, CHECKERS, BACKENDS)
+    plugins = {r.kind: {n: r.origin(n) for n in r.names() if r.origin(n) != BUILT_IN} for r in registries}
+    problems = [p for r in registries for p in r.problems().values()]
+    return {"systems": out, "faults": FAULTS.names(), "backends": BACKENDS.names(), "workloads": WORKLOADS.names(),
+            "checkers": CHECKERS.names(), "plugins": {k: v for k, v in plugins.items() if v}, "problems": problems}
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 def systems(as_json: bool) -> None:
-    """List systems (with their workloads and seeded bugs), faults and backends."""
+    """List systems (where each comes from, workloads, seeded bugs), workloads, faults, backends, plugins."""
     info = systems_info()
     if as_json:
         click.echo(json.dumps(info))
         return
     for name, s in info["systems"].items():
+        origin = "" if s["origin"] == BUILT_IN else f"  (from {s['origin']})"
         if s.get("available") is False:
             click.echo(f"{name:<8} unavailable: {s['error']}")
             continue
-        click.echo(f"{name:<8} workloads: {', '.join(s['workloads'])}")
-        click.echo(f"{'':<8} bugs: {', '.join(s['bugs']) or '-'}")
-    click.echo(f"faults:   {', '.join(info['faults'])}")
-    click.echo(f"backends: {', '.join(info['backends'])}")
+        click.echo(f"{name:<8} workloads: {', '.join(s['workloads'])}{origin}")
+        for bug, why in s["bug_descriptions"].items():
+            click.echo(f"{'':<8} bug {bug}: {why}")
+    click.echo(f"workloads: {', '.join(info['workloads'])}")
+    click.echo(f"faults:    {', '.join(info['faults'])}")
+    click.echo(f"backends:  {', '.join(info['backends'])}")
+    for kind, names in info["plugins"].items():
+        if kind != "system":
+            click.echo(f"plugin {kind}s: " + ", ".join(f"{n} (from {d})" for n, d in names.items()))
+    for problem in info["problems"]:
+        click.echo(f"refused: {problem}")

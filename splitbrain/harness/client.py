@@ -16,7 +16,6 @@ are Jepsen's:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -59,14 +58,9 @@ class Recorder:
         self.writer.write(Op(index=-1, process=NEMESIS, type=typ, f=f, value=value, time=self.now_ns()))
 
 
-def open_client(system: System, address: tuple[str, int], bug: str | None) -> SystemClient:
-    """A client for one node; systems whose client behaviour depends on the seeded bug get it."""
-    try:
-        wants_bug = "bug" in inspect.signature(system.client).parameters
-    except (TypeError, ValueError):
-        wants_bug = False
-    if wants_bug:
-        return system.client(address[0], address[1], bug=bug)  # type: ignore[call-arg]
+def open_client(system: System, address: tuple[str, int]) -> SystemClient:
+    """A client for one node. A system whose clients depend on the run's options (a seeded bug,
+    ``--system-opt``) was already configured with them (:class:`~splitbrain.api.Configurable`)."""
     return system.client(address[0], address[1])
 
 
@@ -78,11 +72,10 @@ class Workers:
     """The pool of client workers sharing one generator."""
 
     def __init__(self, *, system: System, workload: Workload, recorder: Recorder, nodes: list[str],
-                 address: Callable[[str], tuple[str, int]], concurrency: int, op_timeout_s: float,
-                 bug: str | None = None) -> None:
+                 address: Callable[[str], tuple[str, int]], concurrency: int, op_timeout_s: float) -> None:
         self.system, self.workload, self.recorder = system, workload, recorder
         self.nodes, self.address = nodes, address
-        self.concurrency, self.op_timeout_s, self.bug = concurrency, op_timeout_s, bug
+        self.concurrency, self.op_timeout_s = concurrency, op_timeout_s
         self.in_flight = 0
         self.max_process = concurrency - 1
 
@@ -101,7 +94,7 @@ class Workers:
     async def _worker(self, thread: int, gen: Generator) -> None:
         process = thread
         node = self.node_for(thread)
-        client = open_client(self.system, self.address(node), self.bug)
+        client = open_client(self.system, self.address(node))
         try:
             while True:
                 ans = gen.next(Context(self.recorder.now_s(), process, thread, self.in_flight))
@@ -115,7 +108,7 @@ class Workers:
                     _close_later(client)
                     process += self.concurrency
                     self.max_process = max(self.max_process, process)
-                    client = open_client(self.system, self.address(node), self.bug)
+                    client = open_client(self.system, self.address(node))
         finally:
             _close_later(client)
 

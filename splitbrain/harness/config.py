@@ -38,6 +38,8 @@ class Test:
     rate: float = 30.0
     seed: int = 0
     bug: str | None = None
+    #: ``--system-opt KEY=VALUE`` pairs, handed to the system (:class:`~splitbrain.api.SystemOpts`)
+    system_opts: dict[str, str] = field(default_factory=dict)
     max_ops: int | None = None
     op_timeout_s: float = 3.0
     nemesis_interval_s: float = 5.0
@@ -65,6 +67,8 @@ class Test:
         ]
         if self.bug:
             argv += ["--bug", self.bug]
+        for key, value in sorted(self.system_opts.items()):
+            argv += ["--system-opt", f"{key}={value}"]
         if self.max_ops is not None:
             argv += ["--max-ops", str(self.max_ops)]
         if self.op_timeout_s != 3.0:
@@ -118,7 +122,7 @@ def _is_num(v: Any) -> bool:
 
 
 #: what each field of a loaded test.json may hold; a file that breaks this is bad data, not a crash later
-_KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "concurrency": "int", "seed": "int",
+_KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_opts": "dict", "concurrency": "int", "seed": "int",
          "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
          "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
 _FIELD_OK = {

@@ -193,7 +193,7 @@ class Run:
         gen = g.Until(g.TimeLimit(gen, test.time_limit_s), self.stop.is_set)
         self.workers = Workers(system=self.system, workload=self.workload, recorder=rec, nodes=test.nodes,
                                address=self.backend.client_address, concurrency=test.concurrency,
-                               op_timeout_s=test.op_timeout_s, bug=test.bug)
+                               op_timeout_s=test.op_timeout_s)
         nemesis_stop = asyncio.Event()
         nemesis_task = None
         if test.nemesis:
@@ -244,7 +244,7 @@ class Run:
             while not self.stop.is_set():
                 node = self.test.nodes[node_i % len(self.test.nodes)]
                 process = self.workers.fresh_process()
-                client = open_client(self.system, self.backend.client_address(node), self.test.bug)
+                client = open_client(self.system, self.backend.client_address(node))
                 try:
                     outcome = await self.workers.invoke(client, process, node, req)
                 finally:

@@ -46,6 +46,10 @@ class NemesisContext:
 
 @runtime_checkable
 class Fault(Protocol):
+    """A fault the nemesis schedule starts and stops. Act only through ``ctx.backend``, draw every
+    random choice from ``ctx.rng``, return a JSON-able dict of what was done (it becomes the
+    history op's value), and verify the effect with ``ctx.backend.verify()``."""
+
     name: str
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]: ...

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from splitbrain.systems.capabilities import SystemTraits
+
 
 @dataclass
 class NodeConfig:
@@ -41,6 +43,8 @@ class NodeConfig:
     log_file: str | None = None
     bug: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: where the files the system ships (``SystemTraits.files``) are on this node
+    files_dir: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -65,9 +69,11 @@ class SystemClient(Protocol):
 
 @runtime_checkable
 class System(Protocol):
-    """A system under test. Optional attributes the harness reads with ``getattr``:
-    ``default_nodes``, ``unsupported_faults`` (fault name -> why it cannot act on this
-    system; such a fault is refused with exit 64 rather than run as a silent no-op)."""
+    """A system under test: names, and how to start a node and talk to one.
+
+    Optional abilities are separate, typed declarations in
+    :mod:`splitbrain.systems.capabilities` (``traits``, ``configure``,
+    ``setup_node``/``teardown_node``), checked for, never guessed at."""
 
     name: str
     #: workloads this system can serve (names from the workload registry)
@@ -112,6 +118,7 @@ class PythonSystem:
     module: str
     workloads: tuple[str, ...]
     bugs: Mapping[str, str]
+    traits: SystemTraits = SystemTraits()
 
     def node_command(self, config: NodeConfig, python: str) -> list[str]:
         return [python, "-m", self.module, "--config", config.to_json()]

@@ -13,7 +13,7 @@ harness must catch it under partitions.
 Unlike splitbrain's own systems, etcd members must all agree on every
 member's peer URL (the cluster ID is derived from them), so a backend cannot
 give each node its own per-link proxy address for a peer. The system says so
-with ``shared_peer_addresses = True``; backends then give every node the same
+with ``SystemTraits(shared_peer_addresses=True)``; backends then give every node the same
 address for a peer, in ``NodeConfig.peers``, and this node's own advertised
 peer address in ``options["advertise_peer"]``.
 
@@ -28,36 +28,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from splitbrain.errors import UsageError
-from splitbrain.systems.base import NodeConfig
+# The public API only: this adapter is the proof that a third-party system needs nothing else.
+from splitbrain.api import HarnessError, NodeConfig, NodeHandle, SystemOpts, SystemTraits
 
 BUGS = {
     "serializable-reads": "reads use serializable=true: any member answers from local, possibly stale, state",
 }
-
-
-def ensure_installed() -> str:
-    """Path of the etcd binary, installing Debian's etcd-server/etcd-client when missing (root only)."""
-    path = shutil.which("etcd")
-    if path:
-        return path
-    try:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "etcd-server", "etcd-client"], check=True,
-                       capture_output=True, timeout=600, env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
-    except (OSError, subprocess.SubprocessError) as e:
-        raise UsageError(
-            f"etcd is not installed and could not be installed ({type(e).__name__}); "
-            "run: apt-get install etcd-server etcd-client"
-        ) from None
-    path = shutil.which("etcd")
-    if not path:
-        raise UsageError("etcd is not installed; run: apt-get install etcd-server etcd-client")
-    return path
 
 
 def _b64(value: Any) -> str:
@@ -173,15 +152,22 @@ class EtcdSystem:
     name: str = "etcd"
     workloads: tuple[str, ...] = ("register", "kv")
     bugs: dict[str, str] = field(default_factory=lambda: dict(BUGS))
-    default_nodes: int = 3
-    shared_peer_addresses: bool = True
-    #: etcd peers speak gRPC/HTTP2, not JSON lines: proxies must not split lines
-    line_protocol: bool = False
-    #: faults that cannot act on this system, and why (run refuses them, ``all`` leaves them out)
-    unsupported_faults: dict[str, str] = field(default_factory=lambda: {
-        "clock": "etcd is a Go binary and Go reads the wall clock through the vDSO, which "
-        "libfaketime (LD_PRELOAD) never intercepts, so a skew would silently do nothing",
-    })
+    traits: SystemTraits = SystemTraits(
+        default_nodes=3,
+        shared_peer_addresses=True,
+        # etcd peers speak gRPC/HTTP2, not JSON lines: proxies must not split lines
+        line_protocol=False,
+        unsupported_faults={
+            "clock": "etcd is a Go binary and Go reads the wall clock through the vDSO, which "
+            "libfaketime (LD_PRELOAD) never intercepts, so a skew would silently do nothing",
+        },
+    )
+    #: reads ask for serializable=true (the seeded bug ``serializable-reads``)
+    serializable: bool = False
+
+    def configure(self, opts: SystemOpts) -> EtcdSystem:
+        opts.check_keys(self.name, [])
+        return replace(self, serializable=opts.bug == "serializable-reads")
 
     def node_command(self, config: NodeConfig, python: str) -> list[str]:
         binary = config.options.get("etcd_binary") or "etcd"
@@ -200,12 +186,18 @@ class EtcdSystem:
             "--logger", "zap", "--log-outputs", "stderr",
         ]
 
-    def client(self, host: str, port: int, bug: str | None = None) -> EtcdClient:
-        return EtcdClient(host, port, serializable=(bug == "serializable-reads"))
+    def client(self, host: str, port: int) -> EtcdClient:
+        return EtcdClient(host, port, serializable=self.serializable)
 
-    def prepare(self) -> None:
-        """Called by backends before starting nodes on this host: install etcd if missing."""
-        ensure_installed()
+    def setup_node(self, node: NodeHandle) -> None:
+        """Fail early, naming the node, when etcd is missing there (rather than a start timeout)."""
+        found = node.run(["sh", "-c", "command -v etcd"], timeout_s=10.0)
+        if found.exit_code != 0:
+            raise HarnessError(f"etcd is not installed on node {node.name}; "
+                               "install Debian's etcd-server (make test does)")
+
+    def teardown_node(self, node: NodeHandle) -> None:
+        return None
 
 
 SYSTEM = EtcdSystem()

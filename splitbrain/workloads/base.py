@@ -63,6 +63,9 @@ class CheckerSpec:
 
 @runtime_checkable
 class Workload(Protocol):
+    """Ops to ask for, how to ask (wire calls), and which checkers judge them (see the module docs).
+    Subclass :class:`BaseWorkload` to get the identity defaults."""
+
     name: str
     #: wire ops the system must serve
     ops: tuple[str, ...]

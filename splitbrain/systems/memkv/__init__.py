@@ -13,25 +13,18 @@ Seeded bugs, for proving the harness reports what it should:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from splitbrain.systems.base import PythonSystem
+from splitbrain.systems.capabilities import SystemTraits
 
 BUGS = {
     "stale-read": "reads are served from a copy that lags one write behind",
     "crash-on-start": "the node exits during startup (tests the harness's start-failure path)",
 }
 
-
-@dataclass(frozen=True)
-class MemKvSystem(PythonSystem):
-    #: one node is the useful default: nodes do not replicate
-    default_nodes: int = 1
-
-
-SYSTEM = MemKvSystem(
+SYSTEM = PythonSystem(
     name="memkv",
     module="splitbrain.systems.memkv",
     workloads=("register", "kv", "set", "counter", "list-append", "unique-ids"),
     bugs=BUGS,
+    traits=SystemTraits(default_nodes=1),  # one node is the useful default: nodes do not replicate
 )

@@ -1,0 +1,193 @@
+"""What a system *may* do beyond the :class:`~splitbrain.systems.base.System` protocol.
+
+Jepsen keeps its ``DB`` protocol tiny and declares optional abilities as
+separate protocols (``Kill``, ``Pause``, ``LogFiles``) that the harness checks
+for before using. splitbrain does the same, so a plugin author implements only
+what their system needs and the harness never guesses with ``getattr``:
+
+* :class:`SystemTraits` -- plain facts as fields (default cluster size, faults
+  that cannot act on it, files to ship to nodes, how peers address each
+  other). A system declares them as ``traits = SystemTraits(...)``;
+  :func:`traits_of` is the one place that reads them.
+* :class:`Configurable` -- ``configure(opts)`` receives the run's
+  :class:`SystemOpts` (``--bug`` and every ``--system-opt KEY=VALUE``) once,
+  before anything starts, and returns the system to use for the run. Bad
+  options raise :class:`~splitbrain.errors.UsageError` (exit 64) right there.
+* :class:`NodeSetup` -- ``setup_node(node)`` runs on each node after its
+  files are shipped and before its process starts; ``teardown_node(node)``
+  before the node's logs are collected. ``node`` is a :class:`NodeHandle`:
+  run a command on that node, upload a file to it, on any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from splitbrain.errors import UsageError
+
+
+@dataclass(frozen=True)
+class SystemOpts:
+    """The run's choices a system may act on: the seeded ``bug`` and ``--system-opt KEY=VALUE`` pairs.
+
+    Values are strings, as typed; the typed getters validate and convert them
+    and raise :class:`UsageError` naming the key and what is allowed, so a typo
+    stops the run before a node starts. Call :meth:`check_keys` with the keys
+    your system understands so an unknown key is refused, not ignored.
+    """
+
+    bug: str | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.values.get(key, default)
+
+    def choice(self, key: str, allowed: Sequence[str], default: str) -> str:
+        """The value of ``key``, which must be one of ``allowed`` (``default`` when absent)."""
+        value = self.values.get(key, default)
+        if value not in allowed:
+            raise UsageError(f"--system-opt {key}={value!r}: allowed values: {', '.join(allowed)}")
+        return value
+
+    def integer(self, key: str, default: int, low: int | None = None, high: int | None = None) -> int:
+        """The value of ``key`` as an int within [low, high] (``default`` when absent)."""
+        raw = self.values.get(key)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UsageError(f"--system-opt {key}={raw!r}: expected an integer") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise UsageError(f"--system-opt {key}={value}: must be within [{low}, {high}]")
+        return value
+
+    def number(self, key: str, default: float, low: float | None = None) -> float:
+        """The value of ``key`` as a float >= low (``default`` when absent)."""
+        raw = self.values.get(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageError(f"--system-opt {key}={raw!r}: expected a number") from None
+        if low is not None and value < low:
+            raise UsageError(f"--system-opt {key}={value}: must be >= {low}")
+        return value
+
+    def check_keys(self, system: str, known: Sequence[str]) -> None:
+        """Refuse keys the system does not understand (exit 64, listing the ones it does)."""
+        unknown = sorted(set(self.values) - set(known))
+        if unknown:
+            valid = ", ".join(sorted(known)) or "(none)"
+            raise UsageError(f"system {system!r} has no option {unknown[0]!r}; its --system-opt keys: {valid}")
+
+
+def parse_system_opts(pairs: Sequence[str]) -> dict[str, str]:
+    """``["reads=sync", "wait=3"]`` -> ``{"reads": "sync", "wait": "3"}``; a malformed pair is exit 64."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--system-opt expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+@dataclass(frozen=True)
+class SystemTraits:
+    """Facts about a system the harness and backends act on. Every field has the common default.
+
+    ``files`` maps a file name on the node to a path on the control host; the
+    backend ships each file into the node's ``NodeConfig.files_dir`` before the
+    node starts (on the local backend too, so a command works the same
+    everywhere). ``shared_peer_addresses``: members must agree on every peer's
+    address (etcd derives its cluster ID from them), so backends give every
+    node the same address for a peer instead of one proxy per directed link.
+    ``line_protocol``: peers exchange newline-delimited messages, so a link
+    proxy may hold back whole lines (set False for gRPC/HTTP2 and other binary
+    peer protocols).
+    """
+
+    default_nodes: int = 5
+    #: fault name -> why it cannot act on this system (run refuses it, ``all`` leaves it out)
+    unsupported_faults: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    shared_peer_addresses: bool = False
+    line_protocol: bool = True
+
+
+@runtime_checkable
+class HasTraits(Protocol):
+    """A system that declares :class:`SystemTraits`."""
+
+    traits: SystemTraits
+
+
+def traits_of(system: object) -> SystemTraits:
+    """The system's traits, or the defaults when it declares none."""
+    return system.traits if isinstance(system, HasTraits) else SystemTraits()
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """A system whose behaviour depends on the run's options (a seeded bug, ``--system-opt``)."""
+
+    def configure(self, opts: SystemOpts) -> Any:
+        """Validate ``opts`` and return the System to use for this run (``self`` if nothing changes).
+        Raise UsageError for options it does not accept."""
+        ...
+
+
+def configure(system: Any, opts: SystemOpts, name: str) -> Any:
+    """Apply the run's options: a :class:`Configurable` system gets them; any other refuses ``--system-opt``."""
+    if isinstance(system, Configurable):
+        return system.configure(opts)
+    if opts.values:
+        raise UsageError(f"system {name!r} takes no --system-opt (got {', '.join(sorted(opts.values))})")
+    return system
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command run on a node returned."""
+
+    exit_code: int
+    output: str  # stdout and stderr, interleaved
+
+
+@runtime_checkable
+class NodeHandle(Protocol):
+    """One node as a setup hook sees it, whatever the backend (local process, container, ssh host)."""
+
+    #: the node's name (n1, n2, ...)
+    name: str
+    #: where shipped files are, on the node (``{dir}`` in a system file)
+    files_dir: str
+    #: the node's data directory, on the node
+    data_dir: str
+
+    def run(self, argv: Sequence[str], timeout_s: float = 60.0) -> CommandResult:
+        """Run ``argv`` on the node (not through a shell) in ``files_dir``; never raises on a non-zero exit."""
+        ...
+
+    def upload(self, local: str | Path, name: str) -> str:
+        """Copy a control-host file into ``files_dir/name`` on the node; returns its path there."""
+        ...
+
+
+@runtime_checkable
+class NodeSetup(Protocol):
+    """A system that prepares each node before it starts (install, write config) and cleans up after."""
+
+    def setup_node(self, node: NodeHandle) -> None:
+        """Called once per node, after its files are shipped and before its process starts.
+        Raise HarnessError to abort the run (exit 255) with a message naming the node."""
+        ...
+
+    def teardown_node(self, node: NodeHandle) -> None:
+        """Called once per node at teardown, before logs are collected; must not raise."""
+        ...
