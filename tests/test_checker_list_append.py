@@ -69,7 +69,7 @@ def test_g_single_read_skew() -> None:
                (1, [["append", "x", 1], ["append", "y", 2]], [["append", "x", 1], ["append", "y", 2]]))
     txn(b, 2, [["r", "x", None]], [["r", "x", [1]]])
     res = check_list_append(b.history())
-    assert kinds(res) == {"G-single"}
+    assert kinds(res) == {"G-single-item"}
     assert sorted(e["type"] for e in res.anomalies[0].data["edges"]) == ["rw", "wr"]
 
 
@@ -89,19 +89,21 @@ def test_stale_read_is_a_realtime_cycle_only_under_realtime() -> None:
     txn(b, 1, [["r", "x", None]], [["r", "x", None]])  # began after the append was acknowledged
     txn(b, 2, [["r", "x", None]], [["r", "x", [1]]])
     res = check_list_append(b.history())
-    assert kinds(res) == {"G-single-realtime"}
-    assert sorted(e["type"] for e in res.anomalies[0].data["edges"]) == ["rt", "rw"]
+    assert kinds(res) == {"G-single-item-realtime"}
+    assert sorted(e["type"] for e in res.anomalies[0].data["edges"]) == ["realtime", "rw"]
     assert check_list_append(b.history(), realtime=False).valid is True
 
 
-def test_lost_append() -> None:
+def test_unobserved_append_comes_after_the_longest_read() -> None:
+    """An acknowledged append no read shows is ordered after the last version read (Elle's rule),
+    so a later append that was seen but began after it completed makes a real-time G0."""
     b = Builder()
     t1 = txn(b, 0, [["append", "x", 1]])
     txn(b, 0, [["append", "x", 2]])
     txn(b, 1, [["r", "x", None]], [["r", "x", [2]]])
     res = check_list_append(b.history())
-    lost = [a for a in res.anomalies if a.kind == "lost-append"]
-    assert len(lost) == 1 and lost[0].data["value"] == 1 and t1 in lost[0].ops
+    assert "G0-realtime" in kinds(res)
+    assert t1 in next(a for a in res.anomalies if a.kind == "G0-realtime").ops
     assert check_list_append(b.history(), realtime=False).valid is True
 
 
@@ -186,7 +188,10 @@ def test_simulated_strict_serializable_store_is_valid(seed: int, n: int, procs: 
     h = simulate(ListStore(), _gen([0]), random.Random(seed), n_ops=n, procs=procs,
                  final=("txn", None, [["r", k, None] for k in "xyz"]))
     res = check_list_append(h)
-    assert res.valid is True, [a.explanation for a in res.anomalies]
+    if res.valid == "unknown":  # one lone transaction: Elle infers no dependency at all
+        assert kinds(res) == {"empty-transaction-graph"}
+    else:
+        assert res.valid is True, [a.explanation for a in res.anomalies]
 
 
 @settings(max_examples=60, deadline=None)

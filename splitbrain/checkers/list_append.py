@@ -2,64 +2,57 @@
 
 Ops: ``txn`` with value ``[["append", k, v] | ["r", k, null], ...]``; an ``ok``
 completion carries the same micro-ops with every read filled in (the list of
-values appended to ``k`` so far; ``null`` means empty). The workload appends each
-value at most once per key, so a read *names* the version it saw, and the order
-of a key's versions can be read straight off the longest read: every other read
-of that key must be a prefix of it.
+values appended to ``k`` so far; ``null`` means empty). Each value is appended
+to a key at most once, so a read *names* the version it saw.
 
-Checked here (each becomes an anomaly pointing at history indices):
+Inference (Kingsbury & Alvaro 2020, section 3; Elle's ``elle.list-append``):
 
-* ``incompatible-order``: two reads of a key where neither is a prefix of the other;
-* ``duplicate-elements``: a read lists a value twice (an append applied twice);
-* ``garbage-read``: a read shows a value no transaction ever appended;
-* ``G1a`` (aborted read): a read shows a value appended by a *failed* transaction;
-* ``G1b`` (intermediate read): a read ends at a value its writer later overwrote
-  in the same transaction;
-* ``internal``: a transaction's read disagrees with its own earlier reads/appends;
-* ``lost-append`` (with ``realtime``): an acknowledged append that no read ever
-  shows, although reads of its key began after it was acknowledged;
-* dependency cycles G0, G1c, G-single, G2-item (and their ``-realtime`` forms),
-  found by :mod:`splitbrain.checkers._elle` on the ww/wr/rw(/rt) graph, each
-  with its transactions and labelled edges so a report can draw it.
+* **version order** of a key = the longest list read from it (every other read
+  must be a prefix: else ``incompatible-order``); a key appended exactly once
+  and never read non-empty has the order ``[v]``; the empty list is the
+  initial state, before every append;
+* **unobserved appends** (in no read) come after the longest read, so the
+  transactions that read that last version anti-depend on them (``rw``), and its
+  writer precedes them (``ww``);
+* ``wr``: a read ending at ``v`` follows the append of ``v``; ``ww``: an append
+  follows the append just before it in the order; ``rw``: a read ending at ``v``
+  (or empty) precedes the append just after ``v`` (or the first append);
+* order edges (process, real time) come from :mod:`splitbrain.checkers.txn_check`.
 
-``realtime`` (default on: the systems under test promise linearizability, so
-transactions should be strictly serializable) adds real-time edges and the
-lost-append check. ``timeout_s`` bounds the work; a search cut short with
-nothing found ends ``unknown``, never ``valid``.
+Non-cycle anomalies, with Elle's names: ``G1a`` (read of a failed append),
+``G1b`` (read ending at an intermediate append of another transaction),
+``dirty-update`` (a committed append right after a failed one in the order),
+``internal`` (a read disagreeing with the transaction's own earlier reads and
+appends), ``future-read`` (a transaction reads its own later append),
+``duplicate-elements``, ``incompatible-order``, ``lost-update`` (two committed
+transactions read the same version of a key and both appended to it), and
+splitbrain's ``garbage-read`` (a value nobody appended; implies G1a).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checkers import _elle
-from splitbrain.checkers._common import (
-    MAX_ANOMALIES_PER_KIND,
-    Budget,
-    bad_shape,
-    call_ops,
-    client_calls,
-    freeze,
-    inv_pos,
-    ret_pos,
-    sort_key,
-    thaw,
-)
-from splitbrain.checkers.result import Anomaly, Result, Valid
+from splitbrain.checkers._common import bad_shape, call_ops, client_calls, freeze, thaw
+from splitbrain.checkers.consistency import Expectation, parse_expectation
+from splitbrain.checkers.result import Result
+from splitbrain.checkers.txn_check import Found, TxnView, judge
+from splitbrain.checkers.txn_graph import RW, WR, WW, TxnGraph
 from splitbrain.errors import BadInputError
 from splitbrain.history import Call, History
 
-Mop = tuple[str, Any, Any]  # (f, frozen key, value: appended value or read list of frozen values)
+Mop = tuple[str, Any, Any]  # (f, frozen key, appended value | tuple of read values)
+INIT: Any = ("__init__",)  # the empty initial version of every key
 
 
 @dataclass
 class Txn:
     call: Call
     mops: list[Mop]
-    raw: Any  # the value as recorded (output when ok), for reports
+    raw: Any
 
     @property
     def id(self) -> int:
@@ -70,247 +63,265 @@ class Txn:
         return self.call.type
 
 
-@dataclass
-class _State:
-    txns: dict[int, Txn] = field(default_factory=dict)
-    writer: dict[tuple[Any, Any], int] = field(default_factory=dict)  # (key, value) -> txn id
-    appends: dict[tuple[int, Any], list[Any]] = field(default_factory=dict)  # (txn, key) -> values in order
-    reads: dict[Any, list[tuple[int, int, list[Any], bool]]] = field(default_factory=dict)  # key -> (txn, mop, list, external)
-    anomalies: list[Anomaly] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def emit(self, kind: str, text: str, ops: list[int], key: Any = None, **data: Any) -> None:
-        self.counts[kind] += 1
-        if self.counts[kind] <= MAX_ANOMALIES_PER_KIND:
-            self.anomalies.append(Anomaly(kind=kind, explanation=text, ops=sorted(set(ops)),
-                                          key=thaw(key), data=data))
-
-
-def _show(lst: list[Any], head: int = 4, tail: int = 4) -> str:
-    """A list for an explanation: whole when short, else its ends (the data fields keep it whole)."""
-    if len(lst) <= head + tail + 1:
-        return repr([thaw(x) for x in lst])
-    return (f"[{', '.join(repr(thaw(x)) for x in lst[:head])}, ... ({len(lst) - head - tail} more) ..., "
-            f"{', '.join(repr(thaw(x)) for x in lst[-tail:])}]")
-
-
-def _parse_mops(history: History, c: Call, value: Any, filled: bool) -> list[Mop]:
+def parse_txn(history: History, c: Call, value: Any, filled: bool, write_fs: tuple[str, ...]) -> list[Mop]:
+    """Micro-ops of a transaction (shared with rw-register); ``[f, k]`` is read as ``[f, k, null]``."""
     what = "completion" if filled else "invocation"
     if not isinstance(value, list):
         raise bad_shape(history, c, f"txn {what} value must be a list of micro-ops, got {type(value).__name__}")
     out: list[Mop] = []
     for m in value:
-        if not (isinstance(m, list) and len(m) == 3 and m[0] in ("append", "r")):
-            raise bad_shape(history, c, f'micro-op must be ["append", k, v] or ["r", k, list], got {m!r}')
-        f, k, v = m
-        if f == "r" and filled:
-            if v is None:
-                v = []
-            if not isinstance(v, list):
-                raise bad_shape(history, c, f"read of {k!r} must return a list (or null), got {v!r}")
-            v = [freeze(x) for x in v]
-        elif f == "append":
-            v = freeze(v)
-        out.append((f, freeze(k), v))
+        if isinstance(m, list) and len(m) == 2:
+            m = [*m, None]
+        if not (isinstance(m, list) and len(m) == 3 and m[0] in ("r", *write_fs)):
+            raise bad_shape(history, c, f"micro-op must be [{'|'.join(write_fs)}, k, v] or [\"r\", k, v], got {m!r}")
+        out.append((m[0], freeze(m[1]), m[2]))
     return out
 
 
-def _collect(history: History) -> _State:
-    st = _State()
+def _collect(history: History) -> dict[int, Txn]:
+    txns: dict[int, Txn] = {}
     for c in client_calls(history):
         if c.f != "txn":
             continue
-        mops = _parse_mops(history, c, c.value, filled=False)
+        mops = parse_txn(history, c, c.value, False, ("append",))
         raw = c.value
         if c.type == "ok":
-            out = _parse_mops(history, c, c.output, filled=True)
+            out = parse_txn(history, c, c.output, True, ("append",))
             if [(f, k) for f, k, _ in out] != [(f, k) for f, k, _ in mops]:
                 raise bad_shape(history, c, "completion micro-ops do not match the invocation's")
             mops, raw = out, c.output
-        t = Txn(c, mops, raw)
-        st.txns[t.id] = t
+        norm: list[Mop] = []
         for f, k, v in mops:
-            if f != "append":
-                continue
-            if (k, v) in st.writer:
-                other = st.txns[st.writer[(k, v)]].call.invoke_index
-                raise BadInputError(
-                    f"value {thaw(v)!r} is appended to key {thaw(k)!r} twice (ops {other} and {c.invoke_index}); "
-                    "list-append needs unique values per key", history.source)
-            st.writer[(k, v)] = t.id
-            st.appends.setdefault((t.id, k), []).append(v)
-    return st
+            if f == "append":
+                norm.append((f, k, freeze(v)))
+            elif c.type == "ok":
+                if v is not None and not isinstance(v, list):
+                    raise bad_shape(history, c, f"read of {thaw(k)!r} must return a list (or null), got {v!r}")
+                norm.append((f, k, tuple(freeze(x) for x in v or ())))
+            else:
+                norm.append((f, k, None))  # an unfinished read saw nothing we know
+        txns[c.id] = Txn(c, norm, raw)
+    return txns
 
 
-def _internal(st: _State, t: Txn) -> None:
-    """Reads inside one txn must agree with its own earlier reads and appends; record external reads."""
-    known: dict[Any, list[Any] | None] = {}
-    suffix: dict[Any, list[Any]] = {}
+def _show(t: Txn) -> str:
+    return f"txn {t.call.invoke_index}"
+
+
+def _internal(t: Txn, found: Found) -> None:
+    """Elle's INT check and future reads, within one committed transaction."""
+    state: dict[Any, tuple[bool, list[Any]]] = {}  # key -> (prefix unknown?, expected list or suffix)
+    first_read: dict[tuple[Any, Any], int] = {}
+    int_done = fut_done = False
     for i, (f, k, v) in enumerate(t.mops):
         if f == "append":
-            suffix.setdefault(k, []).append(v)
+            if (k, v) in first_read and not fut_done:
+                fut_done = True
+                found.add("future-read", f"{_show(t)} read {thaw(k)!r} containing {thaw(v)!r} (micro-op "
+                          f"{first_read[(k, v)]}) before appending it itself", call_ops(t.call), key=k,
+                          mop=first_read[(k, v)], element=thaw(v))
+            unknown, lst = state.get(k, (True, []))
+            state[k] = (unknown, [*lst, v])
             continue
-        external = k not in known and not suffix.get(k)
-        st.reads.setdefault(k, []).append((t.id, i, v, external))
-        prior, tail = known.get(k), suffix.get(k, [])
-        ok = (prior + tail == v) if prior is not None else (not tail or v[-len(tail):] == tail)
-        if not ok:
-            expected = _show(prior + tail) if prior is not None else f"a list ending with {_show(tail)}"
-            st.emit("internal", f"txn {t.call.invoke_index} read {thaw(k)!r} as {_show(v)} but its own "
-                                f"earlier micro-ops imply {expected}", call_ops(t.call), key=k, mop=i)
-        known[k], suffix[k] = v, []
+        for x in v:
+            first_read.setdefault((k, x), i)
+        got = list(v)
+        if k in state and not int_done:
+            unknown, exp = state[k]
+            bad = (len(got) < len(exp) or got[len(got) - len(exp):] != exp) if unknown else got != exp
+            if bad:
+                int_done = True
+                shown = (["..."] if unknown else []) + [thaw(x) for x in exp]
+                found.add("internal", f"{_show(t)} read {thaw(k)!r} as {[thaw(x) for x in got]} but its own earlier "
+                          f"micro-ops imply {shown}", call_ops(t.call), key=k, mop=i, expected=shown,
+                          read=[thaw(x) for x in got])
+                continue
+        state[k] = (False, got)
 
 
-def _versions(st: _State) -> dict[Any, list[Any]]:
-    """Per-key version order from the longest read, reporting reads that disagree with it."""
-    orders: dict[Any, list[Any]] = {}
-    for k, reads in st.reads.items():
-        tid, _, longest, _ = max(reads, key=lambda r: (len(r[2]), -r[0]))
-        orders[k] = longest
-        reported: set[int] = set()
-        for rid, _, lst, _ in reads:
-            if lst != longest[: len(lst)] and rid not in reported:
-                reported.add(rid)
-                a, b = st.txns[rid].call, st.txns[tid].call
-                st.emit("incompatible-order",
-                        f"reads of {thaw(k)!r} by txns {a.invoke_index} and {b.invoke_index} disagree: "
-                        f"{_show(lst)} is not a prefix of {_show(longest)}",
-                        call_ops(a) + call_ops(b), key=k,
-                        reads=[[thaw(x) for x in lst], [thaw(x) for x in longest]])
+def _reads(txns: dict[int, Txn], statuses: tuple[str, ...]) -> list[tuple[Txn, int, Any, tuple[Any, ...]]]:
+    return [(t, i, k, v) for t in txns.values() if t.status in statuses
+            for i, (f, k, v) in enumerate(t.mops) if f == "r" and v is not None]
+
+
+def _orders(txns: dict[int, Txn], found: Found) -> dict[Any, list[Any]]:
+    """Per-key version order (Elle's sorted values + single-append inference), reporting
+    duplicate elements and incompatible orders."""
+    values: dict[Any, set[tuple[Any, ...]]] = {}
+    for t, i, k, v in _reads(txns, ("ok", "info")):
+        dup = {x: n for x, n in Counter(v).items() if n > 1}
+        if dup:
+            found.add("duplicate-elements", f"{_show(t)} read {thaw(k)!r} as {[thaw(x) for x in v]}, with "
+                      f"{[thaw(x) for x in dup]} more than once", call_ops(t.call), key=k, mop=i,
+                      duplicates={repr(thaw(x)): n for x, n in dup.items()})
+        if v:
+            values.setdefault(k, set()).add(v)
+    appends: Counter[Any] = Counter()
+    single: dict[Any, Any] = {}
+    for t in txns.values():
+        if t.status in ("ok", "info"):
+            for f, k, v in t.mops:
+                if f == "append":
+                    appends[k] += 1
+                    single[k] = v
+    orders: dict[Any, list[Any]] = {k: [single[k]] for k, n in appends.items() if n == 1 and k not in values}
+    for k, vs in values.items():
+        srt = sorted(vs, key=len)
+        for a, b in zip(srt, srt[1:], strict=False):
+            if b[: len(a)] != a:
+                found.add("incompatible-order", f"reads of {thaw(k)!r} disagree: {[thaw(x) for x in a]} is not a "
+                          f"prefix of {[thaw(x) for x in b]}", [], key=k,
+                          values=[[thaw(x) for x in a], [thaw(x) for x in b]])
+                break
+        orders[k] = list(dict.fromkeys(srt[-1]))
     return orders
 
 
-def _read_anomalies(st: _State) -> None:
-    for k, reads in st.reads.items():
-        for rid, _, lst, _ in reads:
-            r = st.txns[rid].call
-            if len(set(lst)) != len(lst):
-                dups = [thaw(x) for x, n in Counter(lst).items() if n > 1]
-                st.emit("duplicate-elements", f"txn {r.invoke_index} read {thaw(k)!r} with {dups} more than once "
-                                              "(an append applied twice)", call_ops(r), key=k, values=dups)
-            for x in lst:
-                w = st.writer.get((k, x))
-                if w is None:
-                    st.emit("garbage-read", f"txn {r.invoke_index} read {thaw(x)!r} in {thaw(k)!r}, which no txn appended",
-                            call_ops(r), key=k, value=thaw(x))
-                elif st.txns[w].status == "fail":
-                    wc = st.txns[w].call
-                    st.emit("G1a", f"txn {r.invoke_index} read {thaw(x)!r} in {thaw(k)!r}, appended by txn "
-                                   f"{wc.invoke_index} which failed (aborted read)",
-                            call_ops(r) + call_ops(wc), key=k, value=thaw(x), writer=wc.invoke_index)
-            if lst:
-                w = st.writer.get((k, lst[-1]))
-                if w is not None and w != rid:
-                    mine = st.appends[(w, k)]
-                    if mine[-1] != lst[-1]:
-                        wc = st.txns[w].call
-                        st.emit("G1b", f"txn {r.invoke_index} read {thaw(k)!r} ending at {thaw(lst[-1])!r}, an "
-                                       f"intermediate append of txn {wc.invoke_index} (which then appended "
-                                       f"{thaw(mine[-1])!r})", call_ops(r) + call_ops(wc), key=k, value=thaw(lst[-1]))
-
-
-def _lost(st: _State) -> int:
-    seen = {k: {x for _, _, lst, _ in reads for x in lst} for k, reads in st.reads.items()}
-    last_read_start = {k: max(inv_pos(st.txns[rid].call) for rid, _, _, _ in reads) for k, reads in st.reads.items()}
-    lost = 0
-    for (k, v), w in st.writer.items():
-        t = st.txns[w]
-        if t.status == "ok" and v not in seen.get(k, ()) and last_read_start.get(k, -1) > ret_pos(t.call):
-            lost += 1
-            st.emit("lost-append", f"txn {t.call.invoke_index} appended {thaw(v)!r} to {thaw(k)!r} and was "
-                                   "acknowledged, but no read shows it, though reads of the key began later",
-                    call_ops(t.call), key=k, value=thaw(v))
-    return lost
-
-
-def _graph(st: _State, orders: dict[Any, list[Any]], realtime: bool) -> tuple[set[int], _elle.Edges]:
-    live = {tid for tid, t in st.txns.items() if t.status == "ok"}
-    observed = {st.writer[(k, x)] for k, order in orders.items() for x in order if (k, x) in st.writer}
-    nodes = live | {tid for tid in observed if st.txns[tid].status == "info"}
-    edges: _elle.Edges = {}
-    for k, order in orders.items():
-        ws = [st.writer.get((k, x)) for x in order]
-        for i in range(len(order) - 1):
-            a, b = ws[i], ws[i + 1]
-            if a in nodes and b in nodes:
-                _elle.add_edge(edges, a, b, "ww", {"key": thaw(k), "values": [thaw(order[i]), thaw(order[i + 1])]})
-        for rid, _, lst, external in st.reads.get(k, []):
-            if not external or lst != order[: len(lst)]:
+def _aborted_and_intermediate(txns: dict[int, Txn], found: Found) -> None:
+    failed: dict[tuple[Any, Any], Txn] = {}
+    inter: dict[tuple[Any, Any], Txn] = {}
+    everyone: set[tuple[Any, Any]] = set()
+    for t in txns.values():
+        last: dict[Any, Any] = {}
+        for f, k, v in t.mops:
+            if f != "append":
                 continue
-            if lst:
-                w = ws[len(lst) - 1]
-                if w in nodes:
-                    _elle.add_edge(edges, w, rid, "wr", {"key": thaw(k), "value": thaw(lst[-1])})
-            if len(lst) < len(order) and ws[len(lst)] in nodes:
-                _elle.add_edge(edges, rid, ws[len(lst)], "rw",  # type: ignore[arg-type]
-                               {"key": thaw(k), "read": thaw(lst[-1]) if lst else None, "next": thaw(order[len(lst)])})
-    if realtime:
-        events = sorted([(inv_pos(st.txns[n].call), 1, n) for n in nodes] +
-                        [(ret_pos(st.txns[n].call), 0, n) for n in nodes if st.txns[n].status == "ok"])
-        frontier: set[int] = set()
-        preds: dict[int, tuple[int, ...]] = {}
-        for _, is_inv, n in events:
-            if is_inv:
-                preds[n] = tuple(frontier)
-                for p in preds[n]:
-                    _elle.add_edge(edges, p, n, "rt", {})
-            else:
-                frontier.difference_update(preds.get(n, ()))
-                frontier.add(n)
-    return nodes, edges
+            everyone.add((k, v))
+            if t.status == "fail":
+                failed[(k, v)] = t
+            if k in last:
+                inter[(k, last[k])] = t
+            last[k] = v
+    for t, i, k, v in _reads(txns, ("ok",)):
+        for x in v:
+            w = failed.get((k, x))
+            if w is not None:
+                found.add("G1a", f"{_show(t)} read {thaw(x)!r} in {thaw(k)!r}, appended by {_show(w)} which failed "
+                          "(aborted read)", call_ops(t.call) + call_ops(w.call), key=k, mop=i, element=thaw(x),
+                          writer=w.call.invoke_index)
+            elif (k, x) not in everyone:
+                found.add("garbage-read", f"{_show(t)} read {thaw(x)!r} in {thaw(k)!r}, which no transaction "
+                          "appended", call_ops(t.call), key=k, mop=i, element=thaw(x))
+        if v:
+            w = inter.get((k, v[-1]))
+            if w is not None and w.id != t.id:
+                found.add("G1b", f"{_show(t)} read {thaw(k)!r} ending at {thaw(v[-1])!r}, an intermediate append "
+                          f"of {_show(w)} (which appended to {thaw(k)!r} again later)",
+                          call_ops(t.call) + call_ops(w.call), key=k, mop=i, element=thaw(v[-1]),
+                          writer=w.call.invoke_index)
 
 
-def _cycle_anomaly(st: _State, cyc: list[tuple[int, int, str]], edges: _elle.Edges) -> None:
-    kind = _elle.classify(t for _, _, t in cyc)
-    txns = [st.txns[a] for a, _, _ in cyc]
-    steps = " -> ".join(f"{st.txns[a].call.invoke_index} -{t}{'(' + repr(edges[(a, b)][t].get('key')) + ')' if t != 'rt' else ''}"
-                        for a, b, t in cyc) + f" -> {txns[0].call.invoke_index}"
-    st.emit(kind, f"dependency cycle {steps}",
-            [i for t in txns for i in call_ops(t.call)],
-            cycle=[{"index": t.call.invoke_index, "complete": t.call.complete_index, "type": t.status,
-                    "process": t.call.process, "value": t.raw} for t in txns],
-            edges=[{"from": st.txns[a].call.invoke_index, "to": st.txns[b].call.invoke_index, "type": t,
-                    **edges[(a, b)][t]} for a, b, t in cyc])
+def _dirty_updates(txns: dict[int, Txn], orders: dict[Any, list[Any]], found: Found) -> None:
+    """A committed append right after a failed one (Elle's dirty update), walking each order."""
+    writer = {(k, v): t for t in txns.values() for f, k, v in t.mops if f == "append"}
+    for k, order in orders.items():
+        last_status, last = "ok", None  # the initial state counts as committed
+        span: list[Any] = []
+        for v in order:
+            w = writer.get((k, v))
+            if w is None:
+                break
+            span = [*span, v]
+            if w.status == "ok":
+                if last_status == "fail" and last is not None:
+                    found.add("dirty-update", f"{_show(w)} appended {thaw(v)!r} to {thaw(k)!r} on top of "
+                              f"{_show(last)}'s failed append ({[thaw(x) for x in span]})",
+                              call_ops(last.call) + call_ops(w.call), key=k, values=[thaw(x) for x in span],
+                              txns=[last.call.invoke_index, w.call.invoke_index])
+                last_status, last, span = "ok", w, [v]
+            elif w.status == "fail" and last_status != "fail":
+                last_status, last, span = "fail", w, [v]
+            # an indeterminate append (or a failed one after a failed one) extends the span
 
 
-def check_list_append(history: History, *, realtime: bool = True, timeout_s: float | None = 60.0,
-                      max_cycles: int = 20, **_opts: Any) -> Result:
-    """Elle-style list-append check (see the module docstring)."""
+def lost_updates(txns: dict[int, Txn], write_f: str, found: Found) -> None:
+    """Two committed transactions read the same version of a key and both wrote it (shared with rw-register)."""
+    groups: dict[tuple[Any, Any], list[Txn]] = {}
+    for t in txns.values():
+        if t.status != "ok":
+            continue
+        reads: dict[Any, Any] = {}
+        written: set[Any] = set()
+        for f, k, v in t.mops:
+            if f == write_f and k not in written:
+                if k in reads:
+                    written.add(k)
+                    groups.setdefault((k, reads[k]), []).append(t)
+            elif f == "r" and k not in reads:
+                reads[k] = v
+    for (k, v), ts in groups.items():
+        if len(ts) > 1:
+            shown = [thaw(x) for x in v] if isinstance(v, tuple) else thaw(v)
+            found.add("lost-update", f"{', '.join(_show(t) for t in ts)} all read {thaw(k)!r} = {shown!r} and all "
+                      f"wrote {thaw(k)!r}: all but one update is lost", [i for t in ts for i in call_ops(t.call)],
+                      key=k, value=shown, txns=[t.call.invoke_index for t in ts])
+
+
+def _graph(txns: dict[int, Txn], orders: dict[Any, list[Any]], nodes: set[int]) -> TxnGraph:
+    g = TxnGraph()
+    writer: dict[tuple[Any, Any], int] = {}
+    for tid in nodes:
+        for f, k, v in txns[tid].mops:
+            if f == "append":
+                writer[(k, v)] = tid
+    readers: dict[tuple[Any, Any], list[tuple[int, int]]] = {}
+    for t, i, k, v in _reads({n: txns[n] for n in nodes}, ("ok", "info")):
+        readers.setdefault((k, v[-1] if v else INIT), []).append((t.id, i))
+        if v:
+            w = writer.get((k, v[-1]))
+            if w is not None and w != t.id:
+                g.link(w, t.id, WR, {"key": k, "value": v[-1], "read": t.call.invoke_index})
+    index = {k: {v: i for i, v in enumerate(order)} for k, order in orders.items()}
+    for tid in nodes:
+        for f, k, v in txns[tid].mops:
+            if f != "append":
+                continue
+            order, pos = orders.get(k, []), index.get(k, {}).get(v)
+            prev = (order[pos - 1] if pos else INIT) if pos is not None else (order[-1] if order else INIT)
+            if prev is not INIT:
+                w = writer.get((k, prev))
+                if w is not None:
+                    g.link(w, tid, WW, {"key": k, "value": prev, "value2": v})
+            for rid, _ in readers.get((k, prev), ()):
+                g.link(rid, tid, RW, {"key": k, "value": None if prev is INIT else prev, "value2": v,
+                                      "initial": prev is INIT, "read": txns[rid].call.invoke_index})
+    return g
+
+
+def check_list_append(history: History, *, consistency_models: Any = None, anomalies: Any = None,
+                      realtime: bool | None = None, timeout_s: float | None = 60.0,
+                      cycle_search_timeout_s: float = 1.0, **_opts: Any) -> Result:
+    """Elle's list-append check (see the module docstring). ``consistency_models`` /
+    ``anomalies`` take Elle's names (default strict-serializable); ``realtime=False`` alone
+    means serializable."""
     t0 = time.monotonic()
-    budget = Budget(timeout_s)
-    st = _collect(history)
-    for t in st.txns.values():
+    if realtime is False and consistency_models is None and anomalies is None:
+        consistency_models = ["serializable"]
+    expect: Expectation = parse_expectation(consistency_models, anomalies)
+    txns = _collect(history)
+    seen: dict[tuple[Any, Any], int] = {}
+    for t in txns.values():
+        for f, k, v in t.mops:
+            if f == "append":
+                if (k, v) in seen and seen[(k, v)] != t.id:
+                    raise BadInputError(f"value {thaw(v)!r} is appended to key {thaw(k)!r} twice (ops "
+                                        f"{txns[seen[(k, v)]].call.invoke_index} and {t.call.invoke_index}); "
+                                        "list-append needs unique values per key", history.source)
+                seen[(k, v)] = t.id
+    found = Found()
+    for t in txns.values():
         if t.status == "ok":
-            _internal(st, t)
-    orders = _versions(st)
-    _read_anomalies(st)
-    lost = _lost(st) if realtime else 0
-    nodes, edges = _graph(st, orders, realtime)
-    cycles, gstats = _elle.find_cycles(nodes, edges, realtime=realtime, budget=budget, max_cycles=max_cycles)
-    for cyc in cycles:
-        _cycle_anomaly(st, cyc, edges)
-    status = Counter(t.status for t in st.txns.values())
-    stats: dict[str, Any] = {
-        "txns": len(st.txns), "ok": status["ok"], "info": status["info"], "fail": status["fail"],
-        "keys": len(orders), "appends": len(st.writer), "lost_appends": lost,
-        "longest_list": max(map(len, orders.values()), default=0),
-        "graph": gstats, "anomaly_counts": dict(st.counts),
-    }
-    valid: Valid
-    if st.counts:
-        valid = False
-        summary = ", ".join(f"{n} {k}" for k, n in sorted(st.counts.items()))
-        if gstats["cyclic_components"] > len(cycles):
-            summary += (f"; {gstats['cyclic_components']} cyclic components in all "
-                        f"(at most {max_cycles} cycles listed)")
-    elif not gstats["search_complete"]:
-        valid, summary = "unknown", f"time limit ({timeout_s} s) reached before the search completed"
-    elif status["ok"] == 0:
-        valid, summary = "unknown", "no transaction was acknowledged: nothing to judge"
-    else:
-        valid = True
-        summary = (f"{status['ok']} ok txns over {len(orders)} keys: no anomalies "
-                   f"({'strict ' if realtime else ''}serializable)")
-    return Result(checker="list-append", valid=valid, summary=summary,
-                  anomalies=sorted(st.anomalies, key=lambda a: (sort_key(a.kind), a.ops[:1])),
-                  stats=stats, seconds=time.monotonic() - t0)
+            _internal(t, found)
+    _aborted_and_intermediate(txns, found)
+    orders = _orders(txns, found)
+    _dirty_updates(txns, orders, found)
+    lost_updates(txns, "append", found)
+    nodes = {tid for tid, t in txns.items() if t.status in ("ok", "info")}
+    g = _graph(txns, orders, nodes)
+    status = Counter(t.status for t in txns.values())
+    stats: dict[str, Any] = {"txns": len(txns), "ok": status["ok"], "info": status["info"], "fail": status["fail"],
+                             "keys": len(orders), "appends": len(seen),
+                             "longest_list": max(map(len, orders.values()), default=0)}
+    calls = [t.call for t in txns.values()]
+    views = {tid: TxnView(t.call, t.raw) for tid, t in txns.items()}
+    return judge("list-append", expect, g, nodes, calls, views, found, stats, t0, timeout_s, cycle_search_timeout_s)
