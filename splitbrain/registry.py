@@ -263,6 +263,8 @@ CHECKERS: Registry[Checker] = Registry(
         "counter": "splitbrain.checkers.counter:check_counter",
         "unique-ids": "splitbrain.checkers.unique_ids:check_unique_ids",
         "list-append": "splitbrain.checkers.list_append:check_list_append",
+        "rw-register": "splitbrain.checkers.rw_register:check_rw_register",
+        "txn-rw-register": "splitbrain.checkers.rw_register:check_rw_register",
         "perf": "splitbrain.checkers.perf:check_perf",
     },
     group="splitbrain.checkers",

@@ -32,7 +32,9 @@ from splitbrain.errors import (
 
 #: models judged by the linearizability checker; the others go to their own checkers
 LINEAR_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex", "etcd")
-OTHER_MODELS = ("set", "counter", "unique-ids", "list-append")
+OTHER_MODELS = ("set", "counter", "unique-ids", "list-append", "rw-register", "txn-rw-register")
+#: transactional models: they take --consistency-models / --anomalies (Elle's names)
+TXN_MODELS = ("list-append", "rw-register", "txn-rw-register")
 FORMAT_CHOICES = ("auto", "jsonl", "porcupine-etcd", "porcupine-kv", "edn")
 
 
@@ -64,8 +66,8 @@ def _other_checker(model: str) -> Any:
         raise HarnessError(f"the {model} checker is not available in this installation ({e})") from None
 
 
-def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max_memory_mb: float) -> tuple[
-        Result, int, str]:
+def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max_memory_mb: float,
+               txn_opts: dict[str, Any] | None = None) -> tuple[Result, int, str]:
     """Read and judge one file; returns (result, client ops, model actually used)."""
     from splitbrain.formats.detect import detect_format, read_history
 
@@ -78,6 +80,8 @@ def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max
         opts: dict[str, Any] = {"timeout_s": timeout_s}
         if init is not None:
             opts["init"] = init
+        if model in TXN_MODELS:
+            opts.update(txn_opts or {})
         return fn(history, **opts), ops, model
     from splitbrain.checkers.linearizable import check_history
 
@@ -101,6 +105,11 @@ def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: fl
             obj["summary"] = res.summary
         elif res.valid != True:  # noqa: E712 - "unknown" is truthy
             obj["summary"] = res.summary
+        if "not" in res.details:  # transactional: Elle's anomaly types and the models ruled out
+            obj.update({k: res.details[k] for k in ("anomaly-types", "not", "also-not")})
+            if res.valid != True:  # noqa: E712
+                obj["anomalies"] = [{"kind": a.kind, "ops": a.ops[:20], "explanation": a.explanation[:2000]}
+                                    for a in res.anomalies[:20]]
         click.echo(json.dumps(obj, default=str))
         return
     word = {True: "valid", False: "INVALID"}.get(res.valid, "unknown")  # type: ignore[arg-type]
@@ -133,6 +142,16 @@ def _check_dir(path: str, timeout_s: float | None, as_json: bool) -> int:
     return code
 
 
+def txn_options(models: str | None, anomalies: str | None) -> dict[str, Any]:
+    """``--consistency-models`` / ``--anomalies`` as checker options, validated (exit 64 on a bad name)."""
+    if models is None and anomalies is None:
+        return {}
+    from splitbrain.checkers.consistency import parse_expectation
+
+    e = parse_expectation(models, anomalies)
+    return {"consistency_models": list(e.models), "anomalies": list(e.anomalies)}
+
+
 def exit_valid(code: int) -> Any:
     return {0: True, 1: False}.get(code, "unknown")
 
@@ -140,16 +159,26 @@ def exit_valid(code: int) -> Any:
 @click.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "-m", default=None,
-              help="register, cas-register, kv, multi-register, mutex, etcd, set, counter, unique-ids, list-append")
+              help="register, cas-register, kv, multi-register, mutex, etcd, set, counter, unique-ids, list-append, "
+                   "rw-register (Elle's, transactional)")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
 @click.option("--init", "init_json", default=None, help="initial model state as JSON (default null)")
 @click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True,
               help="seconds per file before the verdict is unknown")
 @click.option("--max-memory", "max_memory_mb", type=float, default=1024, show_default=True,
               help="MB the search may grow by before the verdict is unknown")
+@click.option("--consistency-models", "models", default=None,
+              help="list-append / rw-register: models that must hold, Elle's names, comma-separated "
+                   "(default strict-serializable; 'none' for none)")
+@click.option("--anomalies", "anomalies", default=None,
+              help="list-append / rw-register: anomalies to reject too (G0, G1, G-single, G2, internal, ...); "
+                   "given alone, only these are checked")
+@click.option("--cycle-search-timeout", "cycle_timeout_s", type=float, default=1.0, show_default=True,
+              help="seconds per cycle class and component before that class is unknown")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
 def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | None, timeout_s: float,
-          max_memory_mb: float, as_json: bool) -> int:
+          max_memory_mb: float, models: str | None, anomalies: str | None, cycle_timeout_s: float,
+          as_json: bool) -> int:
     """Check histories for linearizability (or set/counter/... properties); or re-check RUN_DIRs."""
     files = [p for p in paths if not os.path.isdir(p)]
     if files and model is None:
@@ -159,6 +188,10 @@ def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | 
         raise UsageError(f"unknown model {model!r}; valid: {', '.join(valid)}")
     if model in OTHER_MODELS and files:
         _other_checker(model)
+    txn_opts = txn_options(models, anomalies)
+    if txn_opts and model not in TXN_MODELS and files:
+        raise UsageError(f"--consistency-models / --anomalies apply to {', '.join(TXN_MODELS)}, not {model!r}")
+    txn_opts["cycle_search_timeout_s"] = cycle_timeout_s
     init = _parse_init(init_json)
     if model is not None and model not in OTHER_MODELS and init is not None:
         MODELS[ALIASES.get(model, model)].init(init)  # a bad --init is a usage error, before any file
@@ -172,7 +205,7 @@ def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | 
             assert model is not None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                res, ops, used = check_file(path, model, fmt, init, timeout_s, max_memory_mb)
+                res, ops, used = check_file(path, model, fmt, init, timeout_s, max_memory_mb, txn_opts)
             for w in caught:
                 click.echo(f"warning: {w.message}", err=True)
         except SplitbrainError as e:

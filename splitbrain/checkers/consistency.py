@@ -201,7 +201,7 @@ def validate_models(models: Iterable[str]) -> list[str]:
     bad = [m for m in out if m not in ALL_MODELS]
     if bad:
         raise UsageError(f"unknown consistency model {bad[0]!r}; known: "
-                         f"{', '.join(sorted(friendly(m) for m in ALL_MODELS if not m.startswith('PL-')))}")
+                         f"{', '.join(sorted({friendly(m) for m in ALL_MODELS} - {m for m in ALL_MODELS if m.startswith('PL-')}))}")
     return out
 
 

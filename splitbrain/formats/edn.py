@@ -24,6 +24,7 @@ from typing import Any
 import edn_format
 
 from splitbrain.errors import BadInputError
+from splitbrain.formats import elle
 from splitbrain.formats._common import finish, read_text
 from splitbrain.history import NEMESIS, History, Op
 
@@ -126,18 +127,19 @@ def read_edn(path: str) -> History:
         line = text.count("\n", 0, spans[-1][1]) + 2 if spans else 1
         warnings.warn(f"{path}:{line}: dropping torn last op", stacklevel=2)
     maps = _parse_all(text, spans, path)
-    ops: list[Op] = []
-    where: list[int] = []
+    ds: list[dict[str, Any]] = []
+    lines: list[int] = []
     for obj, (_, _, line) in zip(maps, spans, strict=True):
         try:
-            d = edn_op_fields(obj)
+            ds.append(edn_op_fields(obj))
         except EdnOpError as e:
             raise BadInputError(str(e), path, line) from None
         except RecursionError:
             raise BadInputError("value nested too deeply", path, line) from None
-        ops.append(_op(d, len(ops), path, line))
-        where.append(line)
-    return finish(ops, where, path)
+        lines.append(line)
+    ds, lines = elle.normalize(ds, lines, path)
+    ops = [_op(d, i, path, line) for i, (d, line) in enumerate(zip(ds, lines, strict=True))]
+    return finish(ops, lines, path)
 
 
 def _parse_all(text: str, spans: list[tuple[int, int, int]], path: str) -> list[Any]:

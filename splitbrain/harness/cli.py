@@ -145,14 +145,18 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
 @click.option("--insecure-host-keys", is_flag=True, default=False, help="ssh backend: accept unknown host keys.")
 @click.option("--image", default=None, help="docker backend: image to run nodes in.")
 @click.option("--backend-opt", multiple=True, help="Extra backend option KEY=VALUE (repeatable).")
+@click.option("--consistency-models", "txn_models", default=None,
+              help="Transactional workloads: models that must hold (Elle's names; default strict-serializable).")
+@click.option("--anomalies", "txn_anomalies", default=None, help="Transactional workloads: anomalies to reject.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
 def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: str, time_limit: float,
         concurrency: int | None, rate: float, seed: int | None, bug: str | None, system_opt: tuple[str, ...],
         store: str, max_ops: int | None,
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,
         ssh_key: str | None, known_hosts: str | None, insecure_host_keys: bool, image: str | None,
-        backend_opt: tuple[str, ...], as_json: bool) -> None:
+        backend_opt: tuple[str, ...], txn_models: str | None, txn_anomalies: str | None, as_json: bool) -> None:
     """Run one test: start SYSTEM, drive clients under faults, check the history, write the report."""
+    from splitbrain.checkers.cli import txn_options
     from splitbrain.harness.progress import live_allowed
     from splitbrain.harness.runner import Run
 
@@ -166,6 +170,7 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
     test, sysobj, wl, backend_cls = build_test(
         system, workload, nemesis, nodes, backend, time_limit, concurrency, rate, seed, bug, store,
         max_ops, op_timeout, nemesis_interval, options, parse_system_opts(system_opt))
+    test.checker_options = txn_options(txn_models, txn_anomalies)
     be = backend_cls(dict(options))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
     outcome = asyncio.run(r.execute())

@@ -49,6 +49,8 @@ class Test:
     run_id: str = ""
     start_wall_time: float = 0.0
     command: str = ""
+    #: --consistency-models / --anomalies for the transactional checkers (empty: their defaults)
+    checker_options: dict[str, Any] = field(default_factory=dict)
 
     def rng(self, purpose: str) -> random.Random:
         """An independent stream per purpose, all derived from the one seed.
@@ -77,6 +79,9 @@ class Test:
             argv += ["--nemesis-interval", _num(self.nemesis_interval_s)]
         if self.store != "store":
             argv += ["--store", self.store]
+        for key in ("consistency_models", "anomalies"):
+            if key in self.checker_options:
+                argv += ["--" + key.replace("_", "-"), ",".join(self.checker_options[key]) or "none"]
         for key, value in sorted(self.backend_options.items()):
             flag = "--" + key.replace("_", "-")
             if key not in FLAG_OPTIONS and key not in NAMED_OPTIONS:
@@ -122,7 +127,8 @@ def _is_num(v: Any) -> bool:
 
 
 #: what each field of a loaded test.json may hold; a file that breaks this is bad data, not a crash later
-_KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_opts": "dict", "concurrency": "int", "seed": "int",
+_KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_opts": "dict",
+         "checker_options": "dict", "concurrency": "int", "seed": "int",
          "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
          "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
 _FIELD_OK = {

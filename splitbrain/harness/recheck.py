@@ -51,7 +51,8 @@ def recheck_run(run_dir: str | Path, timeout_s: float | None = None, quiet: bool
         raise HarnessError(f"workload {test.workload!r} is not available: {e}") from None
     handler = attach_log(run_dir)  # checker tracebacks go to harness.log, not the terminal
     try:
-        verdicts = check(history, workload.checkers(), timeout_s or max(test.check_timeout_s, CHECK_TIMEOUT_S))
+        verdicts = check(history, workload.checkers(), timeout_s or max(test.check_timeout_s, CHECK_TIMEOUT_S),
+                         test.checker_options)
     finally:
         detach_log(handler)
     extra: dict[str, object] = {"rechecked": True}

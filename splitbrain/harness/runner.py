@@ -279,7 +279,7 @@ class Run:
 
         previous = signal.signal(signal.SIGTERM, on_term)
         try:
-            return check(history, self.workload.checkers(), timeout_s)
+            return check(history, self.workload.checkers(), timeout_s, self.test.checker_options)
         except KeyboardInterrupt:
             self.interrupted = True
             return {spec.key: Result(spec.key, "unknown", summary="check interrupted")

@@ -49,8 +49,17 @@ def run_checker(spec: CheckerSpec, history: History, timeout_s: float) -> Result
         )
 
 
-def check(history: History, specs: list[CheckerSpec], timeout_s: float) -> dict[str, Result]:
+#: checkers that take the run's ``--consistency-models`` / ``--anomalies`` (Elle's names)
+TXN_CHECKERS = frozenset({"list-append", "rw-register", "txn-rw-register"})
+
+
+def check(history: History, specs: list[CheckerSpec], timeout_s: float,
+          txn_options: dict[str, Any] | None = None) -> dict[str, Result]:
+    """Run each spec; ``txn_options`` (the run's consistency models) go to the transactional checkers."""
     results: dict[str, Result] = {}
+    if txn_options:
+        specs = [CheckerSpec(s.name, {**s.options, **txn_options}, s.label) if s.name in TXN_CHECKERS else s
+                 for s in specs]
     for spec in specs:
         results[spec.key] = run_checker(spec, history, timeout_s)
     for spec in OPTIONAL:
