@@ -125,7 +125,9 @@ def test_dropped_appends_are_lost(tmp_path: Path) -> None:
 
     _, results = run(tmp_path, "list-append", _wrap(store, drop))
     res = results["list-append"]
-    assert res.valid is False and "lost-append" in {a.kind for a in res.anomalies}
+    # Elle's rule: an append no read shows comes after the last version read, so the acknowledged,
+    # never-applied append is ordered after appends that began once it had completed: a real-time cycle.
+    assert res.valid is False and any(a.kind.endswith("-realtime") for a in res.anomalies), res.summary
 
 
 def test_stale_transactional_reads_make_realtime_cycles(tmp_path: Path) -> None:
@@ -143,7 +145,7 @@ def test_stale_transactional_reads_make_realtime_cycles(tmp_path: Path) -> None:
     _, results = run(tmp_path, "list-append", stale, concurrency=2)
     res = results["list-append"]
     assert res.valid is False
-    assert {a.kind for a in res.anomalies} & {"G-single-realtime", "G2-item-realtime", "lost-append"}
+    assert any(a.kind.endswith("-realtime") for a in res.anomalies), res.summary
 
 
 # ----------------------------------------------------------------------------- request streams

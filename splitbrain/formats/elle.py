@@ -10,7 +10,7 @@ Before the generic EDN checks run, this fills them in the way Elle reads them:
 * no ``:process`` -> each operation is its own process: an invocation gets a
   fresh process, and a completion without one closes the oldest pending
   invocation without one whose micro-ops match it (f and key, in order);
-* a completion with no pending invocation -> an invocation is added at the very
+* a transaction completion with no pending invocation -> an invocation is added at the very
   start of the history (a fresh process), so the op is concurrent with every
   other: Elle draws no real-time edge into an op it never saw invoked.
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import warnings
 from typing import Any
-
-from splitbrain.history import NEMESIS
 
 
 def _shape(v: Any) -> Any:
@@ -78,13 +76,13 @@ def normalize(ds: list[dict[str, Any]], lines: list[int], path: str) -> tuple[li
     prefix: list[dict[str, Any]] = []
     for d in ds:
         p = d.get("process")
-        if p == NEMESIS or d.get("type") not in ("invoke", "ok", "fail", "info"):
-            continue
+        if not isinstance(p, int) or isinstance(p, bool) or d.get("type") not in ("invoke", "ok", "fail", "info"):
+            continue  # the nemesis, or a bad process the reader reports with its line
         if d["type"] == "invoke":
             pending.add(p)
         elif p in pending:
             pending.discard(p)
-        else:
+        elif d.get("f") == "txn":  # other orphans stay errors (a Knossos history must pair its ops)
             proc = new_process()
             d["process"] = proc
             prefix.append({"process": proc, "type": "invoke", "f": d.get("f"), "value": _blank_reads(d.get("value"))})
