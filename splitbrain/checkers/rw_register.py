@@ -112,6 +112,9 @@ def _dirty_reads(txns: dict[int, Txn], found: Found) -> None:
                           writer=w.call.invoke_index)
 
 
+NIL: Any = ("__nil__",)  # the initial state in a version graph (networkx nodes cannot be None)
+
+
 def _version_graphs(txns: dict[int, Txn], wfr_keys: bool, found: Found) -> dict[Any, nx.DiGraph]:
     """Per key, the known ``v1 < v2`` pairs; ``None`` is the initial state."""
     initial: dict[Any, nx.DiGraph] = {}
@@ -121,7 +124,7 @@ def _version_graphs(txns: dict[int, Txn], wfr_keys: bool, found: Found) -> dict[
         kvs = list(ext_writes(t).items()) + (list(ext_reads(t).items()) if t.status == "ok" else [])
         for k, v in kvs:
             if v is not None:
-                initial.setdefault(k, nx.DiGraph()).add_edge(None, v)
+                initial.setdefault(k, nx.DiGraph()).add_edge(NIL, v)
     if not wfr_keys:
         return initial
     merged = {k: g.copy() for k, g in initial.items()}
@@ -160,7 +163,8 @@ def _graph(txns: dict[int, Txn], versions: dict[Any, nx.DiGraph], history: Histo
         for r in readers.get((k, v), ()):
             g.link(ws[0], r, WR, {"key": k, "value": v, "read": txns[r].call.invoke_index})
     for k, vg in versions.items():
-        for v1, v2 in vg.edges:
+        for n1, v2 in vg.edges:
+            v1 = None if n1 == NIL else n1
             for w2 in writers.get((k, v2), ()):
                 for w1 in writers.get((k, v1), ()):
                     g.link(w1, w2, WW, {"key": k, "value": v1, "value2": v2})
