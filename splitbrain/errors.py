@@ -13,6 +13,8 @@ the order 255 > 65 > 64 > 1 > 2 > 0 (:func:`worst_exit`).
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNKNOWN = 2
@@ -80,10 +82,22 @@ class HarnessError(SplitbrainError):
 
 
 class NodeStartError(HarnessError):
-    """A node failed to start; the message names it and carries the tail of its log."""
+    """A node failed to start. The first line of the message says everything needed to act
+    (node, reason, exit status, where, command, the node's last output line); the lines
+    after it hold the tail of the node's own output. ``failure`` carries the same as data
+    (:class:`splitbrain.backends.bringup.StartFailure`) for harness.log and the report."""
 
-    def __init__(self, node: str, reason: str, log_tail: str = "") -> None:
+    def __init__(self, node: str, reason: str, log_tail: str = "", failure: Any = None) -> None:
         self.node = node
-        self.log_tail = log_tail
+        self.log_tail = log_tail if failure is None else failure.output
+        self.failure = failure
+        if failure is not None:
+            super().__init__(failure.details())
+            return
         tail = f"\n--- last lines of {node}'s log ---\n{log_tail}" if log_tail else ""
         super().__init__(f"node {node} failed to start: {reason}{tail}")
+
+    @classmethod
+    def of(cls, failure: Any) -> NodeStartError:
+        """The error for a :class:`~splitbrain.backends.bringup.StartFailure`."""
+        return cls(failure.node, failure.reason, failure.output, failure)

@@ -25,13 +25,12 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import dockernet, faketime
+from splitbrain.backends import bringup, dockernet, faketime
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
@@ -58,6 +57,7 @@ class DockerBackend:
         self.nodes: list[str] = []
         self.ips: dict[str, str] = {}
         self.containers: dict[str, Any] = {}
+        self.commands: dict[str, list[str]] = {}
         self.network: Any = None
         self.volumes: list[Any] = []
         self._grudge: dict[str, set[str]] = {}
@@ -95,7 +95,8 @@ class DockerBackend:
             config = NodeConfig(name=name, client_host="0.0.0.0", client_port=CLIENT_PORT, peer_host="0.0.0.0",
                                 peer_port=PEER_PORT, peers={p: (self.ips[p], PEER_PORT) for p in self.nodes if p != name},
                                 data_dir="/data/data", log_file=None, bug=cluster.bug, options=dict(cluster.options))
-            command = ["sh", "-c", _WRAP, "sh", *cluster.system.node_command(config, "python3")]
+            self.commands[name] = list(cluster.system.node_command(config, "python3"))
+            command = ["sh", "-c", _WRAP, "sh", *self.commands[name]]
             vol = self.client.volumes.create(name=f"{prefix}-{name}", labels=labels)
             self.volumes.append(vol)
             env = faketime.node_env("/data/faketime", LIB, base={})
@@ -137,36 +138,44 @@ class DockerBackend:
         return net
 
     def _await_node(self, name: str) -> None:
-        """Wait until ``name``'s client port accepts, then install its fault chains."""
-        deadline = time.monotonic() + self.start_timeout_s
+        """Wait (bounded by ``start_timeout_s``) until ``name``'s client port accepts, then install its
+        fault chains; a container that exits or never opens the port raises NodeStartError."""
         c = self.containers[name]
-        while True:
-            c.reload()
-            if c.status in ("exited", "dead"):
-                raise NodeStartError(name, f"container exited with code {c.attrs['State'].get('ExitCode')}",
-                                     self._log_tail(name))
+
+        def gone() -> str | None:
+            import docker
+
             try:
-                with socket.create_connection((self.ips[name], CLIENT_PORT), timeout=1.0):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise NodeStartError(name, f"client port not open after {self.start_timeout_s:.0f}s",
-                                     self._log_tail(name))
-            time.sleep(0.2)
+                c.reload()
+            except docker.errors.NotFound:
+                return f"container {c.name} was removed while it started (by someone else's cleanup?)"
+            return f"container {c.status} before opening its client port" if c.status in ("exited", "dead") else None
+
+        r = bringup.wait_ready(lambda: bringup.port_open_sync(self.ips[name], CLIENT_PORT), gone, self.start_timeout_s)
+        if not r.ready:
+            state = c.attrs.get("State", {})
+            status = state.get("ExitCode") if r.gone else None
+            reason = r.gone or (f"client port {self.ips[name]}:{CLIENT_PORT} not accepting after {r.waited_s:.1f} s "
+                                f"(deadline {self.start_timeout_s:.0f} s); container {c.status}")
+            if state.get("OOMKilled"):
+                reason += " (killed: out of memory)"
+            raise NodeStartError.of(bringup.StartFailure(
+                name, reason, self.commands.get(name, []),
+                f"container {c.name} ({c.short_id}) at {self.ips[name]}, image {self.image}", status,
+                self._log_tail(name), waited_s=r.waited_s, facts={"state": state.get("Status"),
+                                                                 "error": state.get("Error") or None}))
         self._exec(name, dockernet.prepare_script())
 
     def _log_tail(self, name: str, lines: int = 20) -> str:
-        try:
-            text = self._read_volume_file(name, "node.log").decode(errors="replace")
-        except Exception:  # noqa: BLE001 - best effort for an error message
-            text = ""
-        if not text:
+        """The node's last output: its node.log in the volume, after anything the wrapper shell printed
+        to the container's own stdout/stderr before the redirection took effect."""
+        parts = []
+        for read in (lambda: self.containers[name].logs(tail=lines), lambda: self._read_volume_file(name, "node.log")):
             try:
-                text = self.containers[name].logs(tail=lines).decode(errors="replace")
-            except Exception:  # noqa: BLE001
-                text = ""
-        return "\n".join(text.splitlines()[-lines:])
+                parts.append(read().decode(errors="replace"))
+            except Exception:  # noqa: BLE001 - best effort for an error message
+                pass
+        return bringup.tail_text("".join(p if p.endswith("\n") or not p else p + "\n" for p in parts), lines)
 
     def _read_volume_file(self, name: str, rel: str) -> bytes:
         stream, _ = self.containers[name].get_archive(f"/data/{rel}")

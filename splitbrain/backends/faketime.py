@@ -95,3 +95,32 @@ def loaded_in(pid: int) -> bool:
             return any("libfaketime" in line for line in fh)
     except OSError:
         return False
+
+
+#: libfaketime names a POSIX semaphore and shared-memory object after the pid of each process it
+#: starts in, and removes them only in a destructor: a node killed with SIGKILL leaves both in
+#: /dev/shm for ever. The harness knows its nodes' pids, so it removes them once a node is dead.
+SHM_DIR = "/dev/shm"
+
+
+def shm_entries(pid: int) -> list[str]:
+    """The /dev/shm names libfaketime makes for process ``pid``."""
+    return [f"{SHM_DIR}/faketime_shm_{pid}", f"{SHM_DIR}/sem.faketime_sem_{pid}"]
+
+
+def release(pid: int) -> None:
+    """Remove a dead node's libfaketime objects (call only once ``pid`` has been reaped)."""
+    for path in shm_entries(pid):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def release_command(pidfile: str) -> str:
+    """Shell: remove libfaketime's objects of the (dead) process whose pid is in ``pidfile``."""
+    import shlex
+
+    q = shlex.quote(pidfile)
+    return (f'p="$(cat {q} 2>/dev/null)"; [ -n "$p" ] && '
+            f'rm -f "{SHM_DIR}/faketime_shm_$p" "{SHM_DIR}/sem.faketime_sem_$p"; true')

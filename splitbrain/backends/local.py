@@ -33,11 +33,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import faketime
+from splitbrain.backends import bringup, faketime
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
@@ -147,6 +146,7 @@ class LocalBackend:
                     await asyncio.to_thread(node.proc.wait, 5.0)
             if node.pump is not None:
                 await asyncio.to_thread(node.pump.join, 2.0)
+            self._release(node)
         if self._proxies is not None:
             if self._proxies.alive():
                 with contextlib.suppress(Exception):
@@ -155,6 +155,14 @@ class LocalBackend:
         if self._spawner is not None:
             self._spawner.shutdown(wait=False)
         self._torn_down = True
+
+    def _release(self, node: NodeProc) -> None:
+        """Remove libfaketime's /dev/shm objects of this node's dead processes."""
+        for pid in list(node.pids):
+            if node.proc is not None and node.proc.pid == pid and node.proc.poll() is None:
+                continue  # still running: its objects are in use
+            faketime.release(pid)
+            node.pids.remove(pid)
 
     async def _stop_proxies(self) -> None:
         for link in self.links.values():
@@ -191,30 +199,42 @@ class LocalBackend:
         try:
             node.proc = await loop.run_in_executor(self._spawner, self._popen, node)
         except OSError as e:
-            raise NodeStartError(name, f"cannot execute {node.command[0]!r}: {e}", self.log_tail(name)) from None
+            raise NodeStartError.of(self._failure(node, f"cannot execute {node.command[0]!r}: {e}", None, 0.0)) from None
+        node.pids.append(node.proc.pid)
         assert node.proc.stdout is not None
         node.pump = threading.Thread(target=pump_log, args=(node.proc.stdout, node.log_path, self.log_max_bytes),
                                      name=f"splitbrain-log-{name}", daemon=True)
         node.pump.start()
 
     async def _await_up(self, name: str) -> None:
+        """Wait (bounded by ``start_timeout_s``) until the node's client port accepts; a node that
+        exits or never opens its port raises NodeStartError with its command and last output."""
         node = self._node(name)
-        deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            if node.proc is None or node.proc.poll() is not None:
-                code = None if node.proc is None else node.proc.returncode
-                await asyncio.sleep(0.1)  # let the log pump catch the last words
-                raise NodeStartError(name, f"process exited with code {code}", self.log_tail(name))
-            try:
-                _, w = await asyncio.wait_for(asyncio.open_connection(HOST, node.config.client_port), 1.0)
-                w.close()
-                return
-            except (TimeoutError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise NodeStartError(name, f"client port {node.config.client_port} not accepting after "
-                                           f"{self.start_timeout_s:.0f} s", self.log_tail(name))
-            await asyncio.sleep(0.05)
+
+        def gone() -> str | None:
+            if node.proc is None:
+                return "never spawned"
+            return None if node.proc.poll() is None else "exited before opening its client port"
+
+        r = await bringup.wait_ready_async(lambda: bringup.port_open(HOST, node.config.client_port), gone,
+                                           self.start_timeout_s)
+        if r.ready:
+            log.info("%s: client port %d accepting after %.2f s", name, node.config.client_port, r.waited_s)
+            return
+        status = None if node.proc is None else node.proc.poll()
+        if status is not None and node.pump is not None:
+            await asyncio.to_thread(node.pump.join, 2.0)  # the pump drains the pipe: the node's last words
+        reason = r.gone or (f"client port {HOST}:{node.config.client_port} not accepting after "
+                            f"{r.waited_s:.1f} s (deadline {self.start_timeout_s:.0f} s); the process is still "
+                            f"running (state {proc_state(node.proc.pid) if node.proc else '?'})")
+        raise NodeStartError.of(self._failure(node, reason, status, r.waited_s))
+
+    def _failure(self, node: NodeProc, reason: str, status: int | None, waited_s: float) -> bringup.StartFailure:
+        pid = node.proc.pid if node.proc is not None else None
+        return bringup.StartFailure(node.name, reason, list(node.command),
+                                    f"local process{f' pid {pid}' if pid else ''} on {HOST}, cwd {node.dir}",
+                                    status, self.log_tail(node.name), waited_s=waited_s,
+                                    facts={"log": node.log_path})
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         try:
@@ -235,6 +255,7 @@ class LocalBackend:
         self._signal(n, signal.SIGKILL)
         if n.proc is not None:
             await asyncio.to_thread(n.proc.wait, 10.0)
+        self._release(n)
 
     async def start(self, node: str) -> None:
         n = self._node(node)

@@ -125,6 +125,7 @@ class NodeProc:
     command: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = None
+    pids: list[int] = field(default_factory=list)  # every process spawned for this node, for /dev/shm cleanup
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

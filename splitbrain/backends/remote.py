@@ -90,18 +90,32 @@ def faketime_value(offset_s: float) -> str:
     return f"{offset_s:+.6f}s"
 
 
-def start_daemon(workdir: str, argv: list[str], env: dict[str, str], log: str, pidfile: str) -> str:
-    """Start argv detached (new session, no terminal), its pid in ``pidfile``.
+#: how long the start command waits for the daemon to record its pid before it gives up
+PIDFILE_WAIT_S = 10
 
-    ``sh -c 'echo $$ > pid; exec ...'`` makes the recorded pid the node's own,
-    so kill/pause signal the node and not a wrapper.
+
+def start_daemon(workdir: str, argv: list[str], env: dict[str, str], log: str, pidfile: str) -> str:
+    """Start argv detached (new session, no terminal), its pid in ``pidfile``; exit once it is there.
+
+    ``sh -c 'echo $$ > pid; exec ...'`` makes the recorded pid the node's own, so kill/pause
+    signal the node and not a wrapper. The pid is written atomically (tmp + mv) and the command
+    does not return before the file exists: a caller that asks for the node's state right after
+    must never read "no pid file" as "the node died" (that race failed one ssh run in a few
+    hundred under load: the node was reported dead while it was starting, and teardown's kill,
+    finding no pid either, left it running). Exit 1 (with a message) if no pid appears in
+    :data:`PIDFILE_WAIT_S` seconds.
     """
     env_args = [f"{k}={v}" for k, v in sorted(env.items())]
-    inner = f"echo $$ > {shlex.quote(pidfile)}; exec {q('env', *env_args, *argv)}"
+    tmp = pidfile + ".tmp"
+    inner = f"echo $$ > {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(pidfile)}; exec {q('env', *env_args, *argv)}"
+    tries = PIDFILE_WAIT_S * 20
     # `cd ... || exit` then a *simple* background command: the redirections apply to the only process
     # that outlives this shell, so the SSH channel (its stdout/stderr) closes as soon as we return.
-    return (f"cd {shlex.quote(workdir)} || exit 1; setsid sh -c {shlex.quote(inner)} "
-            f">> {shlex.quote(log)} 2>&1 < /dev/null &")
+    return (f"cd {shlex.quote(workdir)} || exit 1; rm -f {shlex.quote(pidfile)}; setsid sh -c {shlex.quote(inner)} "
+            f">> {shlex.quote(log)} 2>&1 < /dev/null & "
+            f"i=0; while [ ! -s {shlex.quote(pidfile)} ]; do i=$((i+1)); "
+            f"if [ $i -gt {tries} ]; then echo 'no pid file after {PIDFILE_WAIT_S} s' >&2; exit 1; fi; "
+            "sleep 0.05; done")
 
 
 def signal_pidfile(pidfile: str, sig: str) -> str:
@@ -109,6 +123,7 @@ def signal_pidfile(pidfile: str, sig: str) -> str:
 
 
 def pid_state(pidfile: str) -> str:
-    """Print the process state letter (R/S/T/Z...) or 'dead'."""
+    """Print the process state letter (R/S/T/Z...), 'dead', or 'nopid' when no pid was recorded."""
     return (f"p=\"$(cat {shlex.quote(pidfile)} 2>/dev/null)\"; "
-            "if [ -n \"$p\" ] && [ -r /proc/$p/stat ]; then awk '{print $3}' /proc/$p/stat; else echo dead; fi")
+            "if [ -z \"$p\" ]; then echo nopid; "
+            "elif [ -r /proc/$p/stat ]; then awk '{print $3}' /proc/$p/stat; else echo dead; fi")

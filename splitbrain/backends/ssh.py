@@ -27,7 +27,7 @@ from typing import Any
 
 import paramiko
 
-from splitbrain.backends import dockernet, remote
+from splitbrain.backends import bringup, dockernet, faketime, remote
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.hosts import Host, load_nodes_file
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
@@ -92,6 +92,7 @@ class Connection:
         self.host, self.user, self.key, self.known_hosts, self.insecure = host, user, key, known_hosts, insecure
         self.client: paramiko.SSHClient | None = None
         self.sudo = "" if user == "root" else "sudo -n "
+        self.last = ""  # how the last remote command ended (for start-failure reports)
 
     def connect(self) -> None:
         c = paramiko.SSHClient()
@@ -125,8 +126,18 @@ class Connection:
         t = self.client.get_transport() if self.client else None
         return bool(t and t.is_active())
 
-    def run(self, command: str, timeout_s: float = 30.0, check: bool = True, root: bool = True) -> str:
-        """Run a shell command; a dropped connection is re-established and the command retried once."""
+    def run(self, command: str, timeout_s: float = 30.0, check: bool = True, root: bool = True,
+            retry: bool = True) -> str:
+        """Run a shell command; a dropped connection is re-established and the command retried once
+        (only when ``retry``: starting a node is not safe to repeat)."""
+        status, out, err = self.run_status(command, timeout_s, root, retry)
+        if check and status != 0:
+            raise HarnessError(f"{self.host.address}: command failed ({status}): {err.strip()[-300:]}")
+        return out
+
+    def run_status(self, command: str, timeout_s: float = 30.0, root: bool = True,
+                   retry: bool = True) -> tuple[int, str, str]:
+        """(remote exit status, stdout, stderr); also remembered in :attr:`last` for diagnostics."""
         full = f"{self.sudo}sh -c {remote.q(command)}" if (root and self.sudo) else command
         for attempt in (1, 2):
             if not self.alive:
@@ -138,14 +149,19 @@ class Connection:
                 err = stderr.read().decode(errors="replace")
                 status = stdout.channel.recv_exit_status()
             except (paramiko.SSHException, OSError, EOFError) as e:
-                if attempt == 2:
+                self.last = f"lost the connection running a command: {type(e).__name__}: {e}"
+                if attempt == 2 or not retry:
                     raise HarnessError(f"{self.host.address}: lost SSH connection: {e}") from None
                 self.close()
                 continue
-            if check and status != 0:
-                raise HarnessError(f"{self.host.address}: command failed ({status}): {err.strip()[-300:]}")
-            return out
-        return ""
+            self.last = f"remote shell exit {status}" + (f", stderr: {err.strip()[-200:]}" if err.strip() else "")
+            return status, out, err
+        return 255, "", ""
+
+    def state(self) -> str:
+        """The transport as a user needs it in an error: where, connected or not, the last command's end."""
+        return (f"{self.user}@{self.host.address}:{self.host.port} "
+                f"{'connected' if self.alive else 'NOT connected'}; last command: {self.last or 'none'}")
 
     def sftp(self) -> paramiko.SFTPClient:
         if not self.alive:
@@ -206,6 +222,10 @@ class SshBackend:
         self._links: dict[tuple[str, str], PacketRule] = {}
         self._torn_down = False
         self._netem: bool | None = None
+        try:
+            self.start_timeout_s = float(opts.get("start_timeout_s", 30.0))
+        except (TypeError, ValueError):
+            raise UsageError("backend option start_timeout_s takes seconds") from None
 
     # ------------------------------------------------------------------ plumbing
     async def _each(self, fn: Any, names: list[str]) -> list[Any]:
@@ -278,24 +298,46 @@ class SshBackend:
         conn.run(remote.ensure_chains())
 
     def _start(self, name: str) -> None:
+        """Run the node's start command once (never retried: a second copy would fight the first);
+        it returns when the node's pid is recorded."""
         node = self.nodes[name]
-        self._run(name, remote.start_daemon(node.workdir, node.argv, node.env, f"{node.workdir}/node.log",
-                                            f"{node.workdir}/node.pid"))
+        conn = self.conns[name]
+        status, _, err = conn.run_status(remote.start_daemon(node.workdir, node.argv, node.env,
+                                                             f"{node.workdir}/node.log", f"{node.workdir}/node.pid"),
+                                         retry=False)
+        if status != 0:
+            raise NodeStartError.of(self._failure(name, f"the start command exited {status}: {err.strip()[-300:]}",
+                                                  None, 0.0))
 
-    def _await_ready(self, name: str, timeout_s: float = 20.0) -> None:
+    def _await_ready(self, name: str) -> None:
+        """Wait (bounded by ``start_timeout_s``) until the node's client port accepts from here."""
         host, port = self.client_address(name)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((host, port), timeout=1):
-                    return
-            except OSError:
-                state = self._run(name, remote.pid_state(f"{self.nodes[name].workdir}/node.pid"), check=False).strip()
-                if state in ("dead", "Z"):
-                    break
-                time.sleep(0.2)
-        tail = self._run(name, f"tail -n 20 {remote.q(self.nodes[name].workdir + '/node.log')}", check=False)
-        raise NodeStartError(name, f"client port {host}:{port} not reachable", tail)
+        pidfile = f"{self.nodes[name].workdir}/node.pid"
+        states: list[str] = []
+
+        def gone() -> str | None:
+            status, out, _ = self.conns[name].run_status(remote.pid_state(pidfile))
+            states.append(out.strip())
+            return f"the node process is gone (remote state {out.strip()!r})" if out.strip() in ("dead", "Z") else None
+
+        r = bringup.wait_ready(lambda: bringup.port_open_sync(host, port), gone, self.start_timeout_s)
+        if r.ready:
+            return
+        reason = r.gone or (f"client port {host}:{port} not accepting after {r.waited_s:.1f} s (deadline "
+                            f"{self.start_timeout_s:.0f} s); remote process state {states[-1] if states else '?'}")
+        # A daemon's exit status is its parent's (init's) to collect, not ours: the remote state says it.
+        raise NodeStartError.of(self._failure(name, reason, None, r.waited_s))
+
+    def _failure(self, name: str, reason: str, status: int | None, waited_s: float) -> bringup.StartFailure:
+        node, conn = self.nodes[name], self.conns[name]
+        try:
+            _, out, _ = conn.run_status(f"tail -n {bringup.TAIL_LINES} {remote.q(node.workdir + '/node.log')} 2>&1")
+        except HarnessError as e:
+            out = f"(cannot read the node's log: {e})"
+        return bringup.StartFailure(name, reason, list(node.argv),
+                                    f"ssh host {conn.host.address}:{conn.host.port}, workdir {node.workdir}", status,
+                                    bringup.tail_text(out), transport=conn.state(), waited_s=waited_s,
+                                    facts={"log": f"{node.workdir}/node.log"})
 
     def client_address(self, node: str) -> tuple[str, int]:
         return self.conns[node].host.address, CLIENT_PORT
@@ -311,8 +353,8 @@ class SshBackend:
             node = self.nodes[name]
             pid = f"{node.workdir}/node.pid"
             try:
-                self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL"),
-                          check=False)
+                self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL")
+                          + "; " + faketime.release_command(pid), check=False)
                 self._run(name, remote.remove_chains(), check=False)
                 self._run(name, dockernet.packet_script([]) + "; iptables -w -D OUTPUT -j SB-PKT 2>/dev/null; "
                           "iptables -w -X SB-PKT 2>/dev/null; true", check=False)
@@ -344,8 +386,9 @@ class SshBackend:
 
     # ------------------------------------------------------------------ faults
     async def kill(self, node: str) -> None:
-        await self._each(lambda n: self._run(n, remote.signal_pidfile(f"{self.nodes[n].workdir}/node.pid", "KILL")),
-                         [node])
+        pid = f"{self.nodes[node].workdir}/node.pid"
+        await self._each(lambda n: self._run(n, remote.signal_pidfile(pid, "KILL") + "; "
+                                             + faketime.release_command(pid)), [node])
         self._killed.add(node)
         self._paused.discard(node)
 
@@ -438,7 +481,7 @@ class SshBackend:
         by_addr = {self.conns[n].host.address: n for n in names}
         blocked = sorted((by_addr.get(a, a), n) for n, r in zip(names, results, strict=True) for a in r["dropped_from"])
         paused = sorted(n for n, r in zip(names, results, strict=True) if r["state"] == "T")
-        dead = sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z"))
+        dead = sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z", "nopid"))
         clock = {n: _offset(r["faketime"]) for n, r in zip(names, results, strict=True)}
         # The same keys as the other backends, so the nemesis can check its faults took effect.
         return {

@@ -135,6 +135,7 @@ class Run:
                 try:
                     await self._setup()
                 except SplitbrainError as e:  # keeps its exit code: a refused host key is a usage error
+                    log.error("setup failed: %s", e)  # harness.log: a node's command, exit status and last output
                     setup_failed = e
                 except Exception as e:  # noqa: BLE001 - a backend crash is a harness failure
                     log.exception("setup failed")
@@ -294,6 +295,9 @@ class Run:
         extra: dict[str, Any] = {"interrupted": self.interrupted}
         if error or setup_failed:
             extra["error"] = error or str(setup_failed)
+        failure = getattr(setup_failed, "failure", None)
+        if failure is not None:
+            extra["start_failure"] = failure.to_json()
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
         if nemesis_errors:
             extra["nemesis_errors"] = nemesis_errors

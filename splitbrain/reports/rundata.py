@@ -142,6 +142,17 @@ def read_logs(run_dir: Path, start_wall: float | None, notes: list[str]) -> dict
     return logs
 
 
+def harness_notes(results: dict[str, Any]) -> list[str]:
+    """What went wrong in the harness itself (a node that did not start, a fault that could not be
+    applied or healed), shown at the top of the report so a failed run explains itself."""
+    out = []
+    if results.get("error"):
+        out.append(f"the harness failed (exit 255): {results['error']}")
+    for err in results.get("nemesis_errors") or []:
+        out.append(f"nemesis error: {err}")
+    return out
+
+
 def load_run(run_dir: Path) -> RunData:
     """Read a run directory; a path that is not one is a usage error (64), never a traceback."""
     run_dir = Path(run_dir)
@@ -159,6 +170,8 @@ def load_run(run_dir: Path) -> RunData:
         results = None
     if results is None:
         notes.append("no verdict: the run ended before it was checked (re-check it with `splitbrain check RUN_DIR`)")
+    else:
+        notes += harness_notes(results)
     history = read_history(run_dir / "history.jsonl", notes)
     calls = history.calls(strict=False)
     faults = pair_faults(history.ops)
