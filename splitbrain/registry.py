@@ -201,7 +201,8 @@ WORKLOADS: Registry[Workload] = Registry(
 
 
 class FaultRegistry(Registry["Fault"]):
-    """Faults, plus ``partition:<topology>``: a partition that draws only that topology.
+    """Faults, plus ``partition:<topology>``: a partition that draws only that topology
+    (and ``disk:<variant>``: a disk fault of one kind).
 
     Aiming a run at one topology (``partition:bridge`` for dueling leaders,
     ``partition:halves`` for split brain) is how a user targets a suspicion,
@@ -221,8 +222,12 @@ class FaultRegistry(Registry["Fault"]):
         base, sep, topology = name.partition(":")
         if not sep:
             return super().get(name)
+        if base == "disk":
+            from splitbrain.nemesis.disk import variant
+
+            return variant(topology)
         if base != "partition":
-            raise UsageError(f"unknown fault {name!r}: only partition takes a topology (partition:<topology>)")
+            raise UsageError(f"unknown fault {name!r}: only partition:<topology> and disk:<variant> take a suffix")
         from splitbrain.nemesis.partition import only
 
         return only(topology)
@@ -238,6 +243,7 @@ FAULTS = FaultRegistry(
         "partition-leader": "splitbrain.nemesis.partition:LEADER",
         "packet": "splitbrain.nemesis.packet:FAULT",
         "clock": "splitbrain.nemesis.clock:FAULT",
+        "disk": "splitbrain.nemesis.disk:FAULT",
     },
     group="splitbrain.faults",
     check=_check_fault,

@@ -30,6 +30,8 @@ class ClusterSpec:
     run_id: str
     bug: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: serve each node's data dir through the fault filesystem (a ``disk`` fault is scheduled)
+    disk: bool = False
 
 
 @dataclass
@@ -85,4 +87,15 @@ class Backend(Protocol):
 
     async def heal(self) -> None:
         """Undo every network, packet, pause and clock fault; restart killed nodes."""
+        ...
+
+
+@runtime_checkable
+class DiskBackend(Protocol):
+    """The capability the ``disk`` fault needs: nodes whose data dirs are served by lazyfs
+    (:mod:`splitbrain.backends.lazyfs`) when ``ClusterSpec.disk`` is set."""
+
+    async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one control request (stats, crash, fsync-error, slow-fsync, clear) to ``node``'s
+        fault filesystem; its answer (a crash answers with what it dropped)."""
         ...

@@ -36,7 +36,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, faketime
+from splitbrain.backends import bringup, diskmount, faketime
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 class LocalBackend:
     name = "local"
+    #: why this machine cannot run disk faults (None: it can); checked before a run starts
+    disk_unavailable = staticmethod(diskmount.unavailable)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -67,6 +69,7 @@ class LocalBackend:
         self._spawner: ThreadPoolExecutor | None = None
         self._faketime_lib: str | None = None
         self._env: dict[str, str] = {}
+        self._mounts: dict[str, diskmount.Mount] = {}
         self._torn_down = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -131,6 +134,8 @@ class LocalBackend:
             if self._faketime_lib:
                 faketime.write_offset(node.clock_file, 0.0)
             self.nodes[name] = node
+            if cluster.disk:
+                await self._mount(name, ndir, f"{cluster.run_id}:{name}")
         for name in names:
             await self._spawn(name)
         await asyncio.gather(*(self._await_up(n) for n in names))
@@ -147,6 +152,12 @@ class LocalBackend:
             if node.pump is not None:
                 await asyncio.to_thread(node.pump.join, 2.0)
             self._release(node)
+        for m in list(self._mounts.values()):
+            try:
+                await asyncio.to_thread(diskmount.release, m)
+            except Exception as e:  # noqa: BLE001 - release every other mount regardless
+                log.error("lazyfs of %s: %s", m.node, e)
+        self._mounts.clear()
         if self._proxies is not None:
             if self._proxies.alive():
                 with contextlib.suppress(Exception):
@@ -284,6 +295,33 @@ class LocalBackend:
                 return
             await asyncio.sleep(0.01)
 
+    # ------------------------------------------------------------------ disks
+
+    async def _mount(self, name: str, ndir: str, source: str) -> None:
+        """Serve ``ndir/data`` through lazyfs (:mod:`.diskmount`), spawned like a node so it dies with us."""
+        reason = diskmount.unavailable()
+        if reason:
+            raise UsageError(f"the disk fault cannot run on the local backend: {reason}")
+        m = self._mounts[name] = diskmount.Mount.under(ndir, name)
+        diskmount.prepare(m)
+        argv = m.command(sys.executable, source)
+        parent = os.getpid()
+        assert self._spawner is not None
+
+        def popen() -> subprocess.Popen[bytes]:
+            with open(os.path.join(ndir, "lazyfs.log"), "ab") as out:
+                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                        env=self._env, cwd=ndir, preexec_fn=lambda: child_setup(parent))
+
+        m.proc = await asyncio.get_running_loop().run_in_executor(self._spawner, popen)
+        await asyncio.to_thread(diskmount.wait_mounted, m)
+
+    async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
+        self._node(node)
+        if node not in self._mounts:
+            raise HarnessError(f"{node} has no fault filesystem (the cluster was started without a disk fault)")
+        return await asyncio.to_thread(diskmount.control, self._mounts[node].control, request)
+
     # ------------------------------------------------------------------ network and clocks
 
     def _is_cut(self, src: str | None, dst: str) -> bool:
@@ -366,6 +404,9 @@ class LocalBackend:
                                     if self._source_proxies[d].forwarded.get(f"{a}->{d}", 0) > n)
             out["links"] = {dst: {"forwarded": dict(sp.forwarded), "dropped": dict(sp.dropped)}
                             for dst, sp in self._source_proxies.items()}
+        if self._mounts:
+            out["disk"] = {name: await self.disk(name, {"cmd": "stats"}) for name in sorted(self._mounts)
+                           if diskmount.mounted(self._mounts[name].mountpoint)}
         if self._faketime_lib:
             for n in self.nodes.values():
                 off = faketime.read_offset(n.clock_file)
@@ -413,6 +454,7 @@ class LocalBackend:
                 faketime.write_offset(n.clock_file, 0.0)
             if n.alive():
                 steps.append(self.resume(n.name))
+        steps += [self.disk(name, {"cmd": "clear"}) for name in self._mounts]
         for step in steps:
             try:
                 await step

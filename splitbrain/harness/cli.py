@@ -41,6 +41,14 @@ def parse_nemesis(text: str) -> list[str]:
     return out
 
 
+def disk_refusal(backend_cls: Any) -> str | None:
+    """Why ``backend_cls`` cannot serve data dirs through the fault filesystem here, or None."""
+    if not hasattr(backend_cls, "disk"):
+        return "it has no fault filesystem (disk faults run on the local backend)"
+    check = getattr(backend_cls, "disk_unavailable", None)
+    return check() if callable(check) else None
+
+
 def load_system(name: str) -> Any:
     """The system a name on the command line means (exit 64 for an unknown name or a broken plugin)."""
     try:
@@ -104,6 +112,11 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
         backend_cls = BACKENDS.get(backend)
     except (ImportError, AttributeError) as e:
         raise UsageError(f"backend {backend!r} is not available: {type(e).__name__}: {e}") from None
+    refused = disk_refusal(backend_cls) if any(f.partition(":")[0] == "disk" for f in faults) else None
+    if refused and nemesis.strip() == "all":
+        faults = [f for f in faults if f.partition(":")[0] != "disk"]
+    elif refused:
+        raise UsageError(f"the disk fault cannot run on the {backend} backend: {refused}")
     if faults:
         try:
             import splitbrain.nemesis.schedule  # noqa: F401

@@ -21,37 +21,57 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
+def fsync(fd: int) -> None:
+    """fsync, or stop the node: a failed fsync is not retried.
+
+    After an fsync fails the kernel may already have dropped the dirty pages it
+    could not write, so a retry that succeeds would claim durability for data
+    that is gone (PostgreSQL's "fsyncgate"). Like PostgreSQL since then, the
+    node stops at once and recovers from what its disk really holds.
+    """
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        sys.stderr.write(f"FATAL fsync failed ({e}); stopping rather than trusting unsynced data\n")
+        sys.stderr.flush()
+        os._exit(70)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fsync(fd)
     finally:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes, sync: bool = True) -> None:
+    """Replace ``path`` whole; with ``sync=False`` (a seeded bug) nothing is made durable."""
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            fsync(fh.fileno())
     os.replace(tmp, p)
-    _fsync_dir(p.parent)
+    if sync:
+        _fsync_dir(p.parent)
 
 
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    atomic_write(path, _json(obj))
+def write_json(path: str | os.PathLike[str], obj: Any, sync: bool = True) -> None:
+    atomic_write(path, _json(obj), sync)
 
 
 def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
@@ -102,7 +122,7 @@ class AppendLog:
         self._fh.write(b"".join(_encode(r) for r in records))
         self._fh.flush()
         if sync:
-            os.fsync(self._fh.fileno())
+            fsync(self._fh.fileno())
 
     def rewrite(self, records: list[Any]) -> None:
         """Replace the whole log atomically (compaction)."""
@@ -144,7 +164,7 @@ def _intact_prefix(path: Path, decode: Callable[[bytes], Any], cut: bool = True)
         with open(path, "r+b") as fh:
             fh.truncate(good)
             fh.flush()
-            os.fsync(fh.fileno())
+            fsync(fh.fileno())
     return records
 
 
@@ -152,13 +172,16 @@ class GroupCommitLog:
     """Append-only JSON-lines records; :meth:`append` returns once they are fsync'd.
 
     Appends arriving while an fsync runs share the next one (group commit), so a busy
-    acceptor pays one fsync per batch, not per message."""
+    acceptor pays one fsync per batch, not per message. ``sync=False`` is a seeded bug:
+    :meth:`append` returns once the records are written, never fsync'd."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sync: bool = True) -> None:
         self.path = path
+        self.sync = sync
         path.parent.mkdir(parents=True, exist_ok=True)
         _intact_prefix(path, _json_line)
         self.fh = open(path, "ab")  # noqa: SIM115
+        _fsync_dir(path.parent)  # the new file's name is durable before anything is promised in it
         self._batch: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
@@ -197,7 +220,8 @@ class GroupCommitLog:
     def _write_sync(self, data: bytes) -> None:
         self.fh.write(data)
         self.fh.flush()
-        os.fsync(self.fh.fileno())
+        if self.sync:
+            fsync(self.fh.fileno())
 
     def close(self) -> None:
         self.fh.close()

@@ -16,6 +16,8 @@ from splitbrain.systems.base import PythonSystem
 BUGS = {
     "accept-lower-ballot": "acceptors accept proposals whose ballot is below the one they promised",
     "ignore-promised-values": "a new leader ignores values reported in promises and reuses those slots",
+    "acceptor-no-fsync": "acceptors answer promises and acceptances once written, before they are fsync'd, "
+    "so a power loss makes them forget what they promised and accepted",
 }
 
 SYSTEM = PythonSystem(

@@ -29,7 +29,7 @@ class PaxosServer:
     def __init__(self, config: NodeConfig, log: logging.Logger) -> None:
         self.config, self.log = config, log
         data = Path(config.data_dir)
-        self.acceptor_log = GroupCommitLog(data / "acceptor.jsonl")
+        self.acceptor_log = GroupCommitLog(data / "acceptor.jsonl", sync=config.bug != "acceptor-no-fsync")
         self.chosen_log = GroupCommitLog(data / "chosen.jsonl")
         self.machine = StateMachine()
         self.net = PeerNet.lossy(config.name, (config.peer_host, config.peer_port), config.peers,

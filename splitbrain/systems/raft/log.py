@@ -19,8 +19,10 @@ Entry = tuple[int, dict[str, Any]]  # (term, command)
 
 
 class RaftLog:
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, fsync: bool = True) -> None:
+        """``fsync=False`` is the ``no-fsync`` bug: writes reach the OS, never the disk."""
         os.makedirs(data_dir, exist_ok=True)
+        self.fsync = fsync
         self._meta_path = Path(data_dir) / "raft-state.json"
         meta = read_json(self._meta_path, {"term": 0, "vote": None})
         self.term: int = int(meta["term"])
@@ -41,7 +43,7 @@ class RaftLog:
     def save_meta(self, term: int, vote: str | None) -> None:
         """Durably record term and vote; called before any answer that depends on them."""
         if (term, vote) != (self.term, self.vote):
-            write_json(self._meta_path, {"term": term, "vote": vote})
+            write_json(self._meta_path, {"term": term, "vote": vote}, self.fsync)
             self.term, self.vote = term, vote
 
     @property
@@ -73,7 +75,7 @@ class RaftLog:
 
     def sync(self) -> None:
         if self._pending:
-            self._file.append(self._pending)
+            self._file.append(self._pending, self.fsync)
             self._pending = []
         self.persisted = len(self.entries)
 

@@ -48,6 +48,8 @@ BUGS = {
     "leader; a follower learns of commits a heartbeat late, or never while cut off",
     "quorum-off-by-one": "majority computed as n//2 instead of n//2+1 for votes, commits and read "
     "confirmation, so two nodes of five elect a leader and commit on their own",
+    "no-fsync": "log entries, term and vote are written but never fsync'd before the node answers, "
+    "so a power loss (not a process kill) forgets acknowledged writes and votes",
 }
 
 HEARTBEAT_S = 0.05
@@ -72,7 +74,7 @@ class RaftNode:
                            float(opts.get("election_max_s", ELECTION_MAX_S)))
         self.timeout_s = float(opts.get("request_timeout_s", REQUEST_TIMEOUT_S))
         self.read_timeout_s = float(opts.get("read_timeout_s", READ_TIMEOUT_S))
-        self.rlog = RaftLog(config.data_dir)
+        self.rlog = RaftLog(config.data_dir, fsync=self.bug != "no-fsync")
         self.net = PeerNet(config.name, (config.peer_host, config.peer_port), config.peers,
                            self.on_message, log)
         self.sm = StateMachine()

@@ -19,6 +19,8 @@ BUGS = {
     "sloppy-quorum": "writes and reads use any W/R reachable nodes (hinted handoff), not the key's replicas",
     "no-write-back": "reads return the newest value of a quorum without writing it back first",
     "lww-clock": "conflicts resolve last-write-wins on the coordinator's wall clock, sets included",
+    "no-fsync": "a replica acknowledges a write once it is written, before it is fsync'd, so a power "
+    "loss of a quorum forgets writes the client was told are stored",
 }
 
 SYSTEM = PythonSystem(

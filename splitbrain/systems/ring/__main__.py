@@ -32,7 +32,7 @@ HANDOFF_S = 1.0
 class RingServer:
     def __init__(self, config: NodeConfig, log: logging.Logger) -> None:
         self.config, self.log = config, log
-        self.store = GroupCommitLog(Path(config.data_dir) / "replica.jsonl")
+        self.store = GroupCommitLog(Path(config.data_dir) / "replica.jsonl", sync=config.bug != "no-fsync")
         self.net = PeerNet.lossy(config.name, (config.peer_host, config.peer_port), config.peers,
                                  self._on_peer, log)
         self.node = RingNode(config.name, list(config.peers), send=self.net.send, persist=self._persist,

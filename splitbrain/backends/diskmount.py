@@ -1,0 +1,169 @@
+"""The control node's side of the fault filesystem: mount, talk to, and unmount lazyfs.
+
+A node whose cluster runs a ``disk`` fault gets its data directory served by
+:mod:`splitbrain.backends.lazyfs`: ``nodes/<name>/data`` becomes the mount
+point, ``nodes/<name>/data.disk`` the backing directory (the "platter"), and
+``data.trash`` holds removed files until a directory fsync makes the removal
+durable. At teardown the mount goes away and ``data.disk`` is moved back to
+``data``, so a stored run looks the same with or without the fault.
+
+Nothing may stay mounted: the daemon mounts with ``auto_unmount`` (fusermount3
+stays behind as a watchdog and unmounts when the daemon dies, even by SIGKILL),
+dies with the control node (``PR_SET_PDEATHSIG``), and ``splitbrain cleanup``
+unmounts anything still listed in /proc/self/mountinfo as ours
+(:func:`leftover_mounts`). Mount sources are ``splitbrain-lazyfs:<run id>:<node>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from splitbrain.backends.lazyfs import FSNAME_PREFIX, SUBTYPE
+from splitbrain.errors import HarnessError
+
+#: the kernel's name for our mounts in /proc/self/mountinfo
+FSTYPE = f"fuse.{SUBTYPE}"
+
+
+def unavailable() -> str | None:
+    """Why this machine cannot serve a FUSE data directory, or None when it can."""
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse on this machine (load the fuse module or run with --device /dev/fuse)"
+    if shutil.which("fusermount3") is None:
+        return "fusermount3 is missing (Debian package fuse3)"
+    try:
+        import mfusepy  # type: ignore[import-untyped]  # noqa: F401
+    except (ImportError, OSError) as e:
+        return f"the FUSE binding cannot load (PyPI mfusepy over Debian libfuse3-3): {e}"
+    return None
+
+
+@dataclass
+class Mount:
+    """One node's fault filesystem."""
+
+    node: str
+    mountpoint: str
+    backing: str
+    trash: str
+    control: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def under(cls, node_dir: str, node: str) -> Mount:
+        return cls(node, os.path.join(node_dir, "data"), os.path.join(node_dir, "data.disk"),
+                   os.path.join(node_dir, "data.trash"), os.path.join(node_dir, "lazyfs.sock"))
+
+    def command(self, python: str, source: str) -> list[str]:
+        return [python, "-m", "splitbrain.backends.lazyfs", "--backing", self.backing, "--trash", self.trash,
+                "--control", self.control, "--name", source, self.mountpoint]
+
+
+def mounted(mountpoint: str) -> bool:
+    target = os.path.abspath(mountpoint)
+    return any(m == target for m, _ in _our_mounts())
+
+
+def _unescape(field: str) -> str:
+    return field.encode().decode("unicode_escape") if "\\" in field else field
+
+
+def _our_mounts() -> list[tuple[str, str]]:
+    """(mount point, source) of every lazyfs mount, from /proc/self/mountinfo."""
+    out = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                left, _, right = line.partition(" - ")
+                fields, rest = left.split(), right.split()
+                if len(fields) >= 5 and len(rest) >= 2 and rest[0] == FSTYPE:
+                    out.append((_unescape(fields[4]), rest[1]))
+    except OSError:
+        pass
+    return out
+
+
+def leftover_mounts(run_id: str | None = None) -> list[str]:
+    """Mount points of lazyfs mounts (of one run, or every run) still in the mount table."""
+    prefix = f"{FSNAME_PREFIX}:{run_id}:" if run_id else f"{FSNAME_PREFIX}:"
+    return [m for m, src in _our_mounts() if src.startswith(prefix)]
+
+
+def unmount(mountpoint: str) -> bool:
+    """Lazily unmount (the daemon may be gone); True when it is no longer mounted."""
+    for argv in (["fusermount3", "-u", "-z", mountpoint], ["umount", "-l", mountpoint]):
+        if not mounted(mountpoint):
+            return True
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    return not mounted(mountpoint)
+
+
+def control(path: str, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+    """Send one request to a daemon's control socket; its answer, or HarnessError."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout_s)
+            s.connect(path)
+            s.sendall(json.dumps(request).encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        answer = json.loads(buf)
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"lazyfs control {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(answer, dict) or not answer.get("ok"):
+        raise HarnessError(f"lazyfs control {path} refused {request}: {answer}")
+    return answer
+
+
+def prepare(m: Mount) -> None:
+    """Directories for a fresh mount: an existing data dir becomes the backing one."""
+    if os.path.isdir(m.mountpoint) and not os.path.exists(m.backing) and not mounted(m.mountpoint):
+        os.rename(m.mountpoint, m.backing)
+    os.makedirs(m.backing, exist_ok=True)
+    os.makedirs(m.mountpoint, exist_ok=True)
+    shutil.rmtree(m.trash, ignore_errors=True)
+
+
+def wait_mounted(m: Mount, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (mounted(m.mountpoint) and os.path.exists(m.control)):
+        if m.proc is not None and m.proc.poll() is not None:
+            raise HarnessError(f"lazyfs for {m.node} exited with code {m.proc.returncode} before mounting")
+        if time.monotonic() > deadline:
+            raise HarnessError(f"lazyfs for {m.node} not mounted at {m.mountpoint} after {timeout_s:.0f} s")
+        time.sleep(0.02)
+
+
+def release(m: Mount) -> None:
+    """Stop the daemon, unmount, and put the backing dir back where the data dir was."""
+    if m.proc is not None and m.proc.poll() is None:
+        m.proc.terminate()
+        try:
+            m.proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            m.proc.kill()
+            m.proc.wait(5.0)
+    if not unmount(m.mountpoint):
+        raise HarnessError(f"could not unmount lazyfs at {m.mountpoint}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(m.control)
+    shutil.rmtree(m.trash, ignore_errors=True)
+    if os.path.isdir(m.backing):
+        with contextlib.suppress(OSError):
+            os.rmdir(m.mountpoint)
+        if not os.path.exists(m.mountpoint):
+            os.rename(m.backing, m.mountpoint)
+

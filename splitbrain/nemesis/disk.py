@@ -1,0 +1,131 @@
+"""disk: storage faults through the fault filesystem (:mod:`splitbrain.backends.lazyfs`).
+
+A process kill cannot test durability: the kernel keeps a killed process's
+unsynced writes. These faults act on what a node's disk has *promised*:
+
+* ``lose-unfsynced``: power loss. The targets are killed, everything they
+  wrote but never fsync'd (data, and names no directory fsync made durable)
+  is dropped, and they restart at stop from what is left;
+* ``torn-write``: the same, but the newest unsynced write keeps a random
+  prefix of itself, as a sector write cut by the power failure;
+* ``fsync-error``: the next fsync on each target fails with EIO, once, as
+  on a failing disk (the targets are restarted at stop if that killed them);
+* ``slow-fsync``: every fsync of the targets takes ``delay_ms`` longer.
+
+``disk`` draws one of them per start (power loss most often: it is the one
+that finds acknowledged writes that were never durable); ``disk:<variant>``
+always uses that one. Power loss hits a majority or the whole cluster half
+the time: a write acknowledged by a quorum that never fsync'd is lost only
+when every copy is.
+
+Verified like every fault: a crash answers with the bytes, files and names
+it dropped (recorded in the history), an armed fsync error or delay is read
+back from the daemon's stats, and a fired fsync error names the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from splitbrain.errors import UsageError
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, minority
+
+VARIANTS = ("lose-unfsynced", "torn-write", "fsync-error", "slow-fsync")
+#: how often plain ``disk`` draws each variant
+WEIGHTS = (5, 2, 2, 1)
+SLOW_FSYNC_MS = (20.0, 200.0)
+
+
+def _has_disk(ctx: NemesisContext) -> Any:
+    if not hasattr(ctx.backend, "disk"):
+        raise UsageError(f"backend {getattr(ctx.backend, 'name', '?')} has no fault filesystem for disk faults")
+    return ctx.backend
+
+
+async def _targets(ctx: NemesisContext, power_loss: bool) -> tuple[str, list[str]]:
+    nodes = sorted(ctx.nodes)
+    modes = ["one", "minority", "leader"] + (["majority", "all"] * 2 if power_loss else [])
+    mode = ctx.rng.choice(modes)
+    if mode == "all":
+        return mode, nodes
+    k = {"one": 1, "leader": 1, "minority": ctx.rng.randint(1, minority(len(nodes))),
+         "majority": len(nodes) // 2 + 1}[mode]
+    targets = sorted(ctx.rng.sample(nodes, k))
+    if mode == "leader":
+        node, how = await leaderish(ctx, targets[0])
+        return f"leader:{how}", [node]
+    return mode, targets
+
+
+@dataclass(frozen=True)
+class DiskFault:
+    name: str
+    #: None: draw a variant per start
+    variant: str | None = None
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        backend = _has_disk(ctx)
+        variant = self.variant or ctx.rng.choices(VARIANTS, WEIGHTS)[0]
+        crash = variant in ("lose-unfsynced", "torn-write")
+        mode, targets = await _targets(ctx, crash)
+        ctx.state[self.name] = (variant, targets, {})
+        details: dict[str, Any] = {"variant": variant, "nodes": targets, "mode": mode}
+        if crash:
+            for node in targets:
+                await backend.kill(node)
+            reports = await asyncio.gather(*(backend.disk(n, {"cmd": "crash", "torn": variant == "torn-write",
+                                                              "seed": ctx.rng.randrange(2**31)})
+                                             for n in targets))
+            details["dropped"] = dict(zip(targets, reports, strict=True))
+            details["dropped_bytes"] = sum(int(r["dropped_bytes"]) for r in reports)
+            details["dropped_files"] = sum(int(r["dropped_files"]) for r in reports)
+            details["undone_names"] = sum(int(r["undone_names"]) for r in reports)
+            verify = await ctx.backend.verify()
+            alive = set(targets) - set(verify.get("killed", targets))
+            if alive:
+                raise FaultNotEffective(self.name, f"still running after the power loss: {sorted(alive)}", details)
+            details["verified"] = True
+            return details
+        if variant == "fsync-error":
+            before = await asyncio.gather(*(backend.disk(n, {"cmd": "stats"}) for n in targets))
+            ctx.state[self.name] = (variant, targets, {n: len(s["failed_fsyncs"]) for n, s in zip(targets, before,
+                                                                                                 strict=True)})
+            answers = await asyncio.gather(*(backend.disk(n, {"cmd": "fsync-error", "count": 1}) for n in targets))
+            details["verified"] = all(a.get("armed_fsync_errors") == 1 for a in answers)
+        else:
+            delay = round(ctx.rng.uniform(*SLOW_FSYNC_MS), 1)
+            answers = await asyncio.gather(*(backend.disk(n, {"cmd": "slow-fsync", "delay_ms": delay})
+                                             for n in targets))
+            details["delay_ms"] = delay
+            details["verified"] = all(abs(float(a.get("fsync_delay_ms", 0)) - delay) < 1e-6 for a in answers)
+        if not details["verified"]:
+            raise FaultNotEffective(self.name, f"the fault filesystem did not arm {variant}: {answers}", details)
+        return details
+
+    async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
+        variant, targets, seen = ctx.state.pop(self.name, (None, [], {}))
+        backend = _has_disk(ctx)
+        details: dict[str, Any] = {"variant": variant, "nodes": targets}
+        if variant == "fsync-error":
+            stats = {n: await backend.disk(n, {"cmd": "stats"}) for n in targets}
+            details["failed_fsyncs"] = {n: s["failed_fsyncs"][seen.get(n, 0):] for n, s in stats.items()
+                                        if s["failed_fsyncs"][seen.get(n, 0):]}
+            details["unfired"] = sorted(n for n, s in stats.items() if s["armed_fsync_errors"])
+        if variant in ("fsync-error", "slow-fsync"):
+            for n in targets:
+                await backend.disk(n, {"cmd": "clear"})
+        for n in targets:  # a power loss restarts here; a node that died of an fsync error too
+            await backend.start(n)
+        return details
+
+
+FAULT = DiskFault("disk")
+
+
+def variant(name: str) -> DiskFault:
+    """``disk:<variant>``: a disk fault that always uses that variant."""
+    if name not in VARIANTS:
+        raise UsageError(f"unknown disk variant {name!r} in disk:{name}; valid: {', '.join(VARIANTS)}")
+    return DiskFault(f"disk:{name}", name)
