@@ -7,9 +7,10 @@ point, ``nodes/<name>/data.disk`` the backing directory (the "platter"), and
 durable. At teardown the mount goes away and ``data.disk`` is moved back to
 ``data``, so a stored run looks the same with or without the fault.
 
-Nothing may stay mounted: the daemon mounts with ``auto_unmount`` (fusermount3
-stays behind as a watchdog and unmounts when the daemon dies, even by SIGKILL),
-dies with the control node (``PR_SET_PDEATHSIG``), and ``splitbrain cleanup``
+Nothing may stay mounted: the daemon lazily unmounts and exits when the control
+node dies (it watches its parent), mounts with ``auto_unmount`` (fusermount3
+stays behind as a watchdog and unmounts when the daemon dies, even by SIGKILL,
+as long as no file on it is open), and ``splitbrain cleanup``
 unmounts anything still listed in /proc/self/mountinfo as ours
 (:func:`leftover_mounts`). Mount sources are ``splitbrain-lazyfs:<run id>:<node>``.
 """
@@ -17,6 +18,8 @@ unmounts anything still listed in /proc/self/mountinfo as ours
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -59,12 +62,16 @@ class Mount:
 
     @classmethod
     def under(cls, node_dir: str, node: str) -> Mount:
-        return cls(node, os.path.join(node_dir, "data"), os.path.join(node_dir, "data.disk"),
-                   os.path.join(node_dir, "data.trash"), os.path.join(node_dir, "lazyfs.sock"))
+        """The layout in ``node_dir``; the control socket is abstract (named after the mount point)."""
+        mountpoint = os.path.abspath(os.path.join(node_dir, "data"))
+        sock = "@splitbrain-lazyfs-" + hashlib.sha256(mountpoint.encode()).hexdigest()[:24]
+        return cls(node, mountpoint, os.path.join(node_dir, "data.disk"), os.path.join(node_dir, "data.trash"), sock)
 
-    def command(self, python: str, source: str) -> list[str]:
+    def command(self, python: str, source: str, parent: int | None = None) -> list[str]:
+        """argv of the daemon; with ``parent`` it unmounts and exits when that process dies."""
+        watch = ["--parent", str(parent)] if parent is not None else []
         return [python, "-m", "splitbrain.backends.lazyfs", "--backing", self.backing, "--trash", self.trash,
-                "--control", self.control, "--name", source, self.mountpoint]
+                "--control", self.control, "--name", source, *watch, self.mountpoint]
 
 
 def mounted(mountpoint: str) -> bool:
@@ -97,6 +104,28 @@ def leftover_mounts(run_id: str | None = None) -> list[str]:
     return [m for m, src in _our_mounts() if src.startswith(prefix)]
 
 
+def _dead(mountpoint: str) -> bool:
+    """A mount whose daemon is gone answers every call with ENOTCONN."""
+    try:
+        os.stat(mountpoint)
+    except OSError as e:
+        return e.errno in (errno.ENOTCONN, errno.EIO, errno.ENOENT)
+    return False
+
+
+def unmount_leftovers(run_id: str | None = None) -> list[str]:
+    """Unmount what dead runs left: every lazyfs mount whose daemon is gone, or all of one named run.
+
+    A live run's mounts (their daemon still answers) are spared unless that run is named.
+    Returns the mount points unmounted.
+    """
+    done = []
+    for mountpoint in leftover_mounts(run_id):
+        if (run_id or _dead(mountpoint)) and unmount(mountpoint):
+            done.append(mountpoint)
+    return done
+
+
 def unmount(mountpoint: str) -> bool:
     """Lazily unmount (the daemon may be gone); True when it is no longer mounted."""
     for argv in (["fusermount3", "-u", "-z", mountpoint], ["umount", "-l", mountpoint]):
@@ -112,7 +141,7 @@ def control(path: str, request: dict[str, Any], timeout_s: float = 10.0) -> dict
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout_s)
-            s.connect(path)
+            s.connect("\0" + path[1:] if path.startswith("@") else path)
             s.sendall(json.dumps(request).encode() + b"\n")
             buf = b""
             while not buf.endswith(b"\n"):
@@ -139,12 +168,20 @@ def prepare(m: Mount) -> None:
 
 def wait_mounted(m: Mount, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not (mounted(m.mountpoint) and os.path.exists(m.control)):
+    while not (mounted(m.mountpoint) and _answers(m.control)):
         if m.proc is not None and m.proc.poll() is not None:
             raise HarnessError(f"lazyfs for {m.node} exited with code {m.proc.returncode} before mounting")
         if time.monotonic() > deadline:
             raise HarnessError(f"lazyfs for {m.node} not mounted at {m.mountpoint} after {timeout_s:.0f} s")
         time.sleep(0.02)
+
+
+def _answers(path: str) -> bool:
+    try:
+        control(path, {"cmd": "stats"}, timeout_s=2.0)
+    except HarnessError:
+        return False
+    return True
 
 
 def release(m: Mount) -> None:
@@ -158,8 +195,6 @@ def release(m: Mount) -> None:
             m.proc.wait(5.0)
     if not unmount(m.mountpoint):
         raise HarnessError(f"could not unmount lazyfs at {m.mountpoint}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(m.control)
     shutil.rmtree(m.trash, ignore_errors=True)
     if os.path.isdir(m.backing):
         with contextlib.suppress(OSError):

@@ -35,8 +35,10 @@ import json
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import mfusepy  # type: ignore[import-untyped]
@@ -63,19 +65,14 @@ class LazyOps(mfusepy.Operations):  # type: ignore[misc]
 
     def __init__(self, journal: Journal) -> None:
         self.j = journal
-        self.lock = threading.Lock()
+        self.mutex = threading.Lock()
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
-            with self.lock:
+            with self.mutex:
                 return fn(*args)
         except OSError as e:
             raise _oserror(e) from None
-
-    def init_with_config(self, conn_info: Any, config_3: Any) -> None:
-        if config_3 is not None:
-            config_3.contents.hard_remove = 1
-            config_3.contents.use_ino = 1
 
     # -- reading ---------------------------------------------------------------------
 
@@ -152,7 +149,7 @@ class LazyOps(mfusepy.Operations):  # type: ignore[misc]
         delay = self.j.fsync_delay_s
         if delay:
             threading.Event().wait(delay)
-        with self.lock:
+        with self.mutex:
             saved, self.j.fsync_delay_s = self.j.fsync_delay_s, 0.0
             try:
                 self.j.fsync(fh, path or "?")
@@ -242,11 +239,14 @@ def _control(journal: Journal, lock: threading.Lock, req: dict[str, Any]) -> dic
 
 
 def serve_control(path: str, journal: Journal, lock: threading.Lock) -> None:
-    """Answer control requests on a unix socket, one thread, one connection at a time."""
-    if os.path.exists(path):
+    """Answer control requests on a unix socket, one thread, one connection at a time.
+
+    A ``path`` starting with ``@`` is a Linux abstract socket name (no file, no 108-byte
+    path limit for deep run directories)."""
+    if not path.startswith("@") and os.path.exists(path):
         os.unlink(path)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
+    srv.bind("\0" + path[1:] if path.startswith("@") else path)
     srv.listen(8)
     while True:
         conn, _ = srv.accept()
@@ -260,6 +260,21 @@ def serve_control(path: str, journal: Journal, lock: threading.Lock) -> None:
                 fh.flush()
 
 
+def watch_parent(parent: int, mountpoint: str) -> None:
+    """When the control node dies, unmount (lazily: its nodes may still hold files) and exit.
+
+    The daemon is not killed with its parent (no ``PR_SET_PDEATHSIG``): a SIGKILLed
+    daemon leaves unmounting to fusermount3's ``auto_unmount`` watchdog, which gives up
+    while dying nodes still hold files open. Detaching first always works.
+    """
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    for argv in (["fusermount3", "-u", "-z", mountpoint], ["umount", "-l", mountpoint]):
+        if subprocess.run(argv, capture_output=True, check=False).returncode == 0:
+            break
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("mountpoint")
@@ -267,15 +282,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trash", required=True)
     ap.add_argument("--control", required=True)
     ap.add_argument("--name", default="node", help="shown as the mount's source: splitbrain-lazyfs:<name>")
+    ap.add_argument("--parent", type=int, default=None, help="unmount and exit when this process dies")
     args = ap.parse_args(argv)
+    if args.parent is not None:
+        threading.Thread(target=watch_parent, args=(args.parent, args.mountpoint), daemon=True,
+                         name="lazyfs-parent").start()
     journal = Journal(args.backing, args.trash)
     ops = LazyOps(journal)
-    threading.Thread(target=serve_control, args=(args.control, journal, ops.lock), daemon=True,
+    threading.Thread(target=serve_control, args=(args.control, journal, ops.mutex), daemon=True,
                      name="lazyfs-control").start()
     print(f"lazyfs: serving {args.backing} at {args.mountpoint}", file=sys.stderr, flush=True)
     try:
         mfusepy.FUSE(ops, args.mountpoint, foreground=True, nothreads=False,
                      fsname=f"{FSNAME_PREFIX}:{args.name}", subtype=SUBTYPE, auto_unmount=True,
+                     hard_remove=True,
                      entry_timeout=0, attr_timeout=0, negative_timeout=0)
     except RuntimeError as e:
         print(f"lazyfs: mount failed: {e}", file=sys.stderr)

@@ -298,22 +298,16 @@ class LocalBackend:
     # ------------------------------------------------------------------ disks
 
     async def _mount(self, name: str, ndir: str, source: str) -> None:
-        """Serve ``ndir/data`` through lazyfs (:mod:`.diskmount`), spawned like a node so it dies with us."""
+        """Serve ``ndir/data`` through lazyfs (:mod:`.diskmount`); it unmounts itself if we die."""
         reason = diskmount.unavailable()
         if reason:
             raise UsageError(f"the disk fault cannot run on the local backend: {reason}")
         m = self._mounts[name] = diskmount.Mount.under(ndir, name)
         diskmount.prepare(m)
-        argv = m.command(sys.executable, source)
-        parent = os.getpid()
-        assert self._spawner is not None
-
-        def popen() -> subprocess.Popen[bytes]:
-            with open(os.path.join(ndir, "lazyfs.log"), "ab") as out:
-                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                        env=self._env, cwd=ndir, preexec_fn=lambda: child_setup(parent))
-
-        m.proc = await asyncio.get_running_loop().run_in_executor(self._spawner, popen)
+        argv = m.command(sys.executable, source, parent=os.getpid())
+        with open(os.path.join(ndir, "lazyfs.log"), "ab") as out:
+            m.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                      env=self._env, cwd=ndir, start_new_session=True)
         await asyncio.to_thread(diskmount.wait_mounted, m)
 
     async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:

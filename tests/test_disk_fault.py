@@ -1,0 +1,151 @@
+"""The disk fault end to end: runs that power-fail nodes, and nothing left mounted however they end."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lazyfs_mount import lazyfs
+
+from splitbrain.backends import diskmount
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(diskmount.unavailable() is not None, reason=str(diskmount.unavailable()))
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "CI": "1"}
+
+
+def _cmd(tmp: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "splitbrain", "run", *args, "--store", str(tmp / "store")]
+
+
+def _mounts_under(tmp: Path) -> list[str]:
+    return [m for m in diskmount.leftover_mounts() if m.startswith(str(tmp))]
+
+
+def _history(tmp: Path) -> list[dict]:
+    latest = tmp / "store" / "latest"
+    return [json.loads(line) for line in (latest / "history.jsonl").read_text().splitlines()]
+
+
+def _wait_for_mounts(tmp: Path, n: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(_mounts_under(tmp)) < n:
+        assert time.monotonic() < deadline, "the run never mounted its fault filesystems"
+        time.sleep(0.1)
+
+
+def test_power_loss_run_reports_what_it_dropped_and_unmounts(tmp_path):
+    proc = subprocess.run(_cmd(tmp_path, "raft", "--nodes", "3", "--nemesis", "disk:lose-unfsynced",
+                               "--time-limit", "8", "--nemesis-interval", "1.5", "--seed", "3", "--json"),
+                          capture_output=True, text=True, timeout=180, env=_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    starts = [op for op in _history(tmp_path) if op["f"] == "start-disk:lose-unfsynced"]
+    assert starts, "no power loss happened"
+    for op in starts:
+        v = op["value"]
+        assert v["verified"] is True and v["variant"] == "lose-unfsynced"
+        assert set(v["dropped"]) == set(v["nodes"]) and {"dropped_bytes", "dropped_files", "undone_names"} <= set(v)
+    assert _mounts_under(tmp_path) == []
+    node_dir = tmp_path / "store" / "latest" / "nodes" / "n1"
+    assert (node_dir / "data" / "raft-log").exists() and not (node_dir / "data.disk").exists()
+
+
+def test_ctrl_c_leaves_nothing_mounted(tmp_path):
+    proc = subprocess.Popen(_cmd(tmp_path, "raft", "--nodes", "3", "--nemesis", "disk", "--time-limit", "60"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    try:
+        _wait_for_mounts(tmp_path, 3)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _mounts_under(tmp_path) == []
+
+
+def test_killed_control_node_leaves_nothing_mounted(tmp_path):
+    proc = subprocess.Popen(_cmd(tmp_path, "raft", "--nodes", "3", "--nemesis", "disk", "--time-limit", "60"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    try:
+        _wait_for_mounts(tmp_path, 3)
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 15  # daemons die with the control node; fusermount3 unmounts after them
+    while _mounts_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _mounts_under(tmp_path) == []
+
+
+def _kill_without_watchdog(daemon: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a lazyfs daemon after its fusermount3 watchdog: the mount stays behind, dead."""
+    children = []
+    for task in Path(f"/proc/{daemon.pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(p) for p in (task / "children").read_text().split()]
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    daemon.kill()
+    daemon.wait(10)
+
+
+def test_cleanup_unmounts_a_dead_mount_and_spares_a_live_one(tmp_path):
+    live, dead = tmp_path / "live", tmp_path / "dead"
+    live.mkdir()
+    dead.mkdir()
+    run_id = f"test-dead-{os.getpid()}"
+    with lazyfs(live, "test-live:n1"):
+        m = diskmount.Mount.under(str(dead), "n1")
+        diskmount.prepare(m)
+        d = subprocess.Popen(m.command(sys.executable, f"{run_id}:n1"), env=_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        diskmount.wait_mounted(m)
+        _kill_without_watchdog(d)
+        try:
+            assert diskmount.mounted(m.mountpoint), "no dead mount to clean up"
+            # Every dead mount goes, live ones stay (what `splitbrain cleanup` does first) ...
+            assert m.mountpoint in diskmount.unmount_leftovers()
+            assert not diskmount.mounted(m.mountpoint) and diskmount.mounted(str(live / "data"))
+            # ... and the command does it for one named run (named, so no one else's containers go).
+            d = subprocess.Popen(m.command(sys.executable, f"{run_id}:n1"), env=_env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            diskmount.wait_mounted(m)
+            _kill_without_watchdog(d)
+            subprocess.run([sys.executable, "-m", "splitbrain", "cleanup", "--run", run_id], capture_output=True,
+                           text=True, timeout=120, env=_env())
+            assert not diskmount.mounted(m.mountpoint)
+        finally:
+            diskmount.unmount(m.mountpoint)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["raft", "--nemesis", "disk:nosuch"], "unknown disk variant 'nosuch' in disk:nosuch; valid: lose-unfsynced"),
+    (["raft", "--nemesis", "disk", "--backend", "ssh"], "the disk fault cannot run on the ssh backend"),
+])
+def test_refusals_exit_64_with_the_reason(tmp_path, args, needle):
+    proc = subprocess.run(_cmd(tmp_path, *args), capture_output=True, text=True, timeout=60, env=_env())
+    assert proc.returncode == 64 and needle in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_raft_no_fsync_is_caught_by_power_loss_and_missed_by_kill(tmp_path):
+    codes = {}
+    for nemesis in ("disk:lose-unfsynced", "kill"):
+        proc = subprocess.run(_cmd(tmp_path, "raft", "--bug", "no-fsync", "--nemesis", nemesis, "--time-limit", "20",
+                                   "--seed", "1"), capture_output=True, text=True, timeout=240, env=_env())
+        codes[nemesis] = proc.returncode
+    assert codes == {"disk:lose-unfsynced": 1, "kill": 0}
