@@ -170,7 +170,8 @@ class Run:
     async def _setup(self) -> None:
         spec = ClusterSpec(system=self.system, nodes=list(self.test.nodes), run_dir=str(self.run_dir),
                            run_id=self.test.run_id, bug=self.test.bug, options=dict(self.test.backend_options),
-                           disk=any(f.partition(":")[0] == "disk" for f in self.test.nemesis))
+                           disk=any(f.partition(":")[0] == "disk" for f in self.test.nemesis)
+                           or str(self.test.backend_options.get("lazyfs", "")).lower() in ("1", "true", "yes"))
         task = asyncio.create_task(self.backend.setup(spec))
         stopper = asyncio.create_task(self.stop.wait())
         start = time.monotonic()
