@@ -59,7 +59,7 @@ async def _targets(ctx: NemesisContext, power_loss: bool) -> tuple[str, list[str
     return mode, targets
 
 
-@dataclass(frozen=True)
+@dataclass
 class DiskFault:
     name: str
     #: None: draw a variant per start
