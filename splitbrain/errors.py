@@ -4,11 +4,11 @@ Exit codes follow Jepsen for verdicts and sysexits for bad input, so a shell
 script or CI job can tell "the system is broken" from "you called me wrong"
 from "the harness fell over":
 
-    0 valid, 1 invalid, 2 unknown, 64 usage, 65 bad input data,
+    0 valid, 1 invalid, 2 unknown, 64 usage, 65 bad input data, 66 missing input,
     130 interrupted before anything was recorded, 255 harness failure.
 
 A multi-file check or a campaign exits with the worst code, where "worst" is
-the order 255 > 65 > 64 > 1 > 2 > 0 (:func:`worst_exit`).
+the order 255 > 66 > 65 > 64 > 1 > 2 > 0 (:func:`worst_exit`).
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ EXIT_INVALID = 1
 EXIT_UNKNOWN = 2
 EXIT_USAGE = 64
 EXIT_DATA = 65
+EXIT_NOINPUT = 66
 EXIT_INTERRUPTED = 130
 EXIT_HARNESS = 255
 
-_SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_USAGE: 3, EXIT_DATA: 4, EXIT_HARNESS: 5}
+_SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_USAGE: 3, EXIT_DATA: 4, EXIT_NOINPUT: 5, EXIT_HARNESS: 6}
 
 
 def worst_exit(codes: list[int] | tuple[int, ...]) -> int:
     """The exit code a multi-part command ends with: the most severe of its parts."""
     worst = EXIT_VALID
     for code in codes:
-        if _SEVERITY.get(code, 5) > _SEVERITY.get(worst, 5):
+        if _SEVERITY.get(code, 6) > _SEVERITY.get(worst, 6):
             worst = code
     return worst
 
@@ -73,6 +74,12 @@ class BadInputError(SplitbrainError):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(f"{where}{message}")
+
+
+class MissingInputError(SplitbrainError):
+    """An input file or run directory named on the command line does not exist (exit 66)."""
+
+    exit_code = EXIT_NOINPUT
 
 
 class HarnessError(SplitbrainError):

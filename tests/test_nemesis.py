@@ -11,6 +11,8 @@ from peer_cluster import ask, eventually, hears, spec
 
 from splitbrain.backends.local import LocalBackend, proc_state
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext
+from splitbrain.nemesis.compose import generate, sequential
+from splitbrain.nemesis.plan import Schedule
 from splitbrain.nemesis.schedule import NemesisRunner
 from splitbrain.registry import FAULTS, SYSTEMS
 
@@ -72,13 +74,13 @@ def test_each_fault_takes_effect_and_stop_undoes_it(tmp_path):
     asyncio.run(go())
 
 
-async def run_schedule(tmp_path, faults, seed, seconds, backend_cls=LocalBackend):
+async def run_schedule(tmp_path, faults, seed, seconds, backend_cls=LocalBackend, schedule=None):
     b = backend_cls({})
     await b.setup(spec(tmp_path, 3))
     records = []
     try:
-        runner = NemesisRunner(faults, b, NODES, random.Random(seed), lambda t, f, v: records.append((t, f, v)),
-                               interval_s=0.25)
+        schedule = schedule or sequential(faults, NODES, random.Random(seed), seconds, interval_s=0.25)
+        runner = NemesisRunner(schedule, b, NODES, lambda t, f, v: records.append((t, f, v)))
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
         await asyncio.sleep(seconds)
@@ -98,16 +100,7 @@ async def run_schedule(tmp_path, faults, seed, seconds, backend_cls=LocalBackend
         await b.teardown()
 
 
-def replayable(f, details):
-    """What the seed alone decides: targets aimed at the measured leader depend on the cluster."""
-    if str(details.get("mode", "")).startswith("leader") or details.get("topology") == "isolate-leader":
-        return f, {k: v for k, v in details.items() if k not in ("nodes", "grudge", "leader")}
-    if f.startswith("stop-"):
-        return f, None
-    return f, details
-
-
-def test_schedule_records_every_start_and_stop_and_a_seed_replays_it(tmp_path):
+def test_schedule_records_every_start_and_stop(tmp_path):
     async def go():
         faults = ["kill", "pause", "partition", "packet", "clock"]
         r1, runner, err = await run_schedule(tmp_path / "a", faults, 7, 4.0)
@@ -116,9 +109,40 @@ def test_schedule_records_every_start_and_stop_and_a_seed_replays_it(tmp_path):
         stops = [f for _, f, _ in r1 if f.startswith("stop-")]
         assert len(starts) >= 3 and len(starts) == len(stops)
         assert all(t == "info" for t, _, _ in r1)
-        r2, _, _ = await run_schedule(tmp_path / "b", faults, 7, 2.0)
-        k = min(len(r1), len(r2), 4)
-        assert k >= 2 and [replayable(f, v) for _, f, v in r1[:k]] == [replayable(f, v) for _, f, v in r2[:k]]
+        assert [a["window"] for a in runner.applied] == [v["window"] for _, f, v in r1 if f.startswith("start-")]
+
+    asyncio.run(go())
+
+
+def test_a_stored_schedule_replays_the_same_faults_on_the_same_targets_at_the_same_offsets(tmp_path):
+    """Composed bursts (overlapping faults) from one seed, saved, loaded, applied twice on real nodes."""
+
+    async def go():
+        faults = ["kill", "pause", "partition", "packet", "clock"]
+        made = generate(faults, NODES, random.Random(11), 5.0, interval_s=0.6)
+        path = made.save(tmp_path / "schedule.json")
+        loaded = Schedule.load(path)
+        assert loaded == made and len(loaded.windows()) >= 3
+        runs = []
+        for name in ("a", "b"):
+            _, runner, err = await run_schedule(tmp_path / name, faults, 0, 5.5, schedule=loaded)
+            assert err is None and runner.errors == []
+            runs.append(runner.applied)
+        first, second = runs
+        assert [a["window"] for a in first] == [a["window"] for a in second] == \
+            [w.window for w in loaded.windows() if w.start_s < 5.5][:len(first)]
+        for a, b in zip(first, second, strict=True):
+            assert a["fault"] == b["fault"] and a["scheduled_s"] == b["scheduled_s"]
+            # the run's clock reaches each planned offset on time (within the machine's jitter)
+            assert abs(a["at_s"] - a["scheduled_s"]) < 0.5 and abs(b["at_s"] - b["scheduled_s"]) < 0.5
+            da, db = a["details"], b["details"]
+            if str(da.get("mode", "")).startswith("leader") or "leader" in da:
+                continue  # resolved against the live cluster: recorded, not fixed
+            for key in ("nodes", "grudge", "links", "offsets_s", "delay_ms", "loss", "topology"):
+                assert da.get(key) == db.get(key), (a["fault"], key, da, db)
+        overlapping = [(x, y) for x in loaded.windows() for y in loaded.windows()
+                       if x.window < y.window and y.start_s < x.stop_s and x.start_s < y.stop_s]
+        assert overlapping, "the default schedule composes faults"
 
     asyncio.run(go())
 
@@ -147,7 +171,7 @@ def test_unknown_fault_name_is_a_usage_error():
     from splitbrain.registry import FAULTS
 
     with pytest.raises(UsageError, match=re.escape("valid: " + ", ".join(sorted(FAULTS.names())))):
-        NemesisRunner(["partition", "meteor"], None, NODES, random.Random(0), lambda *a: None)
+        generate(["partition", "meteor"], NODES, random.Random(0), 10.0)
 
 
 def test_clock_strobe_flips_a_node_between_skewed_and_true_time(tmp_path):

@@ -139,7 +139,9 @@ class LinkProxy:
                                                               CONNECT_TIMEOUT_S)
             except (TimeoutError, OSError):
                 if self.cut:
-                    # dst is down and the link is cut: stay silent rather than refuse.
+                    # dst is down and the link is cut: stay silent rather than refuse, and close
+                    # when the cut lifts (a node killed during a partition): the sender redials.
+                    conn.tainted = True
                     await self._drain_silently(reader, self)
                 return  # dst is down: the close reads as a refused connection
             conn.upstream = up_writer

@@ -71,12 +71,15 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
                time_limit: float, concurrency: int | None, rate: float, seed: int | None, bug: str | None,
                store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
                backend_options: dict[str, Any], system_opts: dict[str, str] | None = None,
-               ) -> tuple[Any, Any, Any, Any]:
+               schedule: str | None = None, ops_per_key: int | None = None,
+               clients_per_key: int | None = None) -> tuple[Any, Any, Any, Any]:
     """Validate every flag and name; returns (test, system configured for the run, workload, backend class)."""
     from splitbrain.harness.config import Test
 
     system = load_system(system_name)
     traits = traits_of(system)
+    if schedule is not None:
+        nemesis, nodes, schedule = _replayed(schedule, nodes)
     if workload not in WORKLOADS:
         raise UsageError(f"unknown workload {workload!r}; valid: {', '.join(WORKLOADS.names())}")
     if workload not in system.workloads:
@@ -100,6 +103,9 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
     for label, value, low in (("--nodes", n, 1), ("--concurrency", concurrency, 1), ("--max-ops", max_ops, 1)):
         if value is not None and value < low:
             raise UsageError(f"{label} must be >= {low}, got {value}")
+    from splitbrain.workloads.independent import KeySpec
+
+    KeySpec(0 if ops_per_key is None else ops_per_key, 1 if clients_per_key is None else clients_per_key).validate()
     if n > 64:
         raise UsageError(f"--nodes must be <= 64, got {n}")
     if time_limit <= 0 or rate < 0 or op_timeout <= 0 or nemesis_interval <= 0:
@@ -127,9 +133,25 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
         backend=backend, backend_options=backend_options, time_limit_s=time_limit, concurrency=concurrency,
         rate=rate, seed=seed if seed is not None else secrets.randbelow(2**31), bug=bug,
         system_opts=dict(system_opts or {}), max_ops=max_ops,
-        op_timeout_s=op_timeout, nemesis_interval_s=nemesis_interval, store=store,
+        op_timeout_s=op_timeout, nemesis_interval_s=nemesis_interval, store=store, schedule=schedule,
+        ops_per_key=ops_per_key, clients_per_key=clients_per_key,
     )
     return test, system, wl, backend_cls
+
+
+def _replayed(path: str, nodes: int | None) -> tuple[str, int | None, str]:
+    """``--schedule FILE``: its faults become the run's nemesis and its nodes the cluster size."""
+    from splitbrain.errors import BadInputError
+    from splitbrain.nemesis.plan import Schedule
+
+    sched = Schedule.load(Path(path))
+    unknown = [f for f in sched.faults if f not in FAULTS]
+    if unknown:
+        raise BadInputError(f"unknown fault(s) {', '.join(unknown)}; valid: {', '.join(FAULTS.names())}", path)
+    n = nodes if nodes is not None else (len(sched.nodes) or None)
+    if n is not None and sched.nodes and len(sched.nodes) != n:
+        raise UsageError(f"--schedule {path} was made for {len(sched.nodes)} nodes, not --nodes {n}")
+    return ",".join(sched.faults) or "none", n, str(Path(path).resolve())
 
 
 @click.command()
@@ -150,7 +172,17 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
 @click.option("--store", default="store", show_default=True)
 @click.option("--max-ops", type=int, default=None, help="Stop the main phase after this many ops.")
 @click.option("--op-timeout", type=float, default=3.0, show_default=True, help="Seconds before an op is info.")
-@click.option("--nemesis-interval", type=float, default=5.0, show_default=True, help="Mean seconds between faults.")
+@click.option("--nemesis-interval", type=float, default=5.0, show_default=True,
+              help="Time scale of the schedule: mean fault window and recovery gap, in seconds.")
+@click.option("--schedule", "schedule_file", default=None, metavar="FILE",
+              help="Replay a stored schedule.json (same faults, targets and offsets) instead of drawing one "
+              "from the seed; --nemesis is then ignored.")
+@click.option("--ops-per-key", type=int, default=None,
+              help="register, rw-register, kv: ops on one key before its clients move to a fresh key, so every "
+              "key's history stays checkable at any rate and length (0 = never move on; "
+              "default 200, kv 100).")
+@click.option("--clients-per-key", type=int, default=None,
+              help="register, rw-register, kv: clients sharing a key at a time (default 10, kv 5).")
 @click.option("--nodes-file", default=None, help="ssh backend: hosts file.")
 @click.option("--ssh-user", default=None)
 @click.option("--ssh-key", default=None)
@@ -167,7 +199,8 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
         store: str, max_ops: int | None,
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,
         ssh_key: str | None, known_hosts: str | None, insecure_host_keys: bool, image: str | None,
-        backend_opt: tuple[str, ...], txn_models: str | None, txn_anomalies: str | None, as_json: bool) -> None:
+        backend_opt: tuple[str, ...], txn_models: str | None, txn_anomalies: str | None, as_json: bool,
+        schedule_file: str | None, ops_per_key: int | None, clients_per_key: int | None) -> None:
     """Run one test: start SYSTEM, drive clients under faults, check the history, write the report."""
     from splitbrain.checkers.cli import txn_options
     from splitbrain.harness.progress import live_allowed
@@ -182,7 +215,8 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
         options["insecure_host_keys"] = True
     test, sysobj, wl, backend_cls = build_test(
         system, workload, nemesis, nodes, backend, time_limit, concurrency, rate, seed, bug, store,
-        max_ops, op_timeout, nemesis_interval, options, parse_system_opts(system_opt))
+        max_ops, op_timeout, nemesis_interval, options, parse_system_opts(system_opt), schedule_file, ops_per_key,
+        clients_per_key)
     test.checker_options = txn_options(txn_models, txn_anomalies)
     be = backend_cls(dict(options))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
@@ -196,6 +230,8 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
         }))
     else:
         print_summary(outcome.run_dir, res, test.command)
+        if not test.nemesis:
+            click.echo("nemesis: none -- no faults were injected; this run tested the system only without faults")
     sys.exit(outcome.exit_code)
 
 

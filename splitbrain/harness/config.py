@@ -40,7 +40,12 @@ class Test:
     bug: str | None = None
     #: ``--system-opt KEY=VALUE`` pairs, handed to the system (:class:`~splitbrain.api.SystemOpts`)
     system_opts: dict[str, str] = field(default_factory=dict)
+    #: a schedule file to replay instead of drawing one from the seed (``run --schedule``)
+    schedule: str | None = None
     max_ops: int | None = None
+    #: independent keys (register-shaped workloads): None = the workload's default
+    ops_per_key: int | None = None
+    clients_per_key: int | None = None
     op_timeout_s: float = 3.0
     nemesis_interval_s: float = 5.0
     recovery_s: float = 10.0
@@ -71,8 +76,14 @@ class Test:
             argv += ["--bug", self.bug]
         for key, value in sorted(self.system_opts.items()):
             argv += ["--system-opt", f"{key}={value}"]
+        if self.schedule:
+            argv += ["--schedule", self.schedule]
         if self.max_ops is not None:
             argv += ["--max-ops", str(self.max_ops)]
+        if self.ops_per_key is not None:
+            argv += ["--ops-per-key", str(self.ops_per_key)]
+        if self.clients_per_key is not None:
+            argv += ["--clients-per-key", str(self.clients_per_key)]
         if self.op_timeout_s != 3.0:
             argv += ["--op-timeout", _num(self.op_timeout_s)]
         if self.nemesis and self.nemesis_interval_s != 5.0:
@@ -128,7 +139,7 @@ def _is_num(v: Any) -> bool:
 
 #: what each field of a loaded test.json may hold; a file that breaks this is bad data, not a crash later
 _KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_opts": "dict",
-         "checker_options": "dict", "concurrency": "int", "seed": "int",
+         "checker_options": "dict", "concurrency": "int", "seed": "int", "schedule": "str?",
          "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
          "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
 _FIELD_OK = {

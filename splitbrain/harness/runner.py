@@ -158,6 +158,7 @@ class Run:
                 self.phase = "teardown"
                 await self._heal()
                 await self._teardown()
+                self._save_applied()
             if ticker is not None:
                 ticker.cancel()
             progress.close()
@@ -189,7 +190,7 @@ class Run:
         test, rec = self.test, self.recorder
         assert rec is not None
         self.phase = "main"
-        gen: g.Generator = g.FromIter(self.workload.requests(test.rng("workload")))
+        gen: g.Generator = self._requests()
         gen = g.rate(gen, test.rate, test.rng("stagger"))
         if test.max_ops is not None:
             gen = g.Limit(gen, test.max_ops)
@@ -199,11 +200,11 @@ class Run:
                                op_timeout_s=test.op_timeout_s)
         nemesis_stop = asyncio.Event()
         nemesis_task = None
-        if test.nemesis:
+        schedule = self.schedule()
+        if schedule.ops:
             from splitbrain.nemesis.schedule import NemesisRunner
 
-            self.nemesis = NemesisRunner(list(test.nemesis), self.backend, list(test.nodes), test.rng("nemesis"),
-                                         rec.nemesis, test.nemesis_interval_s)
+            self.nemesis = NemesisRunner(schedule, self.backend, list(test.nodes), rec.nemesis, rec.now_s)
             nemesis_task = asyncio.create_task(self.nemesis.run(nemesis_stop))
         clients = asyncio.create_task(self.workers.run(gen))
         stopper = asyncio.create_task(self.stop.wait())
@@ -229,13 +230,57 @@ class Run:
                 elif nemesis_task.exception() is not None:
                     log.error("nemesis failed: %r", nemesis_task.exception())
 
+    def _requests(self) -> g.Generator:
+        """The workload's ops: on independent keys when the workload has them (see workloads.independent)."""
+        from splitbrain.workloads.independent import IndependentKeys, key_spec_for
+
+        spec = key_spec_for(self.workload, self.test.ops_per_key, self.test.clients_per_key)
+        if spec is None:
+            return g.FromIter(self.workload.requests(self.test.rng("workload")))
+        self.keyed = IndependentKeys(self.workload.key_stream, self.test.rng("workload"),  # type: ignore[attr-defined]
+                                     self.test.concurrency, spec)
+        return self.keyed
+
+    def schedule(self) -> Any:
+        """The run's whole nemesis schedule, made (or read) before the main phase and saved as data."""
+        from splitbrain.nemesis.plan import Schedule
+
+        test = self.test
+        if test.schedule:
+            sched = Schedule.load(Path(test.schedule))
+        elif test.nemesis:
+            from splitbrain.nemesis.compose import generate
+
+            sched = generate(list(test.nemesis), list(test.nodes), test.rng("nemesis"), test.time_limit_s,
+                             test.nemesis_interval_s)
+        else:
+            sched = Schedule((), tuple(test.nodes), {"generator": "none"})
+        sched.save(self.run_dir / "schedule.json")
+        self._schedule = sched
+        return sched
+
+    def _save_applied(self) -> None:
+        """schedule.json gains what each window did when applied (symbolic targets resolved)."""
+        sched = getattr(self, "_schedule", None)
+        if sched is None or self.nemesis is None:
+            return
+        import json
+
+        data = sched.to_json()
+        data["applied"] = self.nemesis.applied
+        path = self.run_dir / "schedule.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+        tmp.replace(path)
+
     async def _final_phase(self) -> None:
         """Heal everything, give the cluster time to recover, then the workload's final ops."""
         if self.interrupted:
             return
         self.phase = "heal"
         await self._heal()
-        finals = self.workload.final_requests(self.test.rng("final"))
+        keyed = getattr(self, "keyed", None)
+        finals = keyed.final_requests() if keyed is not None else self.workload.final_requests(self.test.rng("final"))
         if not finals:
             return
         self.phase = "final"

@@ -7,7 +7,16 @@ nodes, which grudge, which links); that dict becomes the ``value`` of the
 ``start-<fault>`` op in the history, so a reader of the history can line up
 anomalies with faults. ``stop`` undoes it and says what it undid.
 
-All randomness comes from ``ctx.rng``: one seed replays the same schedule.
+Faults are applied from a schedule made before the run
+(:mod:`splitbrain.nemesis.plan`). A fault that can say up front what it will do
+also has ``draw(rng, nodes) -> params`` (the :class:`Drawn` capability): the
+schedule stores those JSON parameters (which nodes, which topology, what
+delay) and ``start`` reads them back from ``ctx.params``, so a stored schedule
+is readable, replayable and shrinkable. Targets that depend on the cluster
+("the leader") stay symbolic in the parameters and ``start`` resolves them,
+recording the resolution in the dict it returns. A fault without ``draw`` still
+works: it draws when applied, from ``ctx.rng``, which the runner seeds per
+fault window, so a replay draws the same.
 
 A fault that silently does nothing gives false confidence, so after acting,
 a fault asks the backend what is *measured* to be in effect
@@ -42,6 +51,8 @@ class NemesisContext:
     rng: random.Random
     #: per-fault memory between start and stop (what to undo)
     state: dict[str, Any] = field(default_factory=dict)
+    #: the parameters the schedule drew for the fault being started ({} = draw now from ``rng``)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -57,21 +68,65 @@ class Fault(Protocol):
     async def stop(self, ctx: NemesisContext) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class Drawn(Protocol):
+    """A fault that draws its parameters when the schedule is made (before the run).
+
+    ``draw`` is pure: the same rng state and nodes give the same JSON-able
+    parameters. Faults in the same ``group`` (optional attribute, default the
+    fault's name) act on the same thing (the network's one grudge, a process's
+    signals) and are never scheduled to overlap.
+    """
+
+    name: str
+
+    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]: ...
+
+
+def group_of(fault: Any) -> str:
+    return str(getattr(fault, "group", None) or fault.name)
+
+
+def params_for(fault: Any, ctx: NemesisContext) -> dict[str, Any]:
+    """The scheduled parameters, or a fresh draw when started without a schedule."""
+    if ctx.params:
+        return ctx.params
+    draw = getattr(fault, "draw", None)
+    return draw(ctx.rng, list(ctx.nodes)) if draw is not None else {}
+
+
 def minority(n: int) -> int:
     """The largest group that is not a majority (at least 1)."""
     return max(1, (n - 1) // 2)
 
 
-async def pick_targets(ctx: NemesisContext) -> tuple[str, list[str]]:
-    """Jepsen's node selectors: one random node, a random minority, or the
-    leader-ish node (:func:`leaderish`, no knowledge of the system needed)."""
-    mode = ctx.rng.choice(["one", "minority", "leader"])
-    k = 1 if mode != "minority" else ctx.rng.randint(1, minority(len(ctx.nodes)))
-    targets = sorted(ctx.rng.sample(sorted(ctx.nodes), k))
+def draw_targets(rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+    """Jepsen's node selectors: one random node, a random minority, or the leader.
+
+    Random picks are concrete node names; ``{"select": "leader"}`` is symbolic,
+    resolved when applied (:func:`resolve_targets`), with a drawn ``fallback``
+    for when no leader can be measured.
+    """
+    mode = rng.choice(["one", "minority", "leader"])
+    k = 1 if mode != "minority" else rng.randint(1, minority(len(nodes)))
+    targets = sorted(rng.sample(sorted(nodes), k))
     if mode == "leader":
-        node, how = await leaderish(ctx, targets[0])
+        return {"select": "leader", "fallback": targets[0]}
+    return {"select": mode, "nodes": targets}
+
+
+async def resolve_targets(ctx: NemesisContext, spec: dict[str, Any]) -> tuple[str, list[str]]:
+    """``(how they were chosen, nodes)`` for a target spec from :func:`draw_targets`."""
+    if spec.get("select") == "leader":
+        node, how = await leaderish(ctx, str(spec.get("fallback") or sorted(ctx.nodes)[0]))
         return f"leader:{how}", [node]
-    return mode, targets
+    nodes = [str(n) for n in spec.get("nodes") or [] if n in ctx.nodes]
+    return str(spec.get("select", "nodes")), nodes
+
+
+async def pick_targets(ctx: NemesisContext) -> tuple[str, list[str]]:
+    """Draw and resolve at once (a fault started without a schedule)."""
+    return await resolve_targets(ctx, draw_targets(ctx.rng, list(ctx.nodes)))
 
 
 async def _outgoing_bytes(ctx: NemesisContext) -> dict[str, int] | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from typing import Any
 
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, measured, minority
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, measured, minority, params_for
 
 
 async def _strobe(backend: Any, nodes: list[str], offsets: dict[str, float], period_s: float) -> None:
@@ -28,11 +29,21 @@ async def _strobe(backend: Any, nodes: list[str], offsets: dict[str, float], per
 class ClockFault:
     name = "clock"
 
-    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        rng = ctx.rng
+    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
         mode = rng.choice(["bump", "bump", "strobe", "reset"])
-        nodes = sorted(rng.sample(sorted(ctx.nodes), rng.randint(1, max(1, minority(len(ctx.nodes))))))
-        offsets = {n: round(rng.choice([-1, 1]) * rng.uniform(0.2, 60.0), 3) for n in nodes}
+        chosen = sorted(rng.sample(sorted(nodes), rng.randint(1, max(1, minority(len(nodes))))))
+        offsets = {n: round(rng.choice([-1, 1]) * rng.uniform(0.2, 60.0), 3) for n in chosen}
+        params: dict[str, Any] = {"mode": mode, "nodes": chosen}
+        if mode != "reset":
+            params["offsets_s"] = offsets
+        if mode == "strobe":
+            params["period_s"] = round(rng.uniform(0.02, 0.2), 3)
+        return params
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        params = params_for(self, ctx)
+        mode, nodes = params["mode"], [str(n) for n in params["nodes"]]
+        offsets = {str(n): float(o) for n, o in (params.get("offsets_s") or {}).items()}
         state: dict[str, Any] = {"nodes": nodes, "task": None}
         ctx.state[self.name] = state
         details: dict[str, Any] = {"mode": mode, "nodes": nodes}
@@ -42,7 +53,7 @@ class ClockFault:
             return details
         details["offsets_s"] = offsets
         if mode == "strobe":
-            period = round(rng.uniform(0.02, 0.2), 3)
+            period = float(params["period_s"])
             details["period_s"] = period
             state["task"] = asyncio.create_task(_strobe(ctx.backend, nodes, offsets, period))
             # The strobe must be seen "on" at least once within a few periods.

@@ -16,43 +16,71 @@ so a short run may never test the case that matters most.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from splitbrain.errors import UsageError
 from splitbrain.nemesis import grudges
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, measured, minority
+from splitbrain.nemesis.base import (
+    FaultNotEffective,
+    NemesisContext,
+    leaderish,
+    measured,
+    minority,
+    params_for,
+)
 
 LEADER_TOPOLOGIES = ("isolate-leader", "leader-minority")
 
 
 class PartitionFault:
+    #: every partition fault sets the network's one grudge: they never overlap
+    group = "partition"
+
     def __init__(self, name: str, topologies: tuple[str, ...]) -> None:
         self.name = name
         #: drawn uniformly; a topology listed twice is drawn twice as often
         self.topologies = topologies
 
-    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+        """A topology and its grudge; leader topologies stay symbolic (who leads is known only when applied)."""
         names = list(self.topologies)
-        ctx.rng.shuffle(names)
+        rng.shuffle(names)
         names = list(dict.fromkeys(names))  # weights decide the first draw; retry each topology once
-        how = None
         for topology in names:  # first topology that cuts something on this many nodes
             if topology in LEADER_TOPOLOGIES:
-                # The old leader in a minority: where stale reads and lost writes show.
-                node, how = await leaderish(ctx, ctx.rng.choice(sorted(ctx.nodes)))
-                others = sorted(n for n in ctx.nodes if n != node)
-                ctx.rng.shuffle(others)
-                size = 1 if topology == "isolate-leader" else minority(len(ctx.nodes))
-                side = [node, *others[:size - 1]]
-                grudge = grudges.complete([side, [n for n in ctx.nodes if n not in side]])
-            else:
-                grudge = grudges.TOPOLOGIES[topology](ctx.nodes, ctx.rng)
+                order = sorted(nodes)
+                rng.shuffle(order)
+                if len(nodes) > 1:
+                    # the leader goes with the first of ``order`` that are not the leader
+                    return {"topology": topology, "fallback": order[0], "order": order}
+                continue
+            grudge = grudges.TOPOLOGIES[topology](nodes, rng)
             if grudges.cut_links(grudge):
-                break
+                return {"topology": topology, "grudge": grudges.to_json(grudge)}
+        return {"topology": names[-1], "grudge": {}}
+
+    async def resolve(self, ctx: NemesisContext, params: dict[str, Any]) -> tuple[grudges.Grudge, str | None]:
+        """The grudge to apply now, and how the leader was found (leader topologies)."""
+        topology = params.get("topology")
+        if topology not in LEADER_TOPOLOGIES:
+            raw = params.get("grudge") or {}
+            return {str(n): {str(x) for x in srcs} for n, srcs in raw.items()}, None
+        # The old leader in a minority: where stale reads and lost writes show.
+        node, how = await leaderish(ctx, str(params.get("fallback") or sorted(ctx.nodes)[0]))
+        others = [n for n in params.get("order") or sorted(ctx.nodes) if n != node and n in ctx.nodes]
+        size = 1 if topology == "isolate-leader" else minority(len(ctx.nodes))
+        side = [node, *others[:size - 1]]
+        return grudges.complete([side, [n for n in ctx.nodes if n not in side]]), how
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        params = params_for(self, ctx)
+        topology = params.get("topology")
+        grudge, how = await self.resolve(ctx, params)
         await ctx.backend.partition(grudge)
         ctx.state[self.name] = grudge
         details: dict[str, Any] = {"topology": topology, "grudge": grudges.to_json(grudge)}
-        if how is not None and topology in LEADER_TOPOLOGIES:
+        if how is not None:
             details["leader"] = how
         cut = await measured(ctx, self.name, "cut")
         details["verified"] = cut is not None

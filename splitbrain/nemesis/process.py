@@ -13,10 +13,18 @@ before the fault counts as started.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, measured, pick_targets
+from splitbrain.nemesis.base import (
+    FaultNotEffective,
+    NemesisContext,
+    draw_targets,
+    measured,
+    params_for,
+    resolve_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -29,9 +37,14 @@ class ProcessFault:
     measured_as: str
     #: how a target that escaped the fault is described
     escaped: str
+    #: kill and pause act on the same processes: never scheduled to overlap
+    group: str = "process"
+
+    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+        return {"targets": draw_targets(rng, nodes)}
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        mode, targets = await pick_targets(ctx)
+        mode, targets = await resolve_targets(ctx, params_for(self, ctx)["targets"])
         ctx.state[self.name] = targets
         for node in targets:
             await getattr(ctx.backend, self.apply)(node)

@@ -1,15 +1,20 @@
-"""The nemesis schedule: one fault at a time, started and stopped at seeded intervals.
+"""The nemesis runner: carries out a :class:`~splitbrain.nemesis.plan.Schedule`, decides nothing.
 
-Like Jepsen's ``nemesis/compose`` + a stagger generator: wait, start a random
-fault among those chosen, let it act, stop it, repeat until told to stop.
-Every choice (which fault, how long, which nodes) comes from the one
-``random.Random`` the harness hands in, so ``--seed`` replays the schedule.
+The schedule was made before the run (:mod:`splitbrain.nemesis.compose`, or
+read from a file with ``run --schedule``); the runner waits for each
+operation's offset on the run's clock (history time) and starts or stops that
+fault window (different fault groups concurrently, one group in order). Before a start, ``ctx.params`` holds the window's drawn
+parameters and ``ctx.rng`` is seeded with the window's own seed, so symbolic
+targets are resolved, and anything still drawn is drawn, the same way on
+replay. Each start and stop is recorded (``record("info", "start-<fault>",
+details)``) the moment it happens, with the window number and the planned
+offset; :attr:`NemesisRunner.applied` keeps what each symbolic target resolved
+to, for ``schedule.json``.
 
-Each start and stop is recorded (``record("info", "start-<fault>", details)``)
-the moment it happens, so the history shows what the nemesis did and when.
 A fault whose effect the backend cannot measure is recorded with its error
 and logged loudly, and the schedule stops: carrying on would make a run look
-tested under faults it never had. :meth:`NemesisRunner.heal` is the final
+tested under faults it never had. A fault that raises anything else is
+recorded and skipped (its stop too). :meth:`NemesisRunner.heal` is the final
 word: it stops whatever is active, then asks the backend to undo everything.
 """
 
@@ -17,74 +22,114 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
-from splitbrain.nemesis.base import Fault, FaultNotEffective, NemesisContext
+from splitbrain.nemesis.base import Fault, FaultNotEffective, NemesisContext, group_of
+from splitbrain.nemesis.plan import FaultOp, Schedule
 from splitbrain.registry import FAULTS
 
 log = logging.getLogger(__name__)
 
 
 class NemesisRunner:
-    def __init__(self, faults: list[str], backend: Any, nodes: list[str], rng: random.Random,
-                 record: Callable[[str, str, Any], None], interval_s: float = 5.0) -> None:
-        self.faults: dict[str, Fault] = {name: FAULTS.get(name) for name in faults}
-        self.names = sorted(self.faults)
+    def __init__(self, schedule: Schedule, backend: Any, nodes: list[str],
+                 record: Callable[[str, str, Any], None], clock: Callable[[], float] | None = None) -> None:
+        self.schedule = schedule
+        self.faults: dict[str, Fault] = {name: FAULTS.get(name) for name in schedule.faults}
         self.backend = backend
-        self.rng = rng
         self.record = record
-        self.interval_s = interval_s
-        self.ctx = NemesisContext(backend=backend, nodes=list(nodes), rng=rng)
+        t0 = time.monotonic()
+        #: seconds on the run's clock (history time); the schedule's offsets are on it
+        self.clock = clock or (lambda: time.monotonic() - t0)
+        self.ctx = NemesisContext(backend=backend, nodes=list(nodes), rng=random.Random(0))
         #: faults currently in effect, for the progress display
         self.active: list[str] = []
+        self._windows: dict[str, int] = {}
         self.errors: list[str] = []
+        #: per applied start: window, planned and actual offsets, and what it did (targets resolved)
+        self.applied: list[dict[str, Any]] = []
+        self._broken: FaultNotEffective | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not self.names:
-            return
-        while not stop.is_set():
-            if await self._sleep(stop, self.interval_s * self.rng.uniform(0.5, 1.5)):
-                return
-            name = self.rng.choice(self.names)
-            await self._start(name)
-            await self._sleep(stop, self.interval_s * self.rng.uniform(0.5, 1.5))
-            await self._stop(name)
+        """Apply each op at its offset. Faults of different groups act concurrently (a kill's restart
+        must not delay a partition's heal); ops of one group run in order, each after the previous."""
+        chains: dict[str, asyncio.Task[None]] = {}
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for op in self.schedule.ops:
+                if self._broken is not None or await self._sleep(stop, op.at_s - self.clock()):
+                    break
+                group = group_of(self.faults[op.fault])
+                task = asyncio.create_task(self._apply(op, chains.get(group)))
+                chains[group] = task
+                tasks.append(task)
+        finally:
+            await asyncio.gather(*tasks, return_exceptions=True)  # heal must see every applied fault
+        if self._broken is not None:
+            raise self._broken
+
+    async def _apply(self, op: FaultOp, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            with contextlib.suppress(BaseException):
+                await after
+        try:
+            if op.action == "start":
+                await self._start(op)
+            elif self._windows.get(op.fault) == op.window:
+                await self._stop(op.fault)
+        except FaultNotEffective as e:
+            self._broken = self._broken or e
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when ``stop`` was set meanwhile."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+        if seconds > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
         return stop.is_set()
 
-    async def _start(self, name: str) -> None:
+    async def _start(self, op: FaultOp) -> None:
+        name = op.fault
+        if name in self.active:  # a hand-edited schedule may overlap a fault with itself
+            await self._stop(name)
         fault = self.faults[name]
         self.active.append(name)  # even half-applied, it must be stopped
+        self._windows[name] = op.window
+        # its own context (shared ``state``): concurrent starts must not see each other's params
+        ctx = dataclasses.replace(self.ctx, rng=random.Random(op.seed), params=dict(op.params))
+        at = round(self.clock(), 3)
         try:
-            details = await fault.start(self.ctx)
+            details = await fault.start(ctx)
         except FaultNotEffective as e:
-            self._fail(name, f"start-{name}", e, e.details)
+            self._fail(name, f"start-{name}", e, {**e.details, "window": op.window})
             raise
         except Exception as e:  # noqa: BLE001 - one failed fault must not end the run silently
-            self._fail(name, f"start-{name}", e, {})
+            self.active.remove(name)
+            self._fail(name, f"start-{name}", e, {"window": op.window})
             return
+        details = {**details, "window": op.window, "scheduled_s": op.at_s}
+        self.applied.append({"window": op.window, "fault": name, "scheduled_s": op.at_s, "at_s": at,
+                             "details": details})
         self.record("info", f"start-{name}", details)
 
     async def _stop(self, name: str) -> None:
         if name not in self.active:
             return
         self.active.remove(name)
+        window = self._windows.pop(name, None)
         try:
             details = await self.faults[name].stop(self.ctx)
         except FaultNotEffective as e:
-            self._fail(name, f"stop-{name}", e, e.details)
+            self._fail(name, f"stop-{name}", e, {**e.details, "window": window})
             raise
         except Exception as e:  # noqa: BLE001
-            self._fail(name, f"stop-{name}", e, {})
+            self._fail(name, f"stop-{name}", e, {"window": window})
             return
-        self.record("info", f"stop-{name}", details)
+        self.record("info", f"stop-{name}", {**details, "window": window})
 
     def _fail(self, name: str, f: str, err: Exception, details: dict[str, Any]) -> None:
         text = f"{type(err).__name__}: {err}"

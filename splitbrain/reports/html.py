@@ -91,7 +91,62 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
             (c["checker"], {"kind": "counterexample core", "ops": c.get("op_indices", []),
                             "explanation": c.get("expected", "")}) for c in counterexamples or []]),
         "counterexamples": counterexamples or [],
+        "schedule": _schedule(run.schedule),
+        "keys": _keys(run, checkers),
     }
+
+
+#: keys listed one by one in the report (the failing ones always are)
+MAX_KEYS_LISTED = 2000
+
+
+def _keys(run: RunData, checkers: dict[str, Any]) -> dict[str, Any]:
+    """Per-key summary for independent-key runs: ops and time span per key, and which keys failed."""
+    spans: dict[str, list[int]] = {}
+    by_index = {op.index: op for op in run.history.ops}
+    for c in run.calls:
+        if c.key is None:
+            continue
+        k = _short(c.key)
+        comp = by_index.get(c.complete_index) if c.complete_index is not None else None
+        t0, t1 = round(c.call_time / 1e3), round((comp.time if comp is not None else c.call_time) / 1e3)
+        s = spans.setdefault(k, [0, t0, t1])
+        s[0] += 1
+        s[1], s[2] = min(s[1], t0), max(s[2], t1)
+    failed = sorted({str(a["key"]) for r in checkers.values() for a in r["anomalies"] if a.get("key")})
+    ordered = sorted(spans, key=lambda k: (k not in failed, spans[k][1]))[:MAX_KEYS_LISTED]
+    counts = sorted(s[0] for s in spans.values())
+    return {"count": len(spans), "failed": failed,
+            "ops_min": counts[0] if counts else 0, "ops_max": counts[-1] if counts else 0,
+            "ops_median": counts[len(counts) // 2] if counts else 0,
+            "list": [{"key": k, "ops": spans[k][0], "t0": spans[k][1], "t1": spans[k][2], "failed": k in failed}
+                     for k in ordered]}
+
+
+def _schedule(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Planned windows (start, stop, params) and where each was applied, for the schedule chart."""
+    if raw is None:
+        return None
+    try:
+        from splitbrain.nemesis.plan import Schedule
+
+        sched = Schedule.from_json(raw)
+    except Exception as e:  # noqa: BLE001 - a bad schedule file is shown as a note, never breaks the page
+        return {"error": _short(str(e)), "windows": [], "origin": {}}
+    applied = {a.get("window"): a for a in raw.get("applied") or [] if isinstance(a, dict)}
+    windows = []
+    for w in sched.windows():
+        a = applied.get(w.window) or {}
+        raw_details = a.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+        windows.append({"window": w.window, "fault": _short(w.fault), "start": w.start_s,
+                        "stop": _finite(w.stop_s), "params": _short(w.params),
+                        "at": a.get("at_s") if isinstance(a.get("at_s"), int | float) else None,
+                        "resolved": _short({k: v for k, v in details.items()
+                                            if k in ("nodes", "mode", "leader", "grudge", "topology")})})
+    origin = sched.origin or {}
+    return {"origin": {str(k): _short(v) for k, v in origin.items()}, "windows": windows,
+            "shrunk": _short(raw.get("shrunk")) if raw.get("shrunk") else None}
 
 
 def _anomaly(a: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +162,7 @@ def render(data: dict[str, Any]) -> str:
     return tpl.render(
         title=f"splitbrain {data['test'].get('system', '')} {data['test'].get('workload', '')}",
         css=Markup((_HERE / "templates" / "report.css").read_text()),
-        js=Markup((_HERE / "templates" / "report.js").read_text()),
+        js=Markup("\n".join((_HERE / "templates" / name).read_text() for name in ("report.js", "schedule.js"))),
         data=Markup(safe_json(data)),
     )
 

@@ -42,6 +42,8 @@ class RunData:
     faults: list[Fault]
     logs: dict[str, list[tuple[float | None, str, str]]]
     notes: list[str] = field(default_factory=list)
+    #: the nemesis schedule (schedule.json): planned windows and what they resolved to; None if absent
+    schedule: dict[str, Any] | None = None
 
     @property
     def end_s(self) -> float:
@@ -178,4 +180,9 @@ def load_run(run_dir: Path) -> RunData:
     start_wall = test.get("start_wall_time")
     if not isinstance(start_wall, (int, float)) or isinstance(start_wall, bool) or not math.isfinite(start_wall):
         start_wall = None
-    return RunData(run_dir, test, results, history, calls, faults, read_logs(run_dir, start_wall, notes), notes)
+    schedule = None
+    if (run_dir / "schedule.json").exists():
+        schedule = _load_json(run_dir / "schedule.json", notes, "the nemesis schedule")
+        schedule = schedule if isinstance(schedule, dict) else None
+    return RunData(run_dir, test, results, history, calls, faults, read_logs(run_dir, start_wall, notes), notes,
+                   schedule)

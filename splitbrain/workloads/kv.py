@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator
 
 from splitbrain.workloads.base import BaseWorkload, CheckerSpec, Request
+from splitbrain.workloads.independent import KeySpec
 from splitbrain.workloads.register import register_stream
 
 KEYS = 8
@@ -21,14 +22,20 @@ class KvWorkload(BaseWorkload):
     name = "kv"
     ops = ("read", "write", "cas")
 
-    def __init__(self, keys: int = KEYS) -> None:
-        self.keys = [f"k{i}" for i in range(keys)]
+    #: several keys in use at once (groups of 5 clients), 100 ops a key, then fresh keys
+    key_spec = KeySpec(ops_per_key=100, clients_per_key=5, prefix="k")
+
+    def __init__(self, n_keys: int = KEYS) -> None:
+        self.key_names = [f"k{i}" for i in range(n_keys)]
+
+    def key_stream(self, rng: random.Random, key: str) -> Iterator[Request]:
+        return register_stream(rng, lambda: key)
 
     def requests(self, rng: random.Random) -> Iterator[Request]:
-        return register_stream(rng, lambda: rng.choice(self.keys))
+        return register_stream(rng, lambda: rng.choice(self.key_names))
 
     def final_requests(self, rng: random.Random) -> list[Request]:
-        return [Request("read", None, k) for k in self.keys]
+        return [Request("read", None, k) for k in self.key_names]
 
     def checkers(self) -> list[CheckerSpec]:
         return [CheckerSpec("linearizable", {"model": "kv"})]

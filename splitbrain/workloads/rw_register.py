@@ -15,6 +15,7 @@ import random
 from collections.abc import Iterator
 
 from splitbrain.workloads.base import BaseWorkload, CheckerSpec, Request
+from splitbrain.workloads.independent import KeySpec
 from splitbrain.workloads.register import KEY, register_stream
 
 READ_SHARE = 0.9
@@ -23,6 +24,10 @@ READ_SHARE = 0.9
 class RwRegisterWorkload(BaseWorkload):
     name = "rw-register"
     ops = ("read", "write")
+    key_spec = KeySpec(ops_per_key=200, clients_per_key=10, prefix="r")
+
+    def key_stream(self, rng: random.Random, key: str) -> Iterator[Request]:
+        return register_stream(rng, lambda: key, read_share=READ_SHARE, cas_share=0.0)
 
     def requests(self, rng: random.Random) -> Iterator[Request]:
         return register_stream(rng, lambda: KEY, read_share=READ_SHARE, cas_share=0.0)
@@ -31,7 +36,7 @@ class RwRegisterWorkload(BaseWorkload):
         return [Request("read", None, KEY)]
 
     def checkers(self) -> list[CheckerSpec]:
-        return [CheckerSpec("linearizable", {"model": "cas-register"})]
+        return [CheckerSpec("linearizable", {"model": "kv"})]
 
 
 WORKLOAD = RwRegisterWorkload()

@@ -66,11 +66,15 @@
   const calls = D.calls;
   const nLanes = calls.reduce((m, c) => Math.max(m, c[2] + 1), 1);
   const LANE_H = 14, TOP = 18;
-  const byLane = [];
-  for (let i = 0; i < nLanes; i++) byLane.push([]);
-  const openByLane = byLane.map(() => []);
-  for (const c of calls) (c[4] < 0 ? openByLane[c[2]] : byLane[c[2]]).push(c);
-  for (const lane of byLane) lane.sort((a, b) => a[3] - b[3]);
+  let byLane = [], openByLane = [];
+  function buildLanes(key) {  // key: null = every key, else only that key's ops (independent keys)
+    byLane = [];
+    for (let i = 0; i < nLanes; i++) byLane.push([]);
+    openByLane = byLane.map(() => []);
+    for (const c of calls) if (key === null || c[7] === key) (c[4] < 0 ? openByLane[c[2]] : byLane[c[2]]).push(c);
+    for (const lane of byLane) lane.sort((a, b) => a[3] - b[3]);
+  }
+  buildLanes(null);
   const canvas = document.getElementById("tl-canvas");
   const ctx = canvas.getContext("2d");
   const scroll = document.getElementById("tl-scroll");
@@ -194,6 +198,19 @@
     tip.style.left = (ev.clientX + 12) + "px"; tip.style.top = (ev.clientY + 12) + "px";
   });
   window.addEventListener("resize", schedule);
+  const keySel = document.getElementById("tl-key");
+  if (keySel && D.keys && D.keys.count > 1) {
+    const opt = (value, label) => { const o = el("option", null, label); o.value = value; keySel.appendChild(o); };
+    opt("", "all " + D.keys.count + " keys");
+    for (const k of D.keys.list) opt(k.key, k.key + " (" + k.ops + " ops" + (k.failed ? ", FAILED" : "") + ")");
+    keySel.addEventListener("change", () => {
+      const k = keySel.value === "" ? null : keySel.value;
+      buildLanes(k);
+      const info = D.keys.list.find((x) => x.key === k);
+      if (info) { v0 = Math.max(0, info.t0); v1 = Math.min(END_US, Math.max(info.t1, info.t0 + 1000)); } else { v0 = 0; v1 = END_US; }
+      draw();
+    });
+  } else if (keySel) keySel.hidden = true;
   draw();
 
   // ---- latency and rate plots (SVG, fault bands)

@@ -1,0 +1,129 @@
+"""Making a schedule from a seed: which faults, when, for how long, overlapping how.
+
+Bugs hide in combinations and in transitions, so the default schedule
+(:func:`generate`) is a sequence of *bursts* separated by recovery windows:
+
+* ``single`` -- one fault for about one interval (the classic nemesis);
+* ``composed`` -- two or three faults of different kinds active at once, as
+  Jepsen's combined nemesis does: a partition while a node is paused, a kill
+  landing just before a partition heals (the second fault starts inside the
+  first and may outlast it, so heals and crashes race);
+* ``flapping`` -- one fault (a partition when there is one) switched on and off
+  every fraction of a second: leaders are deposed and re-elected over and over
+  and many ops are in flight at every heal;
+
+and between bursts the cluster gets a recovery window (no faults) so that
+what a fault broke can be observed once the system claims to be healthy.
+Faults of the same group (:func:`~splitbrain.nemesis.base.group_of`) never
+overlap. ``interval_s`` sets the scale of windows and gaps (``--nemesis-interval``).
+
+Each fault's parameters come from its ``draw`` (``{}`` for a fault that draws
+when applied), and every window gets its own seed, all from one
+``random.Random``: one seed, one schedule.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from splitbrain.nemesis.base import group_of
+from splitbrain.nemesis.plan import Schedule, Window
+from splitbrain.registry import FAULTS
+
+#: burst kinds and how often each is drawn
+BURSTS = {"single": 0.35, "composed": 0.4, "flapping": 0.25}
+#: no fault starts in the last this many seconds of the main phase (it would be healed at once)
+TAIL_S = 1.0
+
+
+def _params(fault: Any, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+    draw = getattr(fault, "draw", None)
+    return draw(rng, list(nodes)) if draw is not None else {}
+
+
+class _Builder:
+    def __init__(self, faults: list[str], nodes: list[str], rng: random.Random) -> None:
+        self.objs = {name: FAULTS.get(name) for name in faults}
+        self.names = list(faults)
+        self.nodes, self.rng = list(nodes), rng
+        self.windows: list[Window] = []
+
+    def add(self, name: str, start_s: float, stop_s: float) -> None:
+        params = _params(self.objs[name], self.rng, self.nodes)
+        self.windows.append(Window(name, round(start_s, 3), round(max(stop_s, start_s + 0.05), 3),
+                                   len(self.windows), params, self.rng.randrange(2**31)))
+
+    def group(self, name: str) -> str:
+        return group_of(self.objs[name])
+
+    def flappable(self) -> list[str]:
+        nets = [n for n in self.names if self.group(n) == "partition"]
+        return nets or self.names
+
+
+def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit_s: float,
+             interval_s: float = 5.0) -> Schedule:
+    """The default schedule: bursts (single, composed, flapping) with recovery windows between."""
+    b = _Builder(faults, nodes, rng)
+    origin = {"generator": "bursts", "interval_s": interval_s, "time_limit_s": time_limit_s}
+    if not faults:
+        return Schedule((), tuple(nodes), origin)
+    end = time_limit_s - TAIL_S
+    t = interval_s * rng.uniform(0.2, 0.6)
+    kinds, weights = list(BURSTS), list(BURSTS.values())
+    while t < end:
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "single":
+            name = rng.choice(b.names)
+            d = interval_s * rng.uniform(0.5, 1.5)
+            b.add(name, t, min(t + d, time_limit_s))
+            t += d
+        elif kind == "composed":
+            t = _composed(b, t, interval_s, time_limit_s)
+        else:
+            name = rng.choice(b.flappable())
+            for _ in range(rng.randint(3, 6)):
+                if t >= end:
+                    break
+                on = interval_s * rng.uniform(0.06, 0.3)
+                b.add(name, t, min(t + on, time_limit_s))
+                t += on + interval_s * rng.uniform(0.04, 0.2)
+        t += interval_s * rng.uniform(0.3, 1.0)  # recovery window
+    return Schedule.from_windows(b.windows, tuple(nodes), origin)
+
+
+def _composed(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> float:
+    """Two or three faults of different groups overlapping; returns when the burst ends."""
+    rng = b.rng
+    by_group: dict[str, list[str]] = {}
+    for n in b.names:
+        by_group.setdefault(b.group(n), []).append(n)
+    groups = sorted(by_group)
+    rng.shuffle(groups)
+    picked = [rng.choice(by_group[g]) for g in groups[:rng.choice([2, 2, 3])]]
+    first = interval_s * rng.uniform(0.6, 1.5)
+    end = t + first
+    b.add(picked[0], t, min(end, time_limit_s))
+    for name in picked[1:]:
+        # starts inside the first window; about half the time it outlasts it (heal-time races)
+        s = t + first * rng.uniform(0.1, 0.9)
+        e = end + interval_s * rng.uniform(-0.4, 0.5)
+        b.add(name, s, min(max(e, s + 0.2), time_limit_s))
+        end = max(end, e)
+    return end
+
+
+def sequential(faults: list[str], nodes: list[str], rng: random.Random, time_limit_s: float,
+               interval_s: float = 5.0) -> Schedule:
+    """One fault at a time: wait, start a random fault, let it act, stop it, repeat (the old nemesis)."""
+    b = _Builder(faults, nodes, rng)
+    t = 0.0
+    while faults:
+        t += interval_s * rng.uniform(0.5, 1.5)
+        if t >= time_limit_s:
+            break
+        d = interval_s * rng.uniform(0.5, 1.5)
+        b.add(rng.choice(b.names), t, min(t + d, time_limit_s))
+        t += d
+    return Schedule.from_windows(b.windows, tuple(nodes), {"generator": "sequential", "interval_s": interval_s})
