@@ -37,7 +37,7 @@ from splitbrain.backends.base import Backend, ClusterSpec, Grudge, PacketRule
 from splitbrain.checkers.result import Anomaly, Checker, Result, Valid
 from splitbrain.errors import HarnessError, SplitbrainError, UsageError
 from splitbrain.history import NEMESIS, History, Op
-from splitbrain.nemesis.base import Fault, FaultNotEffective, NemesisContext
+from splitbrain.nemesis.base import Drawn, Fault, FaultNotEffective, NemesisContext
 from splitbrain.systems.base import NodeConfig, System, SystemClient, WireClient
 from splitbrain.systems.capabilities import (
     CommandResult,
@@ -56,7 +56,7 @@ __all__ = [
     # workloads
     "Workload", "BaseWorkload", "Request", "CheckerSpec",
     # faults
-    "Fault", "NemesisContext", "FaultNotEffective",
+    "Fault", "Drawn", "NemesisContext", "FaultNotEffective",
     # checkers and histories
     "Checker", "Result", "Anomaly", "Valid", "Op", "History", "NEMESIS",
     # backends

@@ -140,6 +140,7 @@ def _is_num(v: Any) -> bool:
 #: what each field of a loaded test.json may hold; a file that breaks this is bad data, not a crash later
 _KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_opts": "dict",
          "checker_options": "dict", "concurrency": "int", "seed": "int", "schedule": "str?",
+         "ops_per_key": "int?", "clients_per_key": "int?",
          "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
          "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
 _FIELD_OK = {
