@@ -64,6 +64,8 @@ class DiskFault:
     name: str
     #: None: draw a variant per start
     variant: str | None = None
+    #: a power loss kills processes: never scheduled to overlap kill or pause
+    group: str = "process"
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
         backend = _has_disk(ctx)
