@@ -57,6 +57,17 @@ def load_system(name: str) -> Any:
         raise HarnessError(f"system {name!r} is not available: {type(e).__name__}: {e}") from None
 
 
+def maelstrom_system(name: str, binary: str | None, args: tuple[str, ...]) -> Any:
+    """The system for ``run maelstrom --bin PATH`` (exit 64 when the binary is missing)."""
+    from splitbrain.systems.maelstrom import system_for
+
+    if binary is None:
+        raise UsageError("`splitbrain run maelstrom` needs the node binary: --bin PATH [--bin-arg ARG]...")
+    if not Path(binary).is_file():
+        raise UsageError(f"--bin {binary}: no such file")
+    return system_for(binary, list(args), name)
+
+
 def parse_backend_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -72,15 +83,18 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
                store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
                backend_options: dict[str, Any], system_opts: dict[str, str] | None = None,
                schedule: str | None = None, ops_per_key: int | None = None,
-               clients_per_key: int | None = None) -> tuple[Any, Any, Any, Any]:
+               clients_per_key: int | None = None,
+               binary: str | None = None, bin_args: tuple[str, ...] = ()) -> tuple[Any, Any, Any, Any]:
     """Validate every flag and name; returns (test, system configured for the run, workload, backend class)."""
     from splitbrain.harness.config import Test
 
-    system = load_system(system_name)
+    system = maelstrom_system(system_name, binary, bin_args) if system_name == "maelstrom" else load_system(system_name)
+    if binary is not None and system_name != "maelstrom":
+        raise UsageError("--bin and --bin-arg are for `splitbrain run maelstrom` (a Maelstrom node binary)")
     traits = traits_of(system)
     if schedule is not None:
         nemesis, nodes, schedule = _replayed(schedule, nodes)
-    if workload not in WORKLOADS:
+    if not hasattr(system, "workload_for") and workload not in WORKLOADS:
         raise UsageError(f"unknown workload {workload!r}; valid: {', '.join(WORKLOADS.names())}")
     if workload not in system.workloads:
         raise UsageError(f"system {system_name!r} cannot serve workload {workload!r}; "
@@ -111,7 +125,9 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
     if time_limit <= 0 or rate < 0 or op_timeout <= 0 or nemesis_interval <= 0:
         raise UsageError("--time-limit, --op-timeout and --nemesis-interval must be > 0 and --rate >= 0")
     try:
-        wl = WORKLOADS.get(workload)
+        node_names = [f"n{i}" for i in range(1, n + 1)]
+        # a system with workloads of its own (Maelstrom's message shapes) makes them for its cluster
+        wl = system.workload_for(workload, node_names) if hasattr(system, "workload_for") else WORKLOADS.get(workload)
     except (ImportError, AttributeError) as e:
         raise HarnessError(f"workload {workload!r} is not available: {type(e).__name__}: {e}") from None
     try:
@@ -129,7 +145,7 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
         except ImportError as e:
             raise HarnessError(f"the nemesis is not available: {e}") from None
     test = Test(
-        system=system_name, workload=workload, nemesis=faults, nodes=[f"n{i}" for i in range(1, n + 1)],
+        system=system_name, workload=workload, nemesis=faults, nodes=node_names, bin=binary, bin_args=list(bin_args),
         backend=backend, backend_options=backend_options, time_limit_s=time_limit, concurrency=concurrency,
         rate=rate, seed=seed if seed is not None else secrets.randbelow(2**31), bug=bug,
         system_opts=dict(system_opts or {}), max_ops=max_ops,
@@ -193,6 +209,8 @@ def _replayed(path: str, nodes: int | None) -> tuple[str, int | None, str]:
 @click.option("--consistency-models", "txn_models", default=None,
               help="Transactional workloads: models that must hold (Elle's names; default strict-serializable).")
 @click.option("--anomalies", "txn_anomalies", default=None, help="Transactional workloads: anomalies to reject.")
+@click.option("--bin", "binary", default=None, help="maelstrom: the node binary (any language; Maelstrom protocol).")
+@click.option("--bin-arg", "bin_args", multiple=True, help="maelstrom: an argument for the binary (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
 def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: str, time_limit: float,
         concurrency: int | None, rate: float, seed: int | None, bug: str | None, system_opt: tuple[str, ...],
@@ -200,7 +218,8 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,
         ssh_key: str | None, known_hosts: str | None, insecure_host_keys: bool, image: str | None,
         backend_opt: tuple[str, ...], txn_models: str | None, txn_anomalies: str | None, as_json: bool,
-        schedule_file: str | None, ops_per_key: int | None, clients_per_key: int | None) -> None:
+        schedule_file: str | None, ops_per_key: int | None, clients_per_key: int | None,
+        binary: str | None, bin_args: tuple[str, ...]) -> None:
     """Run one test: start SYSTEM, drive clients under faults, check the history, write the report."""
     from splitbrain.checkers.cli import txn_options
     from splitbrain.harness.progress import live_allowed
@@ -216,7 +235,7 @@ def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: st
     test, sysobj, wl, backend_cls = build_test(
         system, workload, nemesis, nodes, backend, time_limit, concurrency, rate, seed, bug, store,
         max_ops, op_timeout, nemesis_interval, options, parse_system_opts(system_opt), schedule_file, ops_per_key,
-        clients_per_key)
+        clients_per_key, binary, bin_args)
     test.checker_options = txn_options(txn_models, txn_anomalies)
     be = backend_cls(dict(options))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
@@ -245,6 +264,8 @@ def print_summary(run_dir: Path, res: dict[str, Any], command: str) -> None:
         click.echo(f"error: {res['error']}")
     for err in res.get("nemesis_errors", []):
         click.echo(f"nemesis error: {err}")
+    for err in res.get("node_errors", []):
+        click.echo(f"node error: {err}")
     click.echo(f"valid: {json.dumps(res.get('valid'))}")
     click.echo(f"report: {run_dir / 'report.html'}")
     click.echo(f"re-run: {command}")

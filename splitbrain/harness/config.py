@@ -42,6 +42,9 @@ class Test:
     system_opts: dict[str, str] = field(default_factory=dict)
     #: a schedule file to replay instead of drawing one from the seed (``run --schedule``)
     schedule: str | None = None
+    #: a Maelstrom node's binary and its arguments (``run maelstrom --bin``)
+    bin: str | None = None
+    bin_args: list[str] = field(default_factory=list)
     max_ops: int | None = None
     #: independent keys (register-shaped workloads): None = the workload's default
     ops_per_key: int | None = None
@@ -78,6 +81,8 @@ class Test:
             argv += ["--system-opt", f"{key}={value}"]
         if self.schedule:
             argv += ["--schedule", self.schedule]
+        if self.bin:
+            argv += ["--bin", self.bin, *(f"--bin-arg={arg}" for arg in self.bin_args)]
         if self.max_ops is not None:
             argv += ["--max-ops", str(self.max_ops)]
         if self.ops_per_key is not None:
@@ -142,6 +147,8 @@ _KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_
          "checker_options": "dict", "concurrency": "int", "seed": "int", "schedule": "str?",
          "ops_per_key": "int?", "clients_per_key": "int?",
          "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
+         "checker_options": "dict", "concurrency": "int", "seed": "int",
+         "max_ops": "int?", "bug": "str?", "bin": "str?", "bin_args": "strs", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
          "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
 _FIELD_OK = {
     "str": lambda v: isinstance(v, str),

@@ -71,6 +71,8 @@ class Run:
         self.phase = "setup"
         self.nemesis: Any = None
         self.recorder: Recorder | None = None
+        self.session: Any = None
+        self.session_summary: dict[str, Any] | None = None
         self.run_dir = make_run_dir(Path(test.store), test.system, test.workload)
         test.run_id = f"{test.system}-{test.workload}/{self.run_dir.name}"
         test.command = test.rerun_command()
@@ -148,11 +150,14 @@ class Run:
                         self.test.backend_options["image"] = image  # test.json names the exact image run
                     self.test.save(self.run_dir)
                     try:
+                        await self._open_session()
                         await self._main_phase()
                         await self._final_phase()
                     except Exception as e:  # noqa: BLE001 - record, heal, tear down, still check
                         log.exception("run failed")
                         error = f"{type(e).__name__}: {e}"
+                    finally:
+                        await self._close_session()
         finally:
             with self._signals():  # a second Ctrl-C must not skip teardown
                 self.phase = "teardown"
@@ -185,6 +190,27 @@ class Run:
             return
         task.result()
         log.info("cluster of %d up in %.2f s", len(self.test.nodes), time.monotonic() - start)
+
+    async def _open_session(self) -> None:
+        """Start the system's harness-side parts, if it has any (see ``SessionContext``)."""
+        opener = getattr(self.system, "open_session", None)
+        if opener is None or self.recorder is None:
+            return
+        from splitbrain.systems.base import SessionContext
+
+        self.session = opener(SessionContext(nodes=list(self.test.nodes), address=self.backend.client_address,
+                                             run_dir=str(self.run_dir), origin_ns=self.recorder.t0_ns,
+                                             seed=self.test.seed))
+        await self.session.start()
+
+    async def _close_session(self) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session_summary = await asyncio.wait_for(self.session.stop(), HEAL_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - its summary is extra; the verdict stands without it
+            log.error("system session did not stop cleanly: %s: %s", type(e).__name__, e)
+        self.session = None
 
     async def _main_phase(self) -> None:
         test, rec = self.test, self.recorder
@@ -283,6 +309,11 @@ class Run:
         finals = keyed.final_requests() if keyed is not None else self.workload.final_requests(self.test.rng("final"))
         if not finals:
             return
+        settle_s = float(getattr(self.workload, "final_wait_s", 0.0))
+        if settle_s > 0:  # eventually consistent workloads: let the healed cluster converge first
+            self.phase = "wait"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), settle_s)
         self.phase = "final"
         rec = self.recorder
         assert rec is not None
@@ -345,6 +376,8 @@ class Run:
         failure = getattr(setup_failed, "failure", None)
         if failure is not None:
             extra["start_failure"] = failure.to_json()
+        if self.session_summary is not None:
+            extra[getattr(self.system, "name", "system")] = self.session_summary
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
         if nemesis_errors:
             extra["nemesis_errors"] = nemesis_errors

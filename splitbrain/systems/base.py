@@ -13,7 +13,7 @@ Node processes of splitbrain's own systems are started as
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -87,6 +87,33 @@ class System(Protocol):
 
     def client(self, host: str, port: int) -> SystemClient:
         """A client for the node whose client port is at host:port."""
+        ...
+
+
+@dataclass
+class SessionContext:
+    """What a system with harness-side parts gets once its cluster is up.
+
+    A system may define ``open_session(ctx) -> HarnessSession``: the run starts it
+    before the first client op and stops it after the final reads, before the
+    cluster is torn down (Maelstrom nodes use it for the services they call and
+    for the message log). ``address`` maps a node to its client address;
+    ``origin_ns`` is the monotonic time of the history's 0.
+    """
+
+    nodes: list[str]
+    address: Callable[[str], tuple[str, int]]
+    run_dir: str
+    origin_ns: int
+    seed: int
+
+
+@runtime_checkable
+class HarnessSession(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> dict[str, Any]:
+        """Release everything; the returned summary goes into ``results.json`` under the system's name."""
         ...
 
 
