@@ -378,6 +378,8 @@ class Run:
             extra["start_failure"] = failure.to_json()
         if self.session_summary is not None:
             extra[getattr(self.system, "name", "system")] = self.session_summary
+            if self.session_summary.get("node_errors"):
+                extra["node_errors"] = list(self.session_summary["node_errors"])
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
         if nemesis_errors:
             extra["nemesis_errors"] = nemesis_errors

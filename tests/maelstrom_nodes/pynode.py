@@ -128,9 +128,8 @@ def main():
                 flooding[0] = True
                 threading.Thread(target=flood, daemon=True).start()
             return
-        if mode == "bad-irt":
-            reply(msg, {"type": typ + "_ok", "echo": body.get("echo")})
-            send(msg["src"], {"type": typ + "_ok", "echo": body.get("echo"), "in_reply_to": 10 ** 6})
+        if mode == "bad-irt":  # answers, but to a request nobody sent
+            send(msg["src"], {"type": typ + "_ok", "in_reply_to": 10 ** 6 + body.get("msg_id", 0)})
             return
         if typ == "topology":
             NODE["neighbours"] = body["topology"].get(NODE["id"], [])

@@ -38,6 +38,7 @@ class Session:
         self.log = MessageLog(ctx.origin_ns)
         self.shim_counts: dict[str, dict[str, int]] = {}
         self.protocol_errors: list[str] = []
+        self.node_errors: list[str] = []  # why a node's binary stopped (its shim's last words)
         self.protocol_error_count = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.seq = 0
@@ -71,11 +72,19 @@ class Session:
         except OSError as e:
             log.error("cannot write %s: %s", path, e)
         shim_errors = sum(c.get("protocol_errors", 0) for c in self.shim_counts.values())
+        for node, counts in sorted(self.shim_counts.items()):
+            if counts.get("protocol_errors"):
+                self.node_errors.append(f"node {node}: {counts['protocol_errors']} stdout lines were not Maelstrom "
+                                        f"messages or named an unknown dest (the first ones are in its log)")
+        if self.protocol_error_count:
+            self.node_errors.append(f"{self.protocol_error_count} protocol errors in replies to clients; first: "
+                                    f"{self.protocol_errors[0]}")
         return {
             "messages": self.log.summary(),
             "shims": self.shim_counts,
             "protocol_errors": self.protocol_error_count + shim_errors,
             "protocol_error_samples": self.protocol_errors,
+            "node_errors": self.node_errors,
         }
 
     # ------------------------------------------------------------------ service links
@@ -110,12 +119,17 @@ class Session:
             obj = json.loads(raw)
         except ValueError:
             return
+        if "fatal" in obj:
+            text = f"node {node}: {obj['fatal']}"
+            log.error("maelstrom %s", text)
+            if len(self.node_errors) < LOGGED_ERRORS:
+                self.node_errors.append(text)
+        if isinstance(obj.get("counts"), dict):
+            self.shim_counts[node] = obj["counts"]
         if "trace" in obj:
             for ev in obj.get("trace") or ():
                 if isinstance(ev, dict):
                     self.log.event(ev)
-            if isinstance(obj.get("counts"), dict):
-                self.shim_counts[node] = obj["counts"]
             return
         msg = obj.get("m")
         if p.check_message(msg) is not None:

@@ -53,6 +53,8 @@ SERVICE_BACKLOG = 10_000
 TRACE_BACKLOG = 50_000
 #: protocol errors logged in full before they are only counted
 LOGGED_ERRORS = 20
+#: more protocol errors than this within one second: the binary floods stdout and is stopped
+FLOOD_PER_S = 2000
 
 
 def log(name: str, text: str) -> None:
@@ -85,6 +87,8 @@ class Shim:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.exited = asyncio.Event()
         self.exit_code: int | None = None
+        self.flood_window = [0.0, 0]
+        self.flooding = False
 
     # ------------------------------------------------------------------ helpers
 
@@ -94,6 +98,16 @@ class Shim:
     def protocol_error(self, why: str, raw: bytes | str = b"") -> None:
         self.counts["protocol_errors"] += 1
         n = self.counts["protocol_errors"]
+        now = time.monotonic()
+        if now - self.flood_window[0] > 1.0:
+            self.flood_window = [now, 0]
+        self.flood_window[1] += 1
+        if self.flood_window[1] > FLOOD_PER_S and not self.exited.is_set():
+            self.flooding = True
+            self.exit_code = None
+            if self.proc is not None and self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
         if n <= LOGGED_ERRORS or n % 1000 == 0:
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             log(self.name, f"protocol error #{n}: {why}: {text[:300].rstrip()!r}")
@@ -129,8 +143,14 @@ class Shim:
         self.spawn(self.write_stdin())
 
     def fatal(self, why: str) -> int:
-        log(self.name, f"node {self.name}: {why}")
+        """Say why the node cannot go on (node log, and the service link if it is up); the exit status."""
+        if self.flooding:
+            why = (f"binary flooded stdout with more than {FLOOD_PER_S} lines per second that are not "
+                   f"Maelstrom messages ({self.counts['protocol_errors']} in all); stopped it")
+        # the node's last output line: a start failure quotes it as the cause
         print(f"maelstrom node {self.name}: {why}", file=sys.stderr, flush=True)
+        if self.service is not None and not self.service.is_closing():
+            self.service.write(p.line({"fatal": why, "counts": self.counts}))
         return 3
 
     async def write_stdin(self) -> None:
@@ -367,9 +387,13 @@ class Shim:
         self.spawn(self.ship_traces())
         log(self.name, f"binary {self.binary} initialised as {self.name} of {','.join(self.node_ids)}")
         await self.exited.wait()
+        code = self.fatal(f"binary exited with code {self.exit_code} mid-run")
         peer_server.close()
         client_server.close()
-        return self.fatal(f"binary exited with code {self.exit_code} mid-run")
+        if self.service is not None:
+            with contextlib.suppress(ConnectionError):
+                await asyncio.wait_for(self.service.drain(), 1.0)
+        return code
 
 
 def main(argv: list[str] | None = None) -> int:
