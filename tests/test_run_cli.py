@@ -28,7 +28,7 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "nosuch"], "unknown system 'nosuch'; valid: etcd, memkv, paxos, raft, ring"),
+    (["run", "nosuch"], "unknown system 'nosuch'; valid: etcd, maelstrom, memkv, paxos, raft, ring"),
     (["run", "memkv", "--workload", "nosuch"], "valid: " + ", ".join(WORKLOADS.names())),
     (["run", "etcd", "--workload", "set"], "cannot serve workload 'set'; it serves: register, kv"),
     (["run", "memkv", "--nemesis", "kill,nosuch"], "unknown fault 'nosuch'; valid: " + ", ".join(FAULTS.names())),

@@ -90,7 +90,6 @@ def main():
         print("bad-exit: giving up at start", file=sys.stderr)
         sys.exit(1)
     store = {"set": None, "kv": {}, "count": 0, "boot": uuid.uuid4().hex[:8]}
-    flooding = [False]
 
     def gossip_loop():
         while True:
@@ -121,12 +120,12 @@ def main():
         if typ == "init":
             if mode == "bad-noinit":
                 return
+            if mode == "bad-flood":  # floods stdout with junk instead of answering
+                threading.Thread(target=flood, daemon=True).start()
+                return
             NODE["id"], NODE["ids"] = body["node_id"], body["node_ids"]
             store["set"] = Store(f"{mode}-{NODE['id']}.set") if mode in ("g-set", "broadcast") else None
             reply(msg, {"type": "init_ok"})
-            if mode == "bad-flood" and not flooding[0]:
-                flooding[0] = True
-                threading.Thread(target=flood, daemon=True).start()
             return
         if mode == "bad-irt":  # answers, but to a request nobody sent
             send(msg["src"], {"type": typ + "_ok", "in_reply_to": 10 ** 6 + body.get("msg_id", 0)})
