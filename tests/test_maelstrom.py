@@ -217,7 +217,7 @@ def test_bad_binary_at_start_exits_255_naming_node_and_cause(tmp_path, mode, cau
         binary = tmp_path / "node"
         binary.write_text("#!/bin/sh\n")
         binary.chmod(0o644)
-    code, _, err = run_node(tmp_path, "--backend-opt", "maelstrom_init_timeout_s=5", bin_args=(mode,),
+    code, _, err = run_node(tmp_path, "--system-opt", "init_timeout_s=5", bin_args=(mode,),
                             workload="echo", time_limit=2, nodes=2, binary=binary)
     assert code == 255, err
     first = [ln for ln in err.splitlines() if ln.startswith("splitbrain:")]

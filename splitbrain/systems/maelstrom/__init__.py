@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from splitbrain.systems.base import NodeConfig, SessionContext
+from splitbrain.systems.capabilities import SystemOpts, SystemTraits
 
 #: accepted workload names (Maelstrom's, then splitbrain's aliases); see .workloads
 WORKLOAD_NAMES = ("lin-kv", "g-set", "g-counter", "pn-counter", "txn-list-append", "unique-ids", "broadcast", "echo",
@@ -49,20 +50,30 @@ class MaelstromSystem:
     workloads: tuple[str, ...] = WORKLOAD_NAMES
     bugs: dict[str, str] = field(default_factory=dict)
     default_nodes: int = 5
-    #: seconds a node has to answer ``init``
+    #: seconds a node has to answer ``init`` (``--system-opt init_timeout_s=S``)
     init_timeout_s: float = 10.0
+    #: broadcast's topology (``--system-opt topology=tree|grid|line|total``; Maelstrom's default: tree)
+    topology: str = "tree"
     workload: Any = None
     session: Any = None
 
     @property
-    def files(self) -> dict[str, str]:
-        """Files the docker and ssh backends ship to each node: name there -> path here."""
-        return {SHIPPED_BIN: os.path.abspath(self.binary)} if self.binary else {}
+    def traits(self) -> SystemTraits:
+        """The binary is a file every backend ships to its nodes (``NodeConfig.files_dir``)."""
+        return SystemTraits(default_nodes=self.default_nodes,
+                            files={SHIPPED_BIN: os.path.abspath(self.binary)} if self.binary else {})
+
+    def configure(self, opts: SystemOpts) -> MaelstromSystem:
+        from splitbrain.systems.maelstrom.workloads import TOPOLOGIES
+
+        opts.check_keys(self.name, ["topology", "init_timeout_s"])
+        return replace(self, topology=opts.choice("topology", TOPOLOGIES, self.topology),
+                       init_timeout_s=opts.number("init_timeout_s", self.init_timeout_s, low=0.1))
 
     def workload_for(self, name: str, nodes: list[str]) -> Any:
         from splitbrain.systems.maelstrom.workloads import workload_for
 
-        self.workload = workload_for(name, nodes)
+        self.workload = workload_for(name, nodes, self.topology)
         return self.workload
 
     def node_command(self, config: NodeConfig, python: str) -> list[str]:
@@ -70,7 +81,7 @@ class MaelstromSystem:
             from splitbrain.errors import UsageError
 
             raise UsageError("a Maelstrom node needs its binary: --bin PATH")
-        shipped = config.options.get("files_dir")
+        shipped = config.files_dir
         binary = f"{shipped}/{SHIPPED_BIN}" if shipped else os.path.abspath(self.binary)
         node_ids = sorted([config.name, *config.peers], key=_natural)
         setup = self.workload.setup_messages(config.name, node_ids) if self.workload is not None else []

@@ -71,8 +71,7 @@ class Shim:
         self.args: list[str] = list(m.get("args") or [])
         self.node_ids: list[str] = list(m.get("node_ids") or sorted([self.name, *config.peers]))
         self.setup: list[dict[str, Any]] = list(m.get("setup") or [])
-        # --backend-opt maelstrom_init_timeout_s=S overrides the system's default
-        self.init_timeout_s = float(config.options.get("maelstrom_init_timeout_s", m.get("init_timeout_s", INIT_TIMEOUT_S)))
+        self.init_timeout_s = float(m.get("init_timeout_s", INIT_TIMEOUT_S))
         self.proc: asyncio.subprocess.Process | None = None
         self.seq = itertools.count(1)
         self.boot = f"{os.getpid():x}{time.monotonic_ns() & 0xFFFFFF:x}"

@@ -220,9 +220,11 @@ WORKLOADS: dict[str, type] = {
 }
 
 
-def workload_for(name: str, nodes: list[str]) -> Any:
+def workload_for(name: str, nodes: list[str], topology_kind: str = "tree") -> Any:
     if name not in WORKLOADS:
         raise UsageError(f"unknown Maelstrom workload {name!r}; valid: {', '.join(WORKLOADS)}")
+    if WORKLOADS[name] is Broadcast:
+        return Broadcast(list(nodes), topology_kind)
     return WORKLOADS[name](list(nodes))
 
 
