@@ -147,8 +147,7 @@ _KIND = {"nemesis": "strs", "nodes": "strs", "backend_options": "dict", "system_
          "checker_options": "dict", "concurrency": "int", "seed": "int", "schedule": "str?",
          "ops_per_key": "int?", "clients_per_key": "int?",
          "max_ops": "int?", "bug": "str?", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
-         "checker_options": "dict", "concurrency": "int", "seed": "int",
-         "max_ops": "int?", "bug": "str?", "bin": "str?", "bin_args": "strs", "time_limit_s": "num", "rate": "num", "op_timeout_s": "num",
+         "bin": "str?", "bin_args": "strs",
          "nemesis_interval_s": "num", "recovery_s": "num", "check_timeout_s": "num", "start_wall_time": "num"}
 _FIELD_OK = {
     "str": lambda v: isinstance(v, str),
