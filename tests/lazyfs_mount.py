@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +16,9 @@ from splitbrain.backends import diskmount
 def lazyfs(tmp: Path, source: str = "test:n1") -> Iterator[tuple[Path, Any]]:
     """Yields (mount point, control(request) -> answer); unmounts and checks it is gone after."""
     m = diskmount.Mount.under(str(tmp), "n1")
-    diskmount.prepare(m)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    with open(tmp / "lazyfs.log", "ab") as log:
-        m.proc = subprocess.Popen(m.command(sys.executable, source), stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        diskmount.wait_mounted(m)
+        diskmount.start(m, sys.executable, source, env)
         yield Path(m.mountpoint), lambda req: diskmount.control(m.control, req)
     finally:
         diskmount.release(m)

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -31,6 +32,8 @@ from typing import Any
 
 from splitbrain.backends.lazyfs import FSNAME_PREFIX, SUBTYPE
 from splitbrain.errors import HarnessError
+
+log = logging.getLogger(__name__)
 
 #: the kernel's name for our mounts in /proc/self/mountinfo
 FSTYPE = f"fuse.{SUBTYPE}"
@@ -166,6 +169,19 @@ def prepare(m: Mount) -> None:
     shutil.rmtree(m.trash, ignore_errors=True)
 
 
+def start(m: Mount, python: str, source: str, env: dict[str, str]) -> None:
+    """Mount ``m`` (daemon log in ``lazyfs.log`` beside it); returns once it serves requests.
+
+    The daemon runs in its own session, outside the nodes' process groups, and
+    unmounts itself when this process dies."""
+    prepare(m)
+    node_dir = os.path.dirname(m.mountpoint)
+    with open(os.path.join(node_dir, "lazyfs.log"), "ab") as out:
+        m.proc = subprocess.Popen(m.command(python, source, parent=os.getpid()), stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=subprocess.STDOUT, env=env, cwd=node_dir, start_new_session=True)
+    wait_mounted(m)
+
+
 def wait_mounted(m: Mount, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not (mounted(m.mountpoint) and _answers(m.control)):
@@ -202,3 +218,12 @@ def release(m: Mount) -> None:
         if not os.path.exists(m.mountpoint):
             os.rename(m.backing, m.mountpoint)
 
+
+
+def release_all(mounts: list[Mount]) -> None:
+    """:func:`release` each; one that fails is logged and the others still go."""
+    for m in mounts:
+        try:
+            release(m)
+        except HarnessError as e:
+            log.error("lazyfs of %s: %s", m.node, e)

@@ -152,11 +152,7 @@ class LocalBackend:
             if node.pump is not None:
                 await asyncio.to_thread(node.pump.join, 2.0)
             self._release(node)
-        for m in list(self._mounts.values()):
-            try:
-                await asyncio.to_thread(diskmount.release, m)
-            except Exception as e:  # noqa: BLE001 - release every other mount regardless
-                log.error("lazyfs of %s: %s", m.node, e)
+        await asyncio.to_thread(diskmount.release_all, list(self._mounts.values()))
         self._mounts.clear()
         if self._proxies is not None:
             if self._proxies.alive():
@@ -298,17 +294,11 @@ class LocalBackend:
     # ------------------------------------------------------------------ disks
 
     async def _mount(self, name: str, ndir: str, source: str) -> None:
-        """Serve ``ndir/data`` through lazyfs (:mod:`.diskmount`); it unmounts itself if we die."""
         reason = diskmount.unavailable()
         if reason:
             raise UsageError(f"the disk fault cannot run on the local backend: {reason}")
         m = self._mounts[name] = diskmount.Mount.under(ndir, name)
-        diskmount.prepare(m)
-        argv = m.command(sys.executable, source, parent=os.getpid())
-        with open(os.path.join(ndir, "lazyfs.log"), "ab") as out:
-            m.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                      env=self._env, cwd=ndir, start_new_session=True)
-        await asyncio.to_thread(diskmount.wait_mounted, m)
+        await asyncio.to_thread(diskmount.start, m, sys.executable, source, self._env)
 
     async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
         self._node(node)
