@@ -66,7 +66,8 @@ class Mount:
     @classmethod
     def under(cls, node_dir: str, node: str) -> Mount:
         """The layout in ``node_dir``; the control socket is abstract (named after the mount point)."""
-        mountpoint = os.path.abspath(os.path.join(node_dir, "data"))
+        node_dir = os.path.abspath(node_dir)  # the daemon runs elsewhere: no relative paths
+        mountpoint = os.path.join(node_dir, "data")
         sock = "@splitbrain-lazyfs-" + hashlib.sha256(mountpoint.encode()).hexdigest()[:24]
         return cls(node, mountpoint, os.path.join(node_dir, "data.disk"), os.path.join(node_dir, "data.trash"), sock)
 

@@ -123,7 +123,7 @@ class LocalBackend:
             for (src, dst), link in self.links.items():
                 link.reverse = self.links[(dst, src)]
         for i, name in enumerate(names):
-            ndir = os.path.join(cluster.run_dir, "nodes", name)
+            ndir = os.path.abspath(os.path.join(cluster.run_dir, "nodes", name))  # nodes run with cwd=ndir
             os.makedirs(os.path.join(ndir, "data"), exist_ok=True)
             config = NodeConfig(name=name, client_host=HOST, client_port=ports[2 * i], peer_host=HOST,
                                 peer_port=peer_port[name], peers=peers[name], data_dir=os.path.join(ndir, "data"),
