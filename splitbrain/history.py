@@ -30,7 +30,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -230,8 +230,37 @@ class History:
 # --------------------------------------------------------------------------- JSONL I/O
 
 
+#: strings every op repeats (type, f, node names): one shared object each instead of one per op
+_interned: dict[str, str] = {}
+_TYPES = {t: t for t in OP_TYPES}
+
+
+def _intern(v: str) -> str:
+    return _interned.setdefault(v, v) if len(_interned) < 4096 else v
+
+
 def op_from_json(obj: Any, path: str | None = None, line: int | None = None) -> Op:
     """Validate one decoded JSON object into an :class:`Op`, or raise BadInputError."""
+    if type(obj) is dict:
+        # the common case, checked with exact types: this runs once per event of million-op histories
+        g = obj.get
+        process = g("process")
+        typ = g("type")
+        typ = _TYPES.get(typ) if type(typ) is str else None
+        f = g("f")
+        t = g("time", 0)
+        index = g("index")
+        if (typ is not None and (type(process) is int or process == NEMESIS) and type(f) is str and f
+                and type(t) is int and (index is None or type(index) is int)):
+            fi = _interned.get(f) or _intern(f)
+            node = g("node")
+            error = g("error")
+            return Op(-1 if index is None else index, process, typ, fi, g("value"), t, g("key"),
+                      None if node is None else _intern(str(node)), None if error is None else str(error))
+    return _op_from_json_checked(obj, path, line)
+
+
+def _op_from_json_checked(obj: Any, path: str | None, line: int | None) -> Op:
     from splitbrain.errors import BadInputError
 
     if not isinstance(obj, dict):
@@ -256,18 +285,38 @@ def op_from_json(obj: Any, path: str | None = None, line: int | None = None) -> 
     return Op(
         index=index if index is not None else -1,
         process=process,
-        type=typ,
-        f=f,
+        type=_intern(typ),
+        f=_intern(f),
         value=obj.get("value"),
         time=int(t),
         key=obj.get("key"),
-        node=None if node is None else str(node),
+        node=None if node is None else _intern(str(node)),
         error=None if error is None else str(error),
     )
 
 
-def iter_jsonl(stream: IO[str], path: str | None = None) -> Iterator[Op]:
-    """Stream ops from JSON Lines. A torn final line (no newline, bad JSON) is dropped with a warning."""
+_fast_loads: Callable[[str], Any]
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; the standard library is the fallback
+    _fast_loads = json.loads
+
+
+def _loads(text: str) -> Any:
+    """orjson (several times faster), falling back to the standard library for its error message and
+    for what only it accepts (NaN, integers beyond 64 bits): the same verdict on every line."""
+    try:
+        return _fast_loads(text)
+    except ValueError:
+        return json.loads(text)
+
+
+def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[int], None] | None = None
+               ) -> Iterator[Op]:
+    """Stream ops from JSON Lines. A torn final line (no newline, bad JSON) is dropped with a warning.
+
+    ``on_progress(ops_read)`` is called every 65,536 ops (a memory cap checks there).
+    """
     from splitbrain.errors import BadInputError
 
     lineno = 0
@@ -277,12 +326,11 @@ def iter_jsonl(stream: IO[str], path: str | None = None) -> Iterator[Op]:
         if not raw:
             break
         lineno += 1
-        text = raw.strip()
-        if not text:
-            continue
         try:
-            obj = json.loads(text)
+            obj = _loads(raw)
         except (json.JSONDecodeError, RecursionError) as e:
+            if not raw.strip():
+                continue
             is_last = not raw.endswith("\n") and stream.read(1) == ""
             if is_last:
                 warnings.warn(f"{path or '<stream>'}:{lineno}: dropping torn last line", stacklevel=2)
@@ -293,17 +341,19 @@ def iter_jsonl(stream: IO[str], path: str | None = None) -> Iterator[Op]:
         if op.index < 0:
             op.index = count
         count += 1
+        if on_progress is not None and not count & 0xFFFF:
+            on_progress(count)
         yield op
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> History:
+def read_jsonl(path: str | os.PathLike[str], on_progress: Callable[[int], None] | None = None) -> History:
     """Read a ``history.jsonl`` file into a :class:`History` (structure validated by :meth:`History.calls`)."""
     from splitbrain.errors import BadInputError
 
     p = os.fspath(path)
     try:
         with open(p, encoding="utf-8", errors="strict", newline="") as fh:
-            ops = list(iter_jsonl(fh, p))
+            ops = list(iter_jsonl(fh, p, on_progress))
     except UnicodeDecodeError as e:
         raise BadInputError(f"not UTF-8 text (byte {e.start})", p) from None
     except OSError as e:

@@ -9,7 +9,7 @@ state) -- both exact, the bitset a Python int -- prunes every configuration
 already shown to fail; keyed by the bitset alone the search would be wrong, keyed
 by nothing it would be exponential.
 
-Two refinements beyond Porcupine, both exact:
+Three refinements beyond Porcupine, all exact:
 
 * ``info`` ops (may have happened, or not) return after every other entry, and
   the search succeeds as soon as it reaches the first such return: every op that
@@ -20,9 +20,14 @@ Two refinements beyond Porcupine, both exact:
   unplaced has returned, and it changes nothing wherever it goes). If that configuration is already in the
   memo, this whole configuration fails.
 
+* Crashed ops with the same input and output are interchangeable (both may take
+  effect at any time after their invocations, with the same effect): the later-invoked
+  one is only tried once its earlier twin is linearized. Subsets of k identical timed-out
+  writes collapse to k + 1 counts, which is what keeps a faulty run's search small.
+
 Model steps are cached per (op, state) in one dict per op, which is cheaper in
-CPython than calling ``step`` again. The search is a generator that yields its memo size every
-``SLICE`` new configurations, so partitions can be interleaved and a time or memory limit
+CPython than calling ``step`` again. The search is a generator that yields its memo size and
+its longest linearized prefix so far every ``SLICE`` new configurations, so partitions can be interleaved and a time or memory limit
 checked between slices.
 """
 
@@ -55,7 +60,7 @@ class Outcome:
 
 def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outputs: list[Any],
            step: Callable[[Any, Any, Any], tuple[bool, Any]], init: Any,
-           readonly: list[bool] | None = None) -> Generator[int, None, Outcome]:
+           readonly: list[bool] | None = None) -> Generator[tuple[int, int], None, Outcome]:
     """Decide whether ops (call position, return position or inf, input, output) linearize.
 
     ``readonly[k]`` says op k never changes any state when legal (a read).
@@ -90,6 +95,17 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
 
     trans: list[dict[Any, Any]] = [{} for _ in range(n)]
     bits = [1 << k for k in range(n)]
+    # twin[k]: the latest earlier-invoked crashed op identical to crashed op k, else -1
+    twin = [-1] * n
+    last: dict[Any, int] = {}
+    for k in sorted(range(n), key=lambda k: (call_pos[k], k)):
+        if ret_pos[k] == math.inf:
+            try:
+                sig = (inputs[k], outputs[k])
+                twin[k] = last.get(sig, -1)
+                last[sig] = k
+            except TypeError:  # unhashable: no twin
+                pass
     memo: set[tuple[int, Any]] = set()
     stack: list[tuple[int, Any, int]] = []
     best = -1
@@ -101,6 +117,10 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     budget = SLICE
     while True:
         if entry < n:
+            tw = twin[entry]
+            if tw >= 0 and not lin & bits[tw]:
+                entry = nxt[entry]
+                continue
             t = trans[entry]
             ns = t.get(state, _MISS)
             if ns is _ILLEGAL:
@@ -122,7 +142,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 if not budget:
                     budget = SLICE
                     steps += SLICE
-                    yield len(memo)
+                    yield len(memo), best
                 state = ns
                 lin = nl
                 r = entry + n

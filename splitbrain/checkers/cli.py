@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from splitbrain.checkers.memory import MemoryCap, MemoryCapReached
 from splitbrain.checkers.models import ALIASES, KNOSSOS_VARIANT, MODELS
 from splitbrain.checkers.result import Result
 from splitbrain.errors import (
@@ -66,27 +67,43 @@ def _other_checker(model: str) -> Any:
         raise HarnessError(f"the {model} checker is not available in this installation ({e})") from None
 
 
-def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max_memory_mb: float,
+def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max_memory_mb: float | None,
                txn_opts: dict[str, Any] | None = None) -> tuple[Result, int, str]:
-    """Read and judge one file; returns (result, client ops, model actually used)."""
+    """Read and judge one file under the memory cap; returns (result, client ops, model actually used).
+
+    Reaching the cap, while reading or checking, is an ``unknown`` that says how far it got.
+    """
     from splitbrain.formats.detect import detect_format, read_history
 
     real_fmt = detect_format(path) if fmt == "auto" else fmt
-    history = read_history(path, real_fmt)
-    ops = sum(1 for op in history.ops if op.is_client and op.type == "invoke")
-    if model in OTHER_MODELS:
-        fn = _other_checker(model)
-        history.calls(strict=True)
-        opts: dict[str, Any] = {"timeout_s": timeout_s}
-        if init is not None:
-            opts["init"] = init
-        if model in TXN_MODELS:
-            opts.update(txn_opts or {})
-        return fn(history, **opts), ops, model
-    from splitbrain.checkers.linearizable import check_history
+    used = model if model in OTHER_MODELS else effective_model(model, real_fmt)
+    cap = MemoryCap.default(max_memory_mb)
+    progress: dict[str, Any] = {"phase": "reading", "ops_read": 0}
+    ops = 0
+    try:
+        with cap.enforced(progress):
+            history = read_history(path, real_fmt, on_progress=lambda n: progress.__setitem__("ops_read", n))
+            progress.update(phase="checking", ops_read=len(history.ops))
+            ops = sum(1 for op in history.ops if op.is_client and op.type == "invoke")
+            if model in OTHER_MODELS:
+                fn = _other_checker(model)
+                history.calls(strict=True)
+                opts: dict[str, Any] = {"timeout_s": timeout_s}
+                if init is not None:
+                    opts["init"] = init
+                if model in TXN_MODELS:
+                    opts.update(txn_opts or {})
+                return fn(history, **opts), ops, model
+            from splitbrain.checkers.linearizable import check_history
 
-    used = effective_model(model, real_fmt)
-    return check_history(history, used, init=init, timeout_s=timeout_s, max_memory_mb=max_memory_mb), ops, used
+            return check_history(history, used, init=init, timeout_s=timeout_s, max_memory_mb=cap.limit_mb), ops, used
+    except (MemoryCapReached, MemoryError) as e:
+        if isinstance(e, MemoryError):
+            e = MemoryCapReached(cap.limit_mb or 0, progress)
+        summary = f"could not decide: {e}"
+        res = Result(checker="linearizable" if model not in OTHER_MODELS else model, valid="unknown",
+                     summary=summary, error=summary, stats={**e.progress, "rss_mb": round(cap.seen_mb)})
+        return res, ops, used
 
 
 def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: float, as_json: bool) -> None:
@@ -165,8 +182,9 @@ def exit_valid(code: int) -> Any:
 @click.option("--init", "init_json", default=None, help="initial model state as JSON (default null)")
 @click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True,
               help="seconds per file before the verdict is unknown")
-@click.option("--max-memory", "max_memory_mb", type=float, default=1024, show_default=True,
-              help="MB the search may grow by before the verdict is unknown")
+@click.option("--max-memory", "max_memory_mb", type=float, default=None,
+              help="MB of resident memory the whole check may use before the verdict is unknown "
+                   "(default: half the memory available at start; 0: no cap)")
 @click.option("--consistency-models", "models", default=None,
               help="list-append / rw-register: models that must hold, Elle's names, comma-separated "
                    "(default strict-serializable; 'none' for none)")
@@ -177,7 +195,7 @@ def exit_valid(code: int) -> Any:
               help="seconds per cycle class and component before that class is unknown")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
 def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | None, timeout_s: float,
-          max_memory_mb: float, models: str | None, anomalies: str | None, cycle_timeout_s: float,
+          max_memory_mb: float | None, models: str | None, anomalies: str | None, cycle_timeout_s: float,
           as_json: bool) -> int:
     """Check histories for linearizability (or set/counter/... properties); or re-check RUN_DIRs."""
     files = [p for p in paths if not os.path.isdir(p)]

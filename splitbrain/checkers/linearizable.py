@@ -1,31 +1,38 @@
 """Linearizability: is there one order of the operations, consistent with real time,
 that the model's sequential specification accepts?
 
-The search is Porcupine's (see :mod:`splitbrain.checkers._search`), with its
-P-compositionality: a model that partitions (kv: one register per key) has each
-partition searched on its own. Partitions are searched *interleaved*, a slice of
-steps each in turn, and the first illegal one ends the check: one partition may
-take minutes while another is illegal in milliseconds. (Processes are not used:
-on a small shared machine forking the memo-heavy searches costs more than it
-saves.)
+Each partition (a model that partitions, like kv, has one register per key) is
+decided on its own, by the cheapest exact method that applies:
 
-A time limit or memory cap ends in ``valid="unknown"``, never in a wrong ``True``.
-When a history is not linearizable the Result says where the search got
-stuck: the longest linearizable prefix it found (history indices of the
-invocations, in linearization order), the states reached there, and the ops
-that could not be placed after it.
+* a register partition of reads and writes whose written values are all distinct
+  is decided in O(n log n) by zones (:mod:`splitbrain.checkers._zones`), which is
+  what splitbrain's own register workloads produce;
+* a read of a value that nothing wrote is illegal at once;
+* anything else gets Porcupine's search (:mod:`splitbrain.checkers._search`),
+  partitions interleaved and, when it pays, spread over worker processes
+  (:mod:`splitbrain.checkers._partitions`); the first illegal one ends the check.
+
+A time limit or memory cap (the process's resident memory, see
+:mod:`splitbrain.checkers.memory`) ends in ``valid="unknown"`` with how far the
+check got, never in a wrong ``True``. When a history is not linearizable the
+Result says where: the longest linearizable prefix found (history indices of the
+invocations, in linearization order), the states reached there, and the ops that
+could not be placed after it.
 """
 
 from __future__ import annotations
 
 import math
-import os
+import re
 import time
-from collections.abc import Generator, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.checkers._partitions import Job, decide
 from splitbrain.checkers._search import Outcome, search
+from splitbrain.checkers._zones import ZoneOutcome, check_zones, qualifies, unwritten_read
+from splitbrain.checkers.memory import MemoryCap
 from splitbrain.checkers.models import UNKNOWN, Model, get_model, thaw
 from splitbrain.checkers.result import Anomaly, Result, Valid
 from splitbrain.errors import BadInputError
@@ -33,9 +40,8 @@ from splitbrain.history import Call, History
 
 __all__ = ["check_history", "drop_unseen_pending", "is_linearizable", "Partition", "prepare"]
 
-#: a memo entry's rough cost (tuple, bitset int, set slot, stack and cache share), for the memory cap
-_MEMO_ENTRY_BYTES = 200
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: seconds the general search may spend finding a longest prefix for a partition the zones judged illegal
+EXPLAIN_BUDGET_S = 2.0
 
 
 @dataclass
@@ -108,61 +114,76 @@ def drop_unseen_pending(p: Partition) -> Partition:
     return Partition(p.key, [p.calls[k] for k in keep], [p.inputs[k] for k in keep], [p.outputs[k] for k in keep])
 
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def _ret(c: Call) -> float:
     return math.inf if c.type == "info" or c.complete_index is None else float(c.complete_index)
 
 
-def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | None,
-         max_memory_mb: float | None) -> tuple[Valid, Partition | None, Outcome | None, dict[str, Any]]:
+def _positions(p: Partition) -> tuple[list[float], list[float]]:
+    return [float(c.invoke_index) for c in p.calls], [_ret(c) for c in p.calls]
+
+
+def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | None, cap: MemoryCap,
+         workers: int | None = None) -> tuple[Valid, Partition | None, Outcome | ZoneOutcome | None, dict[str, Any]]:
+    """Decide every partition: unique-write registers by zones, the rest by searches (see :mod:`._partitions`)."""
     deadline = math.inf if not timeout_s or timeout_s <= 0 else time.monotonic() + timeout_s
-    cap = math.inf if not max_memory_mb or max_memory_mb <= 0 else max_memory_mb * 1024 * 1024
-    base = _rss_bytes()
-    live: list[tuple[Partition, Generator[int, None, Outcome]]] = []
+    stats: dict[str, Any] = {"partitions": len(parts), "partitions_decided": 0, "by_zones": 0, "steps": 0,
+                             "memo": 0}
+    searched: list[Partition] = []
+    jobs: list[Job] = []
     for p in parts:
-        call_pos = [float(c.invoke_index) for c in p.calls]
+        call_pos, rets = _positions(p)
+        if model.register_like and qualifies(p.inputs, init):
+            z = check_zones(call_pos, rets, p.inputs, p.outputs, init)
+            stats["by_zones"] += 1
+            stats["partitions_decided"] += 1
+            if not z.ok:
+                return False, p, z, stats
+            continue
+        bad = unwritten_read(p.inputs, p.outputs, init) if model.register_like else None
+        if bad is not None:
+            return False, p, bad, stats
         ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
-        rets = [_ret(c) for c in p.calls]
-        live.append((p, search(call_pos, rets, p.inputs, p.outputs, model.step, init, ro)))
-    stats: dict[str, Any] = {"partitions": len(parts), "steps": 0, "memo": 0}
-    rounds = 0
-    while live:
-        still = []
-        held = 0  # memo entries of the live searches
-        for p, gen in live:
-            try:
-                held += next(gen)
-                still.append((p, gen))
-            except StopIteration as done:
-                out: Outcome = done.value
-                stats["steps"] += out.steps
-                stats["memo"] += out.memo
-                if not out.ok:
-                    return False, p, out, stats
-        live = still
-        rounds += 1
-        if live and time.monotonic() > deadline:
-            stats["limit"] = f"time limit of {timeout_s} s"
-            return "unknown", None, None, stats
-        if live and max(held * _MEMO_ENTRY_BYTES, _rss_bytes() - base if rounds % 8 == 0 else 0) > cap:
-            stats["limit"] = f"memory cap of {max_memory_mb} MB"
-            return "unknown", None, None, stats
+        searched.append(p)
+        jobs.append(Job(call_pos, rets, p.inputs, p.outputs, model.step, init, ro))
+    if not jobs:
+        return True, None, None, stats
+    d = decide(jobs, deadline, cap.limit_mb if cap.active else None, workers)
+    stats["partitions_decided"] += d.decided
+    stats.update(steps=d.steps, memo=d.memo, workers=d.workers)
+    if d.valid is False:
+        assert d.bad is not None
+        return False, searched[d.bad], d.outcome, stats
+    if d.valid != True:  # noqa: E712 - "unknown" is truthy
+        stats["limit"] = (f"time limit of {timeout_s:g} s reached; raise it with --timeout S" if d.limit == "time"
+                          else f"memory cap of {cap.limit_mb:.0f} MB reached; raise it with --max-memory MB")
+        stats["rss_mb"] = round(max(d.rss_mb, cap.seen_mb))
+        stats["longest_prefix_linearized"] = d.longest_prefix
+        stats["ops_in_undecided"] = d.undecided_ops
+        return "unknown", None, None, stats
     return True, None, None, stats
 
 
 def is_linearizable(calls: list[Call], model: str | Model = "cas-register", init: Any = None,
-                    timeout_s: float | None = 10.0, max_memory_mb: float | None = 1024) -> Valid:
+                    timeout_s: float | None = 10.0, max_memory_mb: float | None = None) -> Valid:
     """Verdict alone over any subset of calls: the primitive a counterexample shrinker needs."""
     m = get_model(model)
-    valid, _, _, _ = _run(prepare(calls, m), m, m.init(init), timeout_s, max_memory_mb)
+    valid, _, _, _ = _run(prepare(calls, m), m, m.init(init), timeout_s, MemoryCap.default(max_memory_mb))
     return valid
+
+
+def _search_explanation(p: Partition, model: Model, init: Any, budget_s: float) -> Outcome | None:
+    """The general search's longest prefix for a partition the zones found illegal, if it fits the budget."""
+    deadline = time.monotonic() + budget_s
+    call_pos, rets = _positions(p)
+    ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
+    gen = search(call_pos, rets, p.inputs, p.outputs, model.step, init, ro)
+    while time.monotonic() < deadline:
+        try:
+            next(gen)
+        except StopIteration as done:
+            out: Outcome = done.value
+            return None if out.ok else out
+    return None
 
 
 def _short(v: Any, width: int = 60) -> str:
@@ -190,38 +211,61 @@ def _expected(model: Model, p: Partition, out: Outcome) -> str:
 
 
 def check_history(history: History, model: str | Model = "cas-register", init: Any = None,
-                  timeout_s: float | None = 60.0, max_memory_mb: float | None = 1024,
+                  timeout_s: float | None = 60.0, max_memory_mb: float | None = None,
                   **_opts: Any) -> Result:
-    """Linearizability of ``history`` under ``model`` (checker name ``linearizable``)."""
+    """Linearizability of ``history`` under ``model`` (checker name ``linearizable``).
+
+    ``max_memory_mb`` caps the whole process's resident memory (default: half of what
+    is available, see :mod:`splitbrain.checkers.memory`; 0 for no cap).
+    """
     start = time.monotonic()
     m = get_model(model)
+    cap = MemoryCap.default(max_memory_mb)
     calls = history.calls(strict=True)
     init_state = m.init(init)
     parts = prepare(calls, m, history)
-    valid, bad, out, stats = _run(parts, m, init_state, timeout_s, max_memory_mb)
+    valid, bad, out, stats = _run(parts, m, init_state, timeout_s, cap)
     stats["ops"] = len(calls)
     res = Result(checker="linearizable", valid=valid, stats=stats)
     if valid is True:
-        res.summary = f"linearizable under {m.name} ({len(calls)} ops, {len(parts)} partition(s))"
+        how = f", {stats['by_zones']} by unique-write zones" if stats.get("by_zones") else ""
+        res.summary = f"linearizable under {m.name} ({len(calls)} ops, {len(parts)} partition(s){how})"
     elif valid == "unknown":
-        res.summary = f"could not decide: {stats.get('limit')} reached"
+        res.summary = (f"could not decide: {stats.get('limit')} (decided {stats['partitions_decided']} of "
+                       f"{stats['partitions']} partition(s); longest linearized prefix "
+                       f"{stats.get('longest_prefix_linearized', 0)} ops of the {stats.get('ops_in_undecided', 0)} "
+                       "left)")
         res.error = res.summary
     else:
         assert bad is not None and out is not None
-        prefix = [bad.calls[k].invoke_index for k in out.prefix]
-        unplaceable = [bad.calls[k].invoke_index for k in out.blocked]
-        ops: list[int] = []
-        for k in out.blocked:
-            c = bad.calls[k]
-            ops += [c.invoke_index] + ([c.complete_index] if c.complete_index is not None else [])
-        expected = _expected(m, bad, out)
+        if isinstance(out, ZoneOutcome) and len(bad.calls) <= 20_000:
+            out = _search_explanation(bad, m, init_state, EXPLAIN_BUDGET_S) or out
         key = thaw(bad.key)
         where = "" if m.partition is None else f" on key {key!r}"
+        if isinstance(out, ZoneOutcome):
+            prefix: list[int] = []
+            blocked = out.ops
+            expected = _zone_words(bad, out)
+            states: list[Any] = []
+        else:
+            prefix = [bad.calls[k].invoke_index for k in out.prefix]
+            blocked = out.blocked
+            expected = _expected(m, bad, out)
+            states = [m.describe(s) for s in out.states]
+        unplaceable = [bad.calls[k].invoke_index for k in blocked]
+        ops: list[int] = []
+        for k in blocked:
+            c = bad.calls[k]
+            ops += [c.invoke_index] + ([c.complete_index] if c.complete_index is not None else [])
         res.summary = f"not linearizable{where}: {expected}"
         res.anomalies = [Anomaly(kind="nonlinearizable", explanation=expected, ops=ops, key=key,
                                  data={"longest_prefix": prefix, "unplaceable": unplaceable})]
-        res.details = {"key": key, "model": m.name, "longest_prefix": prefix,
-                       "final_states": [m.describe(s) for s in out.states], "unplaceable": unplaceable,
-                       "expected": expected}
+        res.details = {"key": key, "model": m.name, "longest_prefix": prefix, "final_states": states,
+                       "unplaceable": unplaceable, "expected": expected}
     res.seconds = time.monotonic() - start
     return res
+
+
+def _zone_words(p: Partition, z: ZoneOutcome) -> str:
+    """The zone explanation with partition positions turned into history indices."""
+    return re.sub(r"op (\d+)", lambda mm: f"op {p.calls[int(mm.group(1))].invoke_index}", z.explanation)

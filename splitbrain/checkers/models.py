@@ -83,6 +83,9 @@ class Model:
     #: a register whose failed ops constrain nothing: an info write of a value no read and
     #: no cas ever names can be dropped without changing the verdict
     unseen_pending: bool = False
+    #: reads ("r", or kv "g") and writes ("w", v) follow :func:`_register_step`: a partition of
+    #: those alone with unique written values is decided in O(n log n) (:mod:`._zones`)
+    register_like: bool = False
 
 
 # --------------------------------------------------------------------------- registers
@@ -265,19 +268,20 @@ def _mutex_init(v: Any) -> Hashable:
 _R = _register_readonly
 MODELS: dict[str, Model] = {
     "register": Model("register", _plain_init(None), _register_prepare(False, False), _register_step,
-                      readonly=_R, unseen_pending=True),
+                      readonly=_R, unseen_pending=True, register_like=True),
     "cas-register": Model("cas-register", _plain_init(None), _register_prepare(True, False), _register_step,
-                          readonly=_R, unseen_pending=True),
+                          readonly=_R, unseen_pending=True, register_like=True),
     "kv": Model("kv", _plain_init(None), _register_prepare(True, False, kv_ops=True), _register_step, _by_key,
-                readonly=_R, unseen_pending=True),
+                readonly=_R, unseen_pending=True, register_like=True),
     "multi-register": Model("multi-register", _multi_init, _multi_prepare, _multi_step, None, _multi_describe,
                             readonly=_multi_readonly),
     "mutex": Model("mutex", _mutex_init, _mutex_prepare, _mutex_step),
-    "etcd": Model("etcd", _plain_init(None), _etcd_prepare, _etcd_step, readonly=_etcd_readonly),
+    "etcd": Model("etcd", _plain_init(None), _etcd_prepare, _etcd_step, readonly=_etcd_readonly,
+                  register_like=True),
     "knossos-register": Model("knossos-register", _plain_init(None), _register_prepare(False, True),
-                              _register_step, readonly=_R, unseen_pending=True),
+                              _register_step, readonly=_R, unseen_pending=True, register_like=True),
     "knossos-cas-register": Model("knossos-cas-register", _plain_init(None), _register_prepare(True, True),
-                                  _register_step, readonly=_R, unseen_pending=True),
+                                  _register_step, readonly=_R, unseen_pending=True, register_like=True),
 }
 ALIASES = {"etcd-register": "etcd", "porcupine-kv": "kv", "knossos-multi-register": "multi-register"}
 #: what each model becomes when the history came from Knossos (EDN): nil reads are wildcards

@@ -56,11 +56,17 @@ def reader(fmt: str) -> Callable[[str], History]:
     raise UsageError(f"unknown format {fmt!r}; valid: auto, {', '.join(FORMATS)}")
 
 
-def read_history(path: str | os.PathLike[str], fmt: str = "auto") -> History:
-    """Read any supported history; malformed input raises BadInputError naming file:line."""
+def read_history(path: str | os.PathLike[str], fmt: str = "auto",
+                 on_progress: Callable[[int], None] | None = None) -> History:
+    """Read any supported history; malformed input raises BadInputError naming file:line.
+
+    ``on_progress(ops_read)`` is called now and then while a JSON Lines history streams in.
+    """
     p = os.fspath(path)
     if fmt == "auto":
         fmt = detect_format(p)
     elif os.path.isfile(p) and os.path.getsize(p) == 0:
         raise BadInputError("empty file: no history", p, 1)
+    if fmt == "jsonl":
+        return read_jsonl(p, on_progress)
     return reader(fmt)(p)

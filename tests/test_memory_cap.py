@@ -1,0 +1,77 @@
+"""The memory cap bounds the process: a low ``--max-memory`` on a large generated history ends in an
+honest ``unknown`` (exit 2, with progress and the flag to raise), and the process's peak resident
+memory, as the kernel accounts it, stays within the cap plus a small constant."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from splitbrain.checkers.memory import MemoryCap, MemoryCapReached, default_cap_mb, rss_mb
+from splitbrain.checkers.synth import write_register, write_set
+
+#: what a cap may be exceeded by: one sampling interval's allocations and the interpreter's slack
+SLACK_MB = 60
+
+_PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+         "print(r.returncode); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); "
+         "print(r.stdout, end='')")
+
+
+def _check(path: Path, model: str, cap_mb: int) -> tuple[int, int, dict]:
+    """Run ``splitbrain check --json`` in a fresh process; its exit code, peak RSS (MB) and JSON line."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "splitbrain", "check", "--model", model,
+                          "--max-memory", str(cap_mb), "--json", str(path)],
+                         capture_output=True, text=True, timeout=600, check=True).stdout.splitlines()
+    return int(out[0]), int(out[1]), json.loads(out[2])
+
+
+@pytest.fixture(scope="module")
+def big_register(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("cap") / "register.jsonl"
+    write_register(p, 150_000, seed=1)
+    return p
+
+
+def test_a_low_cap_stops_reading_with_progress_and_bounds_the_peak(big_register: Path) -> None:
+    code, peak, obj = _check(big_register, "register", 120)
+    assert code == 2 and obj["valid"] == "unknown", obj
+    assert "memory cap of 120 MB" in obj["summary"] and "--max-memory" in obj["summary"]
+    assert "ops read" in obj["summary"]
+    assert peak <= 120 + SLACK_MB, peak
+
+
+def test_a_cap_with_room_decides(big_register: Path) -> None:
+    code, peak, obj = _check(big_register, "register", 1500)
+    assert code == 0 and obj["valid"] is True, obj
+    assert peak <= 1500
+
+
+def test_the_set_checker_is_capped_too(tmp_path: Path) -> None:
+    p = tmp_path / "set.jsonl"
+    write_set(p, 150_000, seed=2)
+    code, peak, obj = _check(p, "set", 110)
+    assert code == 2 and "memory cap of 110 MB" in obj["summary"], obj
+    assert peak <= 110 + SLACK_MB, peak
+
+
+def test_enforced_interrupts_a_block_that_never_checks() -> None:
+    cap = MemoryCap(rss_mb() + 50)
+    progress = {"done": 0}
+    hog: list[bytes] = []
+    with pytest.raises(MemoryCapReached) as e:
+        with cap.enforced(progress, margin_mb=0):
+            for i in range(10_000):
+                hog.append(b"x" * 1_000_000)  # 1 MB each, touched
+                progress["done"] = i
+    assert e.value.progress["done"] > 0 and "--max-memory" in str(e.value)
+    assert len(hog) < 200
+
+
+def test_the_default_cap_follows_the_machine() -> None:
+    assert 256 <= default_cap_mb()
+    assert MemoryCap.default(0).active is False and MemoryCap.default(None).active
