@@ -91,7 +91,7 @@ def _zoned(h: History, model: str, init: Any = None) -> Any:
     return res
 
 
-@settings(PROPS, max_examples=2000)
+@settings(PROPS, max_examples=800)
 @given(seed=st.integers(0, 2**32), n=st.integers(1, 7), clients=st.integers(1, 4), init=st.sampled_from([None, 0]))
 def test_zones_agree_with_brute_force(seed: int, n: int, clients: int, init: Any) -> None:
     h = unique_history(random.Random(seed), n, clients, init=init)

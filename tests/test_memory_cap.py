@@ -45,6 +45,7 @@ def test_a_low_cap_stops_reading_with_progress_and_bounds_the_peak(big_register:
     assert peak <= 120 + SLACK_MB, peak
 
 
+@pytest.mark.slow
 def test_a_cap_with_room_decides(big_register: Path) -> None:
     code, peak, obj = _check(big_register, "register", 1500)
     assert code == 0 and obj["valid"] is True, obj

@@ -212,11 +212,12 @@ def _expected(model: Model, p: Partition, out: Outcome) -> str:
 
 def check_history(history: History, model: str | Model = "cas-register", init: Any = None,
                   timeout_s: float | None = 60.0, max_memory_mb: float | None = None,
-                  **_opts: Any) -> Result:
+                  workers: int | None = None, **_opts: Any) -> Result:
     """Linearizability of ``history`` under ``model`` (checker name ``linearizable``).
 
     ``max_memory_mb`` caps the whole process's resident memory (default: half of what
-    is available, see :mod:`splitbrain.checkers.memory`; 0 for no cap).
+    is available, see :mod:`splitbrain.checkers.memory`; 0 for no cap). ``workers``: processes
+    for the partitions' searches (default: chosen by :func:`splitbrain.checkers._partitions.decide`).
     """
     start = time.monotonic()
     m = get_model(model)
@@ -224,7 +225,7 @@ def check_history(history: History, model: str | Model = "cas-register", init: A
     calls = history.calls(strict=True)
     init_state = m.init(init)
     parts = prepare(calls, m, history)
-    valid, bad, out, stats = _run(parts, m, init_state, timeout_s, cap)
+    valid, bad, out, stats = _run(parts, m, init_state, timeout_s, cap, workers)
     stats["ops"] = len(calls)
     res = Result(checker="linearizable", valid=valid, stats=stats)
     if valid is True:
