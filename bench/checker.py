@@ -1,6 +1,22 @@
-"""Linearizability checker speed and memory on Porcupine's corpora.
+"""Checker speed and memory: Porcupine's corpora, and generated histories up to millions of ops.
 
-    python3 bench/checker.py [--per-file] [--repeat N]
+    python3 bench/checker.py [--per-file] [--repeat N]            # the corpora
+    python3 bench/checker.py --generated [--sizes SHAPE=N,N ...] [--seeds K]
+
+``--generated`` writes histories with :mod:`splitbrain.checkers.synth` (valid, and
+with one impossible read for the invalid ones), then runs ``splitbrain check --json``
+on each in a fresh process at default flags, and prints per shape and size: the
+verdict (against the known one), wall seconds, CPU seconds (user+sys: on a loaded
+shared machine wall time inflates, CPU much less) and the process's peak resident
+memory as the kernel accounts it. Default shapes: unique-write register at 100k
+and 1M ops, a single cas register with 5 reused values (5 clients, the etcd shape)
+at 10k-100k, kv with 20 clients on 10 keys at 50k, set and counter at 100k, 1M, 5M.
+
+Porcupine side by side is not automated (this project ships no copy of it): with
+Go (Debian: ``apt-get install golang-go``) and a checkout of Porcupine you provide,
+run its tests on the same files (its ``test_data`` holds these corpora; a generated
+history is JSON Lines, convert it to its kv format) right after this script on the
+same machine, and divide.
 
 Prints seconds per etcd log (with --per-file) and in total, seconds for the kv
 histories (c01, c10, c50, ok and bad), the verdict next to the expected one,
@@ -67,12 +83,86 @@ def measure(paths: list[Path], model: str, repeat: int) -> tuple[float, list[flo
     return out
 
 
+#: shape -> sizes (ops) measured by --generated
+DEFAULT_SIZES = {
+    "register-unique": [100_000, 1_000_000],
+    "register-reused": [10_000, 50_000, 100_000],
+    "kv": [50_000],
+    "set": [100_000, 1_000_000, 5_000_000],
+    "counter": [100_000, 1_000_000, 5_000_000],
+}
+_PEAK = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+         "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); w = time.perf_counter() - t; "
+         "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+         "print(r.returncode, w, u.ru_utime + u.ru_stime, u.ru_maxrss // 1024); print(r.stdout or r.stderr)")
+
+
+def measure_generated(shape: str, n: int, invalid: bool, seed: int, tmp: Path) -> str:
+    import json
+    import subprocess
+
+    from splitbrain.checkers.synth import SHAPES
+
+    write, model = SHAPES[shape]
+    path = tmp / f"{shape}-{n}-{'bad' if invalid else 'ok'}-{seed}.jsonl"
+    t = time.perf_counter()
+    write(path, n, invalid=invalid, seed=seed)
+    gen_s = time.perf_counter() - t
+    out = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "splitbrain", "check", "--model", model,
+                          "--json", str(path)], capture_output=True, text=True, check=True).stdout.splitlines()
+    code, wall, cpu, peak = out[0].split()
+    try:
+        obj = json.loads(out[1])
+    except (ValueError, IndexError):
+        obj = {"valid": None, "summary": " ".join(out[1:])[:200]}
+    path.unlink()
+    want = not invalid
+    verdict = obj.get("valid")
+    mark = "as expected" if verdict is want else ("UNKNOWN" if verdict == "unknown" else "WRONG")
+    extra = f"  ({obj.get('summary', '')[:100]})" if verdict is not True else ""
+    return (f"{shape:<16} {n:>9,} ops {'invalid' if invalid else 'valid':<7} -> {verdict!s:<7} {mark:<11} "
+            f"wall {float(wall):7.2f} s  cpu {float(cpu):7.2f} s  peak RSS {int(peak):6d} MB  "
+            f"(generated in {gen_s:.1f} s, exit {code}){extra}")
+
+
+def generated(sizes: dict[str, list[int]], seeds: int) -> None:
+    import platform
+    import tempfile
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.1f} GB; python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="sb-bench-") as d:
+        for shape, ns in sizes.items():
+            for n in ns:
+                for seed in range(seeds):
+                    for invalid in (False, True):
+                        print(measure_generated(shape, n, invalid, seed, Path(d)), flush=True)
+
+
+def _sizes(specs: list[str]) -> dict[str, list[int]]:
+    if not specs:
+        return DEFAULT_SIZES
+    out: dict[str, list[int]] = {}
+    for spec in specs:
+        shape, _, ns = spec.partition("=")
+        if shape not in DEFAULT_SIZES or not ns:
+            sys.exit(f"--sizes SHAPE=N,N with SHAPE one of {', '.join(DEFAULT_SIZES)}")
+        out[shape] = [int(float(x)) for x in ns.split(",")]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-file", action="store_true", help="print every etcd log's time")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is kept")
+    ap.add_argument("--generated", action="store_true", help="generated histories instead of the corpora")
+    ap.add_argument("--sizes", nargs="*", default=[], help="SHAPE=N,N,... (e.g. register-unique=1e6)")
+    ap.add_argument("--seeds", type=int, default=1, help="generated histories per shape, size and verdict")
     args = ap.parse_args()
     print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.generated:
+        generated(_sizes(args.sizes), args.seeds)
+        return
     d = data_dir() / "porcupine"
     with open(d / "expected.tsv", newline="") as fh:
         expected = {r["file"]: r["expected"] == "linearizable" for r in csv.DictReader(fh, delimiter="\t")

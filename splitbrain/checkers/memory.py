@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_FRACTION", "MemoryCap", "MemoryCapReached", "available_mb", "default_cap_mb", "peak_rss_mb",
+__all__ = ["DEFAULT_FRACTION", "ENV_VAR", "MemoryCap", "MemoryCapReached", "available_mb", "default_cap_mb", "peak_rss_mb",
            "rss_mb"]
 
 #: share of the memory available at start that a checker may use by default
@@ -58,9 +58,16 @@ def available_mb() -> float:
         return 4096.0
 
 
+#: environment variable that sets the default cap (MB): how ``campaign`` shares memory among parallel runs
+ENV_VAR = "SPLITBRAIN_MAX_MEMORY_MB"
+
+
 def default_cap_mb() -> float:
-    """The default ``--max-memory``: half the memory available now, at least 256 MB."""
-    return max(256.0, round(available_mb() * DEFAULT_FRACTION))
+    """The default ``--max-memory``: $SPLITBRAIN_MAX_MEMORY_MB, else half the memory available now (>= 256 MB)."""
+    try:
+        return float(os.environ[ENV_VAR])
+    except (KeyError, ValueError):
+        return max(256.0, round(available_mb() * DEFAULT_FRACTION))
 
 
 class MemoryCapReached(Exception):
@@ -70,7 +77,8 @@ class MemoryCapReached(Exception):
         self.cap_mb = cap_mb
         self.progress = progress
         done = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in progress.items())
-        super().__init__(f"memory cap of {cap_mb:.0f} MB reached ({done}); raise it with --max-memory MB")
+        super().__init__(f"memory cap of {cap_mb:.0f} MB reached ({done}); raise it with --max-memory MB "
+                         f"(or {ENV_VAR} for run and campaign)")
 
 
 @dataclass

@@ -29,6 +29,8 @@ from typing import Any
 
 import click
 
+from splitbrain.checkers.memory import ENV_VAR as MEMORY_ENV
+from splitbrain.checkers.memory import default_cap_mb
 from splitbrain.errors import (
     EXIT_HARNESS,
     EXIT_INTERRUPTED,
@@ -202,6 +204,8 @@ def run_one(spec: CampaignSpec, run: RunSpec) -> RunOutcome:
     timeout = spec.run_timeout or (spec.time_limit * 3 + 120)
     start = time.monotonic()
     env = {**os.environ, "CI": os.environ.get("CI", "") or "1"}
+    # parallel runs share the machine's memory: each run's checkers get an equal share of the cap
+    env.setdefault(MEMORY_ENV, str(round(default_cap_mb() / spec.parallel)))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

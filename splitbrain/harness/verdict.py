@@ -3,7 +3,10 @@
 Shared by the run loop and by ``splitbrain check RUN_DIR`` so a stored run is
 judged exactly as it was when it ran. A checker that raises, or cannot be
 imported, yields ``valid: "unknown"`` with the error: one broken checker never
-crashes a run, and never makes it look valid.
+crashes a run, and never makes it look valid. Each checker runs under the memory
+cap (:mod:`splitbrain.checkers.memory`: half the memory available, or
+$SPLITBRAIN_MAX_MEMORY_MB): reaching it is an ``unknown`` that says so, not the
+kernel's out-of-memory killer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from splitbrain.checkers.memory import MemoryCap, MemoryCapReached
 from splitbrain.checkers.result import Result, merge_valid
 from splitbrain.history import History
 from splitbrain.registry import CHECKERS
@@ -37,7 +41,13 @@ def run_checker(spec: CheckerSpec, history: History, timeout_s: float) -> Result
             params = {}  # type: ignore[assignment]
         if "timeout_s" in params and "timeout_s" not in kwargs:
             kwargs["timeout_s"] = timeout_s
-        result = fn(history, **kwargs)
+        progress: dict[str, Any] = {"phase": f"checking {len(history.ops)} ops"}
+        try:
+            with MemoryCap.default().enforced(progress):
+                result = fn(history, **kwargs)
+        except MemoryCapReached as e:
+            return Result(checker=spec.key, valid="unknown", summary=f"could not decide: {e}",
+                          seconds=time.monotonic() - start, error=str(e), stats=dict(e.progress))
         if not isinstance(result, Result):
             raise TypeError(f"checker returned {type(result).__name__}, not Result")
         return result
