@@ -76,3 +76,23 @@ def test_enforced_interrupts_a_block_that_never_checks() -> None:
 def test_the_default_cap_follows_the_machine() -> None:
     assert 256 <= default_cap_mb()
     assert MemoryCap.default(0).active is False and MemoryCap.default(None).active
+
+
+def test_a_run_checker_that_never_checks_the_cap_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An extension checker with no cooperative checks: the run's checker phase still ends in unknown."""
+    from splitbrain.checkers.memory import ENV_VAR
+    from splitbrain.checkers.result import Result
+    from splitbrain.harness.verdict import run_checker
+    from splitbrain.history import History
+    from splitbrain.registry import CHECKERS
+    from splitbrain.workloads.base import CheckerSpec
+
+    def hog(history: History, **kw: object) -> Result:
+        held = [b"x" * 1_000_000 for _ in range(2_000)]  # 2 GB if nothing stops it
+        return Result("test-hog", bool(held))
+
+    CHECKERS.register("test-hog", hog)
+    monkeypatch.setenv(ENV_VAR, str(round(rss_mb() + 80)))
+    r = run_checker(CheckerSpec("test-hog"), History([]), 10.0)
+    assert r.valid == "unknown" and "memory cap" in r.summary and ENV_VAR in r.summary
+    assert rss_mb() < 2000
