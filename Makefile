@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := chromium debootstrap etcd-server etcd-client fuse3 iptables iproute2 openssh-client procps
+DEBS := chromium debootstrap etcd-server etcd-client fuse3 iptables iproute2 openssh-client procps golang-go
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install debs images lint clean

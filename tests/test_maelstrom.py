@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,20 @@ from splitbrain.systems.maelstrom.workloads import topology
 
 REPO = Path(__file__).resolve().parent.parent
 PYNODE = REPO / "tests" / "maelstrom_nodes" / "pynode.py"
+GONODE_SRC = REPO / "tests" / "maelstrom_nodes" / "gonode" / "main.go"
+
+
+@pytest.fixture(scope="session")
+def gonode(tmp_path_factory) -> Path:
+    """The Go test node, built statically (so it also runs in the node image). ``make debs`` installs golang-go."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("the Go toolchain is missing: `make debs` installs golang-go")
+    out = tmp_path_factory.mktemp("gonode") / "gonode"
+    env = {**os.environ, "CGO_ENABLED": "0", "GO111MODULE": "off"}
+    subprocess.run([go, "build", "-o", str(out), str(GONODE_SRC)], check=True, env=env, timeout=300,
+                   capture_output=True)
+    return out
 
 
 # ---------------------------------------------------------------- services
@@ -195,6 +210,22 @@ def test_correct_node_is_valid_and_wrong_node_is_caught(tmp_path, workload, neme
     code, out, err = run_node(tmp_path, bin_args=(workload, "--wrong"), workload=workload, nemesis=nemesis)
     assert code == 1, (out, err[-2000:])
     assert out["valid"] is False
+    assert leftover() == ""
+
+
+@pytest.mark.parametrize("workload", [
+    "lin-kv",
+    pytest.param("broadcast", marks=pytest.mark.slow),
+])
+def test_go_nodes_correct_valid_wrong_caught(tmp_path, gonode, workload):
+    """Nodes in another language, through the same shim; broadcast on a grid topology."""
+    opts = ("--system-opt", "topology=grid")
+    code, out, err = run_node(tmp_path, *opts, bin_args=(workload,), workload=workload,
+                              nemesis="partition,kill,pause", binary=gonode, nodes=4)
+    assert code == 0, (out, err[-2000:])
+    code, out, err = run_node(tmp_path, *opts, bin_args=(workload, "--wrong"), workload=workload,
+                              nemesis="partition,kill,pause", binary=gonode, nodes=4)
+    assert code == 1, (out, err[-2000:])
     assert leftover() == ""
 
 
