@@ -202,6 +202,7 @@ def test_correct_node_is_valid_and_wrong_node_is_caught(tmp_path, workload, neme
     results = json.loads((run_dir / "results.json").read_text())
     msgs = results["maelstrom"]["messages"]
     assert msgs["total"] > 0 and msgs["by_type"]["init"] >= 3
+    assert 'id="msg-links"' in (run_dir / "report.html").read_text()  # counts per type and link in the report
     records = read_messages(run_dir / "messages.jsonl")
     assert records and all(r.src and r.dest and r.type for r in records)
     if workload == "broadcast":

@@ -93,7 +93,22 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
         "counterexamples": counterexamples or [],
         "schedule": _schedule(run.schedule),
         "keys": _keys(run, checkers),
+        "messages": _messages(results),
     }
+
+
+def _messages(results: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The message counts a system's session recorded (``messages.jsonl``'s summary), if any."""
+    for v in (results or {}).values():
+        if isinstance(v, dict) and isinstance(v.get("messages"), dict):
+            m = v["messages"]
+            return {"summary": {k: m.get(k) for k in ("total", "recorded", "sampled_away", "dropped")},
+                    "latency": m.get("node_latency_ms") or {},
+                    "by_type": sorted((m.get("by_type") or {}).items(), key=lambda kv: -kv[1])[:200],
+                    "by_link": sorted((m.get("by_link") or {}).items())[:2000],
+                    "dropped_by_link": m.get("dropped_by_link") or {},
+                    "node_errors": [str(e) for e in (v.get("node_errors") or [])][:50]}
+    return None
 
 
 #: keys listed one by one in the report (the failing ones always are)
@@ -164,6 +179,7 @@ def render(data: dict[str, Any]) -> str:
         css=Markup((_HERE / "templates" / "report.css").read_text()),
         js=Markup("\n".join((_HERE / "templates" / name).read_text() for name in ("report.js", "schedule.js"))),
         data=Markup(safe_json(data)),
+        messages=data.get("messages"),
     )
 
 
