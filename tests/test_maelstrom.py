@@ -206,7 +206,7 @@ def test_correct_node_is_valid_and_wrong_node_is_caught(tmp_path, workload, neme
     records = read_messages(run_dir / "messages.jsonl")
     assert records and all(r.src and r.dest and r.type for r in records)
     if workload == "broadcast":
-        assert msgs["by_type"].get("topology") == 3 and any(r.kind == "node" for r in records)
+        assert msgs["by_type"].get("topology", 0) >= 3 and any(r.kind == "node" for r in records)
         assert "stable_latency_ms" in results["checkers"]["eventual-set"]["stats"]
     code, out, err = run_node(tmp_path, bin_args=(workload, "--wrong"), workload=workload, nemesis=nemesis)
     assert code == 1, (out, err[-2000:])
