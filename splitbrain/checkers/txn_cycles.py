@@ -95,15 +95,61 @@ class SccOutcome:
     ruled_out: list[str] = field(default_factory=list)
 
 
+def sccs(nodes: Iterable[int], succ: dict[int, list[int]]) -> list[list[int]]:
+    """Strongly connected components with more than one node (iterative Tarjan; the hot path
+    on big histories, several times faster than building a networkx graph for each filter)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on: set[int] = set()
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(succ.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            pushed = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(succ.get(w, ()))))
+                    pushed = True
+                    break
+                if w in on and index[w] < low[v]:
+                    low[v] = index[w]
+            if pushed:
+                continue
+            work.pop()
+            if work and low[v] < low[work[-1][0]]:
+                low[work[-1][0]] = low[v]
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(comp)
+    return out
+
+
 def _subgraph_sccs(adj: dict[int, list[tuple[int, str]]], members: set[int], labels: frozenset[str]) -> dict[int, int]:
-    g = nx.DiGraph()
-    g.add_nodes_from(members)
-    g.add_edges_from((a, b) for a in members for b, lab in adj.get(a, ()) if lab in labels and b in members)
+    succ = {a: [b for b, lab in adj.get(a, ()) if lab in labels and b in members] for a in members}
     comp: dict[int, int] = {}
-    for i, c in enumerate(nx.strongly_connected_components(g)):
-        if len(c) > 1:
-            for v in c:
-                comp[v] = i
+    for i, c in enumerate(sccs(sorted(members), succ)):
+        for v in c:
+            comp[v] = i
     return comp
 
 
@@ -216,6 +262,7 @@ def search_component(g: TxnGraph, adj: dict[int, list[tuple[int, str]]], members
 
 def components(g: TxnGraph) -> list[set[int]]:
     """Strongly connected components with more than one transaction, smallest id first."""
-    dg = nx.DiGraph()
-    dg.add_edges_from(g.why.keys())
-    return sorted((c for c in nx.strongly_connected_components(dg) if len(c) > 1), key=min)
+    succ: dict[int, list[int]] = {}
+    for a, b in g.why:
+        succ.setdefault(a, []).append(b)
+    return sorted((set(c) for c in sccs(sorted(succ), succ)), key=min)
