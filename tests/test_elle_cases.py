@@ -79,3 +79,20 @@ def test_paper_example_loads_and_is_g_single() -> None:
     steps = res.anomalies[0].data["edges"]
     assert sorted(s["type"] for s in steps) == ["rw", "wr", "ww"]
     assert {s["key"] for s in steps} == {255, 256}
+
+
+RW_CASES = json.loads((DATA / "rw_register_cases.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", RW_CASES, ids=[c["name"] for c in RW_CASES])
+def test_elle_rw_register_case(tmp_path: Path, case: dict[str, Any]) -> None:
+    from splitbrain.checkers.rw_register import check_rw_register
+
+    path = tmp_path / "h.edn"
+    path.write_text(case["history"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = read_edn(str(path))
+    res = check_rw_register(h, consistency_models=case["consistency_models"], anomalies=case["anomalies"],
+                            wfr_keys=case["wfr_keys"])
+    assert _agrees(res, case["expect"]), (res.valid, res.details, [a.explanation for a in res.anomalies])
