@@ -26,7 +26,9 @@ images: install debs
 	@if docker info >/dev/null 2>&1; then $(BIN)/splitbrain image build; else echo "no Docker engine: skipping image build"; fi
 
 run: install
-	$(BIN)/splitbrain run raft --workload register --nemesis partition,kill,pause --time-limit 20
+	@$(BIN)/splitbrain run raft --workload register --nemesis partition,kill,pause --time-limit 20; rc=$$?; \
+	echo "splitbrain is installed in $(VENV)/: run '. $(VENV)/bin/activate' to put it on PATH (or type $(BIN)/splitbrain)"; \
+	exit $$rc
 
 test: install debs images
 	$(BIN)/ruff check splitbrain tests bench

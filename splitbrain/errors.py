@@ -24,6 +24,18 @@ EXIT_NOINPUT = 66
 EXIT_INTERRUPTED = 130
 EXIT_HARNESS = 255
 
+#: (code, meaning) for ``--help`` texts: the one place the meanings are written for users
+EXIT_CODES_HELP = [
+    ("0", "valid"),
+    ("1", "invalid: an anomaly was found"),
+    ("2", "unknown: the checker ran out of time or memory (never reported as valid)"),
+    ("64", "usage error (bad flag or name); nothing was written"),
+    ("65", "malformed input data"),
+    ("66", "an input file or run directory does not exist"),
+    ("130", "interrupted before any operation completed"),
+    ("255", "the harness failed or lost control (node did not start, node lost, fault not healed)"),
+]
+
 _SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_USAGE: 3, EXIT_DATA: 4, EXIT_NOINPUT: 5, EXIT_HARNESS: 6}
 
 

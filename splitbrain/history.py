@@ -348,7 +348,7 @@ def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[
 
 def read_jsonl(path: str | os.PathLike[str], on_progress: Callable[[int], None] | None = None) -> History:
     """Read a ``history.jsonl`` file into a :class:`History` (structure validated by :meth:`History.calls`)."""
-    from splitbrain.errors import BadInputError
+    from splitbrain.errors import BadInputError, MissingInputError
 
     p = os.fspath(path)
     try:
@@ -356,6 +356,8 @@ def read_jsonl(path: str | os.PathLike[str], on_progress: Callable[[int], None] 
             ops = list(iter_jsonl(fh, p, on_progress))
     except UnicodeDecodeError as e:
         raise BadInputError(f"not UTF-8 text (byte {e.start})", p) from None
+    except FileNotFoundError:
+        raise MissingInputError(f"{p}: no such file") from None
     except OSError as e:
         raise BadInputError(f"cannot read: {e.strerror}", p) from None
     return History(ops, source=p)

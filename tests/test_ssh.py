@@ -27,12 +27,16 @@ ENGINE = _engine()
 pytestmark = [pytest.mark.docker, pytest.mark.skipif(ENGINE is None, reason="no Docker engine running")]
 
 
+LAB_DIR: list[str] = []  # this module's lab (its own containers: other labs on the engine are not ours)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     from splitbrain.backends.lab import lab_down, lab_up
 
     d = str(tmp_path_factory.mktemp("lab"))
     info = lab_up(3, d)
+    LAB_DIR[:] = [info["nodes_file"]]
     yield info
     lab_down(d, quiet=True)
 
@@ -49,7 +53,10 @@ def _run(lab, tmp_path, *args, known_hosts=None, user=None, timeout=300):
 def _leftovers():
     """splitbrain processes, iptables chains and run dirs left on any lab host."""
     found = []
-    for c in ENGINE.containers.list(filters={"label": "splitbrain.lab"}):
+    from splitbrain.backends.lab import LABEL, lab_id
+
+    mine = lab_id(os.path.dirname(LAB_DIR[0])) if LAB_DIR else ""
+    for c in ENGINE.containers.list(filters={"label": f"{LABEL}={mine}"}):
         _, out = c.exec_run(["sh", "-c", "pgrep -af [s]plitbrain.systems; iptables -S | grep SPLITBRAIN; "
                                          "ls -d /tmp/splitbrain-* 2>/dev/null; true"])
         if out.strip():

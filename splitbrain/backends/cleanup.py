@@ -1,11 +1,13 @@
-"""``splitbrain cleanup``: remove what a dead run left behind.
+"""``splitbrain cleanup``: remove what a dead docker run left behind.
 
 A run whose control node was killed -9 cannot tear down its containers. Every
 container, network and volume the docker backend creates is labelled
-``splitbrain.run=<run id>``, so they can be found and removed later without
-touching anything else on the machine. Fault-filesystem mounts (``disk``
-faults) unmount themselves when their daemon dies; any that did not are
-unmounted here first, sparing mounts a live run still serves
+``splitbrain.run=<run id>`` and ``splitbrain.control=<its control node>``, so
+they can be found and removed later without touching anything else on the
+machine -- and without touching a run whose control node is still alive (on a
+shared host, another user's run): that takes ``--all``. Fault-filesystem mounts
+(``disk`` faults) unmount themselves when their daemon dies; any that did not
+are unmounted here first, sparing mounts a live run still serves
 (:func:`splitbrain.backends.diskmount.unmount_leftovers`).
 """
 
@@ -18,14 +20,17 @@ from splitbrain.backends.images import docker_client
 
 
 @click.command()
-@click.option("--run", "run_id", default=None, help="only this run id (default: every splitbrain run)")
-def cleanup(run_id: str | None) -> None:
-    """Unmount dead lazyfs mounts; remove containers, networks and volumes labelled splitbrain.run."""
+@click.option("--run", "run_id", default=None, help="only this run id (default: every dead splitbrain run)")
+@click.option("--all", "live_too", is_flag=True,
+              help="also remove runs whose control node is still alive (breaks them mid-run)")
+def cleanup(run_id: str | None, live_too: bool) -> None:
+    """Unmount dead lazyfs mounts; remove containers, networks and volumes of runs whose control node is gone."""
     from splitbrain.backends.diskmount import unmount_leftovers
 
     unmounted = unmount_leftovers(run_id)
     if unmounted:
         click.echo(f"unmounted {len(unmounted)} fault filesystems: {', '.join(unmounted)}")
-    counts = remove_labelled(docker_client(), run_id)
+    counts = remove_labelled(docker_client(), run_id, live_too)
     click.echo(f"removed {counts['containers']} containers, {counts['networks']} networks, "
-               f"{counts['volumes']} volumes")
+               f"{counts['volumes']} volumes" + (f"; spared {counts['spared']} live run(s) (--all removes them)"
+                                                 if counts["spared"] else ""))

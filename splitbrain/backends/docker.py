@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, dockernet, faketime
+from splitbrain.backends import bringup, dockernet, faketime, owner
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
@@ -85,7 +85,7 @@ class DockerBackend:
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
         self.image = self.image or images.ensure_node_image()
         atexit.register(self._teardown)
-        labels = {LABEL: self.run_id}
+        labels = {LABEL: self.run_id, owner.LABEL: owner.control_id()}
         prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")
         self.network = self._create_network(prefix, labels)
         subnet = ipaddress.ip_network(self.network.attrs["IPAM"]["Config"][0]["Subnet"])
@@ -201,7 +201,7 @@ class DockerBackend:
             except Exception:  # noqa: BLE001 - teardown must go on
                 pass
             self._collect(name)
-        remove_labelled(self.client, self.run_id)
+        remove_labelled(self.client, self.run_id, live_too=True)  # our own run: we are its owner
         self._pool.shutdown(wait=False)
 
     def _collect(self, name: str) -> None:
@@ -339,14 +339,24 @@ class DockerBackend:
         return await asyncio.to_thread(self._verify)
 
     def _verify(self) -> dict[str, Any]:
+        import docker
+
         by_ip = {ip: n for n, ip in self.ips.items()}
         out: dict[str, Any] = {"cut": [], "degraded": [], "paused": [], "killed": [], "clock": {}, "faketime": {},
                                "delay_daemons": {}, "states": {}}
         running = []
+        out["lost"] = []
         for n in self.nodes:
             c = self.containers[n]
-            c.reload()
+            try:
+                c.reload()
+            except docker.errors.NotFound:
+                raise HarnessError(f"container {c.name} of node {n} was removed under the run "
+                                   "(someone else's `docker rm` or `splitbrain cleanup --all`?)") from None
             out["states"][n] = c.status
+            if c.status in ("exited", "dead") and n not in self._killed:
+                out["lost"].append(f"node {n}'s container {c.status} without the harness killing it "
+                                   f"(exit code {c.attrs.get('State', {}).get('ExitCode')})")
             if c.status == "paused":
                 out["paused"].append(n)
             elif c.status != "running":
@@ -395,26 +405,51 @@ def _record(run_dir: str, facts: dict[str, Any]) -> None:
         fh.write("\n")
 
 
-def remove_labelled(client: Any, run_id: str | None = None) -> dict[str, int]:
-    """Remove containers, networks and volumes labelled ``splitbrain.run`` (or ``=run_id``)."""
+def remove_labelled(client: Any, run_id: str | None = None, live_too: bool = False) -> dict[str, int]:
+    """Remove containers, networks and volumes labelled ``splitbrain.run`` (or ``=run_id``) whose
+    control node is gone (:mod:`splitbrain.backends.owner`); ``live_too`` removes live runs' as well.
+    ``counts["spared"]`` is how many live runs were left alone."""
     selector = f"{LABEL}={run_id}" if run_id else LABEL
-    counts = {"containers": 0, "networks": 0, "volumes": 0}
-    for c in client.containers.list(all=True, filters={"label": selector}):
+    counts = {"containers": 0, "networks": 0, "volumes": 0, "spared": 0}
+    containers = client.containers.list(all=True, filters={"label": selector})
+    networks = client.networks.list(filters={"label": selector})
+    volumes = client.volumes.list(filters={"label": selector})
+    owners: dict[str, str | None] = {}
+    for thing in (*containers, *networks, *volumes):
+        labels = _labels(thing)
+        rid = labels.get(LABEL, "")
+        if labels.get(owner.LABEL) or rid not in owners:
+            owners[rid] = labels.get(owner.LABEL) or owners.get(rid)
+    # Resources from before owner labels: gone if none of the run's containers still runs.
+    running = {_labels(c).get(LABEL, "") for c in containers if c.status in ("running", "paused", "restarting")}
+    live = {rid for rid, who in owners.items()
+            if not live_too and (owner.alive(who) if who else rid in running)}
+    counts["spared"] = len(live)
+
+    def doomed(thing: Any) -> bool:
+        return _labels(thing).get(LABEL, "") not in live
+
+    for c in filter(doomed, containers):
         try:
             c.remove(force=True, v=True)
             counts["containers"] += 1
         except Exception:  # noqa: BLE001 - already gone
             pass
-    for net in client.networks.list(filters={"label": selector}):
+    for net in filter(doomed, networks):
         try:
             net.remove()
             counts["networks"] += 1
         except Exception:  # noqa: BLE001
             pass
-    for vol in client.volumes.list(filters={"label": selector}):
+    for vol in filter(doomed, volumes):
         try:
             vol.remove(force=True)
             counts["volumes"] += 1
         except Exception:  # noqa: BLE001
             pass
     return counts
+
+
+def _labels(thing: Any) -> dict[str, str]:
+    attrs = getattr(thing, "attrs", {}) or {}
+    return dict(attrs.get("Labels") or attrs.get("Config", {}).get("Labels") or {})

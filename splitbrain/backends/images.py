@@ -95,7 +95,8 @@ def _context_files() -> dict[str, Path]:
 
     files = {"Dockerfile": _FILES / "Dockerfile", "libfaketime.so.1": Path(faketime.library_path()),
              "netdelay.py": Path(__file__).resolve().parent / "netdelay.py",
-             "splitbrain/__init__.py": _PKG / "__init__.py"}
+             "splitbrain/__init__.py": _PKG / "__init__.py",
+             "splitbrain/errors.py": _PKG / "errors.py"}  # stdlib-only; the systems' capabilities raise its errors
     for src in sorted((_PKG / "systems").rglob("*.py")):
         files[f"splitbrain/{src.relative_to(_PKG).as_posix()}"] = src
     return files

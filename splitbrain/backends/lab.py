@@ -11,10 +11,11 @@ nothing else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,13 @@ import click
 from splitbrain.errors import BackendUnavailable, HarnessError, UsageError
 
 LABEL = "splitbrain.lab"
-NETWORK = "splitbrain-lab"
 DEFAULT_DIR = os.path.expanduser("~/.splitbrain/lab")
+
+
+def lab_id(state_dir: str) -> str:
+    """A lab is named after its state directory: two users (or two test sessions) with their own
+    directories get their own containers and network, and ``lab down`` removes only its own."""
+    return hashlib.sha256(os.path.realpath(state_dir).encode()).hexdigest()[:10]
 
 
 def _docker() -> Any:
@@ -58,6 +64,8 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
     client = _docker()
     lab_down(state_dir, quiet=True)
     image = _image()
+    lid = lab_id(state_dir)
+    labels = {LABEL: lid}
     d = Path(state_dir)
     d.mkdir(parents=True, exist_ok=True)
     key = paramiko.RSAKey.generate(2048)
@@ -65,15 +73,16 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
     key.write_private_key_file(str(key_path))
     os.chmod(key_path, 0o600)
     pub = f"{key.get_name()} {key.get_base64()} splitbrain-lab"
-    net = client.networks.create(NETWORK, driver="bridge", labels={LABEL: "1"})
+    network = f"splitbrain-lab-{lid}"
+    net = client.networks.create(network, driver="bridge", labels=labels)
     hosts: list[str] = []
     known: list[str] = []
     try:
         containers = []
         for i in range(1, nodes + 1):
             containers.append(client.containers.run(
-                image, name=f"splitbrain-lab-n{i}", hostname=f"n{i}", detach=True, network=net.name,
-                labels={LABEL: "1"}, init=True, cap_drop=["ALL"],
+                image, name=f"splitbrain-lab-{lid}-n{i}", hostname=f"n{i}", detach=True, network=net.name,
+                labels=labels, init=True, cap_drop=["ALL"],
                 cap_add=["NET_ADMIN", "NET_RAW", "CHOWN", "SETUID", "SETGID", "SYS_CHROOT", "KILL", "DAC_OVERRIDE",
                          "FOWNER", "AUDIT_WRITE"],
                 command=["sh", "-c", "rm -f /etc/ssh/ssh_host_* && mkdir -p /run/sshd && ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e"],
@@ -86,8 +95,8 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
                 raise HarnessError(f"{c.name}: cannot install the lab key: {out.decode(errors='replace')[-200:]}")
         for c in containers:
             c.reload()
-            ip = c.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
-            _wait_port(ip, 22, c.name)
+            ip = c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+            _wait_port(ip, 22, c)
             code, out = c.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
             if code != 0:
                 raise HarnessError(f"{c.name}: no host key: {out.decode(errors='replace')[-200:]}")
@@ -105,31 +114,46 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
     return info
 
 
-def _wait_port(host: str, port: int, name: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def _wait_port(host: str, port: int, container: Any, timeout_s: float = 90.0) -> None:
+    """Wait (bounded) for sshd's banner; a host that does not come up says why (bring-up's words)."""
+    from splitbrain.backends import bringup
+
+    def banner() -> bool:
         try:
             with socket.create_connection((host, port), timeout=1) as s:
-                if s.recv(4).startswith(b"SSH"):
-                    return
+                return s.recv(4).startswith(b"SSH")
         except OSError:
-            time.sleep(0.2)
-    raise HarnessError(f"{name}: sshd did not come up on {host}:{port}")
+            return False
+
+    def gone() -> str | None:
+        container.reload()
+        return f"container {container.status}" if container.status in ("exited", "dead") else None
+
+    r = bringup.wait_ready(banner, gone, timeout_s)
+    if not r.ready:
+        tail = bringup.tail_text(container.logs(tail=bringup.TAIL_LINES))
+        raise HarnessError(f"{container.name}: sshd did not come up on {host}:{port} "
+                           f"({r.gone or f'no SSH banner after {r.waited_s:.0f} s'}); "
+                           f"last output: {bringup.last_line(tail) or 'none'}")
 
 
-def lab_down(state_dir: str = DEFAULT_DIR, quiet: bool = False) -> int:
+def lab_down(state_dir: str = DEFAULT_DIR, quiet: bool = False, every_lab: bool = False) -> int:
+    """Remove this state directory's lab (every lab with ``every_lab``): its containers, network and
+    files, the private key included, and the directories it made if they are left empty."""
     client = _docker()
+    selector = LABEL if every_lab else f"{LABEL}={lab_id(state_dir)}"
     removed = 0
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
+    for c in client.containers.list(all=True, filters={"label": selector}):
         c.remove(force=True)
         removed += 1
-    for n in client.networks.list(filters={"label": LABEL}):
+    for n in client.networks.list(filters={"label": selector}):
         n.remove()
-    for name in ("nodes", "known_hosts", "lab.json"):
-        try:
-            (Path(state_dir) / name).unlink()
-        except FileNotFoundError:
-            pass
+    d = Path(state_dir)
+    for name in ("nodes", "known_hosts", "lab.json", "id_rsa"):
+        (d / name).unlink(missing_ok=True)
+    for empty in (d, d.parent if d.parent.name == ".splitbrain" else None):
+        if empty is not None and empty.is_dir() and not any(empty.iterdir()):
+            shutil.rmtree(empty, ignore_errors=True)
     if not quiet:
         click.echo(f"lab: removed {removed} host(s)")
     return removed
@@ -153,12 +177,13 @@ def up(nodes: int, state_dir: str, as_json: bool) -> None:
         click.echo(f"lab: {nodes} hosts up")
         for k, v in info.items():
             click.echo(f"  {k}: {v}")
-        click.echo(f"try: splitbrain run raft --backend ssh --nodes-file {info['nodes_file']} "
+        click.echo(f"try: splitbrain run raft --backend ssh --nodes {nodes} --nodes-file {info['nodes_file']} "
                    f"--ssh-key {info['ssh_key']} --known-hosts {info['known_hosts']}")
 
 
 @lab.command("down")
 @click.option("--dir", "state_dir", default=DEFAULT_DIR, show_default=True)
-def down(state_dir: str) -> None:
-    """Remove every lab host."""
-    lab_down(state_dir)
+@click.option("--all", "every_lab", is_flag=True, help="Remove every lab on this Docker engine, not only this one.")
+def down(state_dir: str, every_lab: bool) -> None:
+    """Remove the lab made with the same --dir (its hosts, network, key and files)."""
+    lab_down(state_dir, every_lab=every_lab)

@@ -71,6 +71,8 @@ class LocalBackend:
         self._env: dict[str, str] = {}
         self._mounts: dict[str, diskmount.Mount] = {}
         self._torn_down = False
+        self._our_kills: set[str] = set()  # nodes down because the harness killed them
+        self.lost: list[str] = []          # nodes that died without the harness killing them
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -259,6 +261,7 @@ class LocalBackend:
 
     async def kill(self, node: str) -> None:
         n = self._node(node)
+        self._our_kills.add(node)
         self._signal(n, signal.SIGKILL)
         if n.proc is not None:
             await asyncio.to_thread(n.proc.wait, 10.0)
@@ -268,8 +271,21 @@ class LocalBackend:
         n = self._node(node)
         if n.alive():
             return
+        self._note_unexpected()
         await self._spawn(node)
         await self._await_up(node)
+        self._our_kills.discard(node)
+
+    def _note_unexpected(self) -> None:
+        """Record nodes found dead that the harness did not kill (a crash, or someone else's kill -9):
+        the run cannot vouch for what it tested once its cluster changed under it."""
+        for n in self.nodes.values():
+            if n.proc is not None and not n.alive() and n.name not in self._our_kills:
+                why = (f"node {n.name} (pid {n.proc.pid}) died without the harness killing it: exit status "
+                       f"{bringup.describe_status(n.proc.returncode)}")
+                if why not in self.lost:
+                    log.error("%s", why)
+                    self.lost.append(why)
 
     async def pause(self, node: str) -> None:
         n = self._node(node)
@@ -378,6 +394,7 @@ class LocalBackend:
             "paused": sorted(n.name for n in self.nodes.values() if n.alive() and n.proc is not None
                              and proc_state(n.proc.pid) == "T"),
             "killed": sorted(n.name for n in self.nodes.values() if not n.alive()),
+            "lost": self._lost_now(),
             "clock": {},
             "faketime": {},
         }
@@ -399,6 +416,10 @@ class LocalBackend:
                 if n.proc is not None and n.alive():
                     out["faketime"][n.name] = faketime.loaded_in(n.proc.pid)
         return out
+
+    def _lost_now(self) -> list[str]:
+        self._note_unexpected()
+        return list(self.lost)
 
     async def _measure_links(self) -> tuple[dict[str, Any], dict[str, int]]:
         links = {

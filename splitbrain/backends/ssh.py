@@ -178,7 +178,8 @@ class Connection:
 def _package_files() -> list[tuple[Path, str]]:
     """(local path, relative path) of the stdlib-only code a node needs."""
     root = Path(__file__).resolve().parent.parent
-    files = [(root / "__init__.py", "splitbrain/__init__.py"), (root / "backends" / "netdelay.py", "netdelay.py")]
+    files = [(root / "__init__.py", "splitbrain/__init__.py"), (root / "backends" / "netdelay.py", "netdelay.py"),
+             (root / "errors.py", "splitbrain/errors.py")]  # stdlib-only; the systems' capabilities import it
     for p in sorted((root / "systems").rglob("*.py")):
         files.append((p, "splitbrain/" + p.relative_to(root).as_posix()))
     return files
@@ -488,6 +489,9 @@ class SshBackend:
             "cut": [list(x) for x in blocked],
             "paused": paused,
             "killed": dead,
+            "lost": [f"node {n} on {self.conns[n].host.address} is {'gone' if r['state'] != 'Z' else 'a zombie'} "
+                     "without the harness killing it" for n, r in zip(names, results, strict=True)
+                     if n in dead and n not in self._killed],
             "clock": {n: off for n, off in clock.items() if off},
             "degraded": sorted([n, by_addr.get(a, a)] for n, r in zip(names, results, strict=True)
                                for a in r["degraded_to"]),

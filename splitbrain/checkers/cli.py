@@ -25,6 +25,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.errors import (
     EXIT_DATA,
     HarnessError,
+    MissingInputError,
     SplitbrainError,
     UsageError,
     exit_for_valid,
@@ -198,7 +199,8 @@ def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | 
           max_memory_mb: float | None, models: str | None, anomalies: str | None, cycle_timeout_s: float,
           as_json: bool) -> int:
     """Check histories for linearizability (or set/counter/... properties); or re-check RUN_DIRs."""
-    files = [p for p in paths if not os.path.isdir(p)]
+    # A path that does not exist is reported as missing (66), whatever else the command lacks.
+    files = [p for p in paths if os.path.exists(p) and not os.path.isdir(p)]
     if files and model is None:
         raise UsageError("--model is required to check a history file (e.g. --model cas-register)")
     if model is not None and ALIASES.get(model, model) not in MODELS and model not in OTHER_MODELS:
@@ -217,6 +219,8 @@ def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | 
     for path in paths:
         start = time.monotonic()
         try:
+            if not os.path.exists(path):
+                raise MissingInputError(f"{path}: no such file or run directory")
             if os.path.isdir(path):
                 codes.append(_check_dir(path, timeout_s, as_json))
                 continue

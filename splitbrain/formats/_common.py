@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from splitbrain.errors import BadInputError
+from splitbrain.errors import BadInputError, MissingInputError
 from splitbrain.history import NEMESIS, History, Op
 
 
@@ -65,6 +65,8 @@ def read_text(path: str) -> str:
         except OSError:
             pass
         raise BadInputError(f"not UTF-8 text (byte {e.start})", path, line) from None
+    except FileNotFoundError:
+        raise MissingInputError(f"{path}: no such file") from None
     except OSError as e:
         raise BadInputError(f"cannot read: {e.strerror}", path) from None
     if "\x00" in text:

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable
 
-from splitbrain.errors import BadInputError, UsageError
+from splitbrain.errors import BadInputError, MissingInputError, UsageError
 from splitbrain.history import History, read_jsonl
 
 FORMATS = ("jsonl", "porcupine-etcd", "porcupine-kv", "edn")
@@ -17,6 +17,8 @@ def detect_format(path: str) -> str:
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
+    except FileNotFoundError:
+        raise MissingInputError(f"{path}: no such file") from None
     except OSError as e:
         raise BadInputError(f"cannot read: {e.strerror}", path) from None
     if not head.strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,9 @@ class CampaignView:
 
 
 def print_summary(outcomes: list[Any], index: Path) -> None:
-    console = Console()
+    # Not a terminal (a CI log, a pipe): no width to fit, so never cut the run-dir or nemesis columns;
+    # the table takes its natural width.
+    console = Console() if sys.stdout.isatty() else Console(width=4000, soft_wrap=True)
     t = Table(title="splitbrain campaign")
     for col in ("system", "workload", "nemesis", "seed", "bug", "verdict", "s", "run dir"):
         t.add_column(col)

@@ -170,7 +170,25 @@ def _replayed(path: str, nodes: int | None) -> tuple[str, int | None, str]:
     return ",".join(sched.faults) or "none", n, str(Path(path).resolve())
 
 
-@click.command()
+class RunCommand(click.Command):
+    """``run --help`` lists the names SYSTEM, --workload, --backend and --nemesis take (from the
+    registries, so plugins show up) and the exit codes a script or CI job sees."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from splitbrain.errors import EXIT_CODES_HELP
+
+        with formatter.section("Choices"):
+            formatter.write_dl([
+                ("SYSTEM", ", ".join(SYSTEMS.names())),
+                ("--workload", ", ".join(WORKLOADS.names())),
+                ("--backend", ", ".join(BACKENDS.names())),
+                ("--nemesis", ", ".join(FAULTS.names()) + " (comma-separated), all, none"),
+            ])
+        with formatter.section("Exit codes"):
+            formatter.write_dl(EXIT_CODES_HELP)
+
+
+@click.command(cls=RunCommand)
 @click.argument("system")
 @click.option("--workload", "-w", default="register", show_default=True)
 @click.option("--nemesis", default="none", show_default=True, help="F1,F2 | none | all")

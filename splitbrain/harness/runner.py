@@ -29,13 +29,27 @@ from typing import Any, TextIO
 
 from splitbrain.backends.base import Backend, ClusterSpec
 from splitbrain.checkers.result import Result
-from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, SplitbrainError, exit_for_valid
+from splitbrain.errors import (
+    EXIT_HARNESS,
+    EXIT_INTERRUPTED,
+    HarnessError,
+    SplitbrainError,
+    UsageError,
+    exit_for_valid,
+)
 from splitbrain.harness import generator as g
 from splitbrain.harness.client import Recorder, Workers, open_client
 from splitbrain.harness.config import Test
 from splitbrain.harness.progress import Progress
 from splitbrain.harness.report import write_report
-from splitbrain.harness.store import attach_log, detach_log, make_run_dir, update_latest
+from splitbrain.harness.store import (
+    attach_log,
+    detach_log,
+    forget_run,
+    latest_target,
+    make_run_dir,
+    update_latest,
+)
 from splitbrain.harness.verdict import check, summarize, write_results
 from splitbrain.history import HistoryWriter
 from splitbrain.systems.base import System
@@ -47,6 +61,7 @@ log = logging.getLogger("splitbrain.harness")
 HEAL_TIMEOUT_S = 5.0
 TEARDOWN_TIMEOUT_S = 20.0
 INTERRUPTED_CHECK_TIMEOUT_S = 3.0
+CLUSTER_CHECK_TIMEOUT_S = 20.0
 FINAL_RETRY_S = 0.5
 
 
@@ -73,11 +88,13 @@ class Run:
         self.recorder: Recorder | None = None
         self.session: Any = None
         self.session_summary: dict[str, Any] | None = None
+        self.lost_control: list[str] = []  # why the harness cannot vouch for this run (exit 255, never valid)
         self.run_dir = make_run_dir(Path(test.store), test.system, test.workload)
         test.run_id = f"{test.system}-{test.workload}/{self.run_dir.name}"
         test.command = test.rerun_command()
         test.start_wall_time = time.time()  # refined to history time 0 once the cluster is up
         test.save(self.run_dir)
+        self._previous_latest = latest_target(Path(test.store))
         update_latest(Path(test.store), self.run_dir)
 
     # ------------------------------------------------------------------ signals
@@ -153,6 +170,8 @@ class Run:
                         await self._open_session()
                         await self._main_phase()
                         await self._final_phase()
+                        if not self.interrupted:
+                            self.lost_control += await self._cluster_check()
                     except Exception as e:  # noqa: BLE001 - record, heal, tear down, still check
                         log.exception("run failed")
                         error = f"{type(e).__name__}: {e}"
@@ -168,6 +187,11 @@ class Run:
                 ticker.cancel()
             progress.close()
             writer.close()
+        if isinstance(setup_failed, UsageError) and self.recorder is None:
+            # Refused before anything ran (bad host key, too few hosts): leave no trace in the store.
+            detach_log(handler)
+            forget_run(Path(self.test.store), self.run_dir, self._previous_latest)
+            raise setup_failed
         try:
             return self._judge(writer, error, setup_failed)
         finally:
@@ -334,6 +358,20 @@ class Run:
                 node_i += 1
                 await asyncio.sleep(FINAL_RETRY_S)
 
+    async def _cluster_check(self) -> list[str]:
+        """After the final heal: is every node still the harness's? A node that is gone (its container
+        removed, its process killed by someone else) or that died outside the nemesis means the run
+        did not test what it claims: measured by the backend, not remembered."""
+        try:
+            v = await asyncio.wait_for(self.backend.verify(), CLUSTER_CHECK_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - a backend that cannot even look has lost the cluster
+            return [f"cannot verify the cluster after the run: {type(e).__name__}: {e}"]
+        lost = [f"node {n} is not running after the final heal" for n in v.get("killed", [])]
+        lost += [str(x) for x in v.get("lost", [])]
+        for why in lost:
+            log.error("lost control: %s", why)
+        return lost
+
     async def _heal(self) -> None:
         if self.nemesis is None:
             return
@@ -383,6 +421,14 @@ class Run:
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
         if nemesis_errors:
             extra["nemesis_errors"] = nemesis_errors
+        # Faults that could not be applied, verified or healed, and nodes lost under the run: the
+        # harness lost control, so the run ends 255 and is never reported valid.
+        lost = nemesis_errors + self.lost_control
+        if lost:
+            extra["lost_control"] = lost
+            if not error:
+                error = "lost control of the run: " + "; ".join(lost)
+                extra["error"] = error
         if setup_failed is not None:
             results = summarize(history, {}, self.test.seed, extra)
             write_results(self.run_dir, results)
@@ -391,6 +437,8 @@ class Run:
         completed = sum(1 for op in history.ops if op.is_client and op.type != "invoke")
         verdicts = self._check(history, timeout) if completed or not self.interrupted else {}
         results = summarize(history, verdicts, self.test.seed, extra)
+        if error and results["valid"] is True:
+            results["valid"] = "unknown"  # whatever the checkers saw, the harness cannot vouch for it
         if error:
             code = EXIT_HARNESS
         elif self.interrupted and completed == 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import shutil
 from pathlib import Path
 
 
@@ -41,6 +42,38 @@ def update_latest(store: Path, run_dir: Path) -> None:
         os.replace(tmp, link)
     except OSError as e:
         logging.getLogger("splitbrain.harness").warning("cannot update %s: %s", link, e)
+
+
+def latest_target(store: Path) -> str | None:
+    """Where ``store/latest`` points now (to restore it if the new run turns out never to have run)."""
+    try:
+        return os.readlink(store / "latest")
+    except OSError:
+        return None
+
+
+def forget_run(store: Path, run_dir: Path, previous_latest: str | None) -> None:
+    """Undo a run that was refused before anything ran (a usage error found at setup, e.g. a
+    refused host key): remove its directory and put ``store/latest`` back where it was, so a
+    mistyped command leaves the store exactly as it found it."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        run_dir.parent.rmdir()  # only if this was the first run of its system-workload
+    except OSError:
+        pass
+    link = store / "latest"
+    try:
+        if os.readlink(link) != os.path.relpath(run_dir, store):
+            return  # another run moved it meanwhile: theirs now
+        if previous_latest is None:
+            link.unlink()
+        else:
+            tmp = store / f".latest.{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(previous_latest)
+            os.replace(tmp, link)
+    except OSError:
+        pass
 
 
 def attach_log(run_dir: Path) -> logging.Handler:

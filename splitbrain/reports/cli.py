@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from splitbrain.errors import UsageError
+from splitbrain.errors import MissingInputError, UsageError
 
 
 @click.command()
@@ -18,7 +19,8 @@ def report(run_dir: Path, shrink_budget_s: float) -> None:
     from splitbrain.reports.html import write_report
 
     if not run_dir.is_dir():
-        raise UsageError(f"not a run directory: {run_dir}")
+        raise (MissingInputError(f"{run_dir}: no such run directory") if not os.path.exists(run_dir)
+               else UsageError(f"not a run directory: {run_dir}"))
     path = write_report(run_dir, shrink_budget_s=shrink_budget_s)
     click.echo(str(path))
 

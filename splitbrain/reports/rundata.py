@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splitbrain.errors import BadInputError, UsageError
+from splitbrain.errors import BadInputError, MissingInputError, UsageError
 from splitbrain.history import NEMESIS, Call, History, Op, op_from_json
 
 #: log lines kept per node (the newest ones): a report must stay openable
@@ -159,7 +160,8 @@ def load_run(run_dir: Path) -> RunData:
     """Read a run directory; a path that is not one is a usage error (64), never a traceback."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UsageError(f"not a run directory: {run_dir}")
+        raise (MissingInputError(f"{run_dir}: no such run directory") if not os.path.exists(run_dir)
+               else UsageError(f"not a run directory: {run_dir}"))
     if not (run_dir / "test.json").exists() and not (run_dir / "history.jsonl").exists():
         raise BadInputError("neither test.json nor history.jsonl found: not a run directory", str(run_dir))
     notes: list[str] = []
