@@ -136,3 +136,16 @@ def test_a_stored_run_is_rechecked(tmp_path: Path) -> None:
     obj = json.loads(p.stdout)
     assert p.returncode == 0 and obj["valid"] is True and obj["checkers"]["linearizable"] is True
     assert obj["ops"] > 0
+
+
+def test_missing_inputs_exit_66_naming_the_path(tmp_path: Path) -> None:
+    """A typo is not malformed data: 66 and the path, for a file and for a run directory, and a
+    multi-file check exits with the worst (66 over 65)."""
+    p = run("--model", "register", str(tmp_path / "nope.jsonl"))
+    assert p.returncode == 66 and f"{tmp_path / 'nope.jsonl'}: no such file" in p.stderr
+    p = run(str(tmp_path / "store" / "nope"))
+    assert p.returncode == 66 and "nope: no such file or run directory" in p.stderr and "--model" not in p.stderr
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    p = run("--model", "etcd", str(empty), str(tmp_path / "gone.log"))
+    assert p.returncode == 66 and "empty file" in p.stderr and "gone.log" in p.stderr

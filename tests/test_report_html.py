@@ -67,7 +67,8 @@ def test_report_cli_rerenders_and_rejects_bad_dirs(tmp_path):
     r = _cli("report", str(run))
     assert r.returncode == 0 and r.stdout.strip() == str(run / "report.html")
     r = _cli("report", str(tmp_path / "missing"))
-    assert r.returncode == 64 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 66 and len(r.stderr.strip().splitlines()) == 1  # missing: named, sysexits' NOINPUT
+    assert "missing: no such run directory" in r.stderr
     (tmp_path / "empty").mkdir()
     r = _cli("report", str(tmp_path / "empty"))
     assert r.returncode == 65 and len(r.stderr.strip().splitlines()) == 1
