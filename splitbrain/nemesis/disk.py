@@ -14,9 +14,9 @@ unsynced writes. These faults act on what a node's disk has *promised*:
 
 ``disk`` draws one of them per start (power loss most often: it is the one
 that finds acknowledged writes that were never durable); ``disk:<variant>``
-always uses that one. Power loss hits a majority or the whole cluster half
-the time: a write acknowledged by a quorum that never fsync'd is lost only
-when every copy is.
+always uses that one. Power loss hits a majority or the whole cluster two
+times in three: a write acknowledged by a quorum that never fsync'd is lost
+only when every copy is.
 
 Verified like every fault: a crash answers with the bytes, files and names
 it dropped (recorded in the history), an armed fsync error or delay is read
@@ -34,7 +34,7 @@ from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish
 
 VARIANTS = ("lose-unfsynced", "torn-write", "fsync-error", "slow-fsync")
 #: how often plain ``disk`` draws each variant
-WEIGHTS = (5, 2, 2, 1)
+WEIGHTS = (6, 2, 1, 1)
 SLOW_FSYNC_MS = (20.0, 200.0)
 
 
@@ -46,7 +46,7 @@ def _has_disk(ctx: NemesisContext) -> Any:
 
 async def _targets(ctx: NemesisContext, power_loss: bool) -> tuple[str, list[str]]:
     nodes = sorted(ctx.nodes)
-    modes = ["one", "minority", "leader"] + (["majority", "all"] * 2 if power_loss else [])
+    modes = ["one", "minority", "leader"] + (["majority", "all"] * 3 if power_loss else [])
     mode = ctx.rng.choice(modes)
     if mode == "all":
         return mode, nodes
