@@ -149,3 +149,66 @@ def test_raft_no_fsync_is_caught_by_power_loss_and_missed_by_kill(tmp_path):
                                    "--seed", "1"), capture_output=True, text=True, timeout=240, env=_env())
         codes[nemesis] = proc.returncode
     assert codes == {"disk:lose-unfsynced": 1, "kill": 0}
+
+
+def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
+    """fsync-error fires on the next fsync and names it (raft stops on it and is restarted),
+    slow-fsync is read back from the daemon, a torn power loss kills and restarts its targets."""
+    import asyncio
+    import random
+
+    from splitbrain.backends.base import ClusterSpec
+    from splitbrain.backends.local import LocalBackend
+    from splitbrain.nemesis.base import NemesisContext
+    from splitbrain.nemesis.disk import variant
+    from splitbrain.systems.raft import SYSTEM as RAFT
+
+    async def write_until_ok(b: LocalBackend, value: int) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for node in sorted(b.nodes):
+                client = RAFT.client(*b.client_address(node))
+                try:
+                    if (await client.invoke("write", None, value, 2.0)).get("ok"):
+                        return
+                except (TimeoutError, ConnectionError, OSError):
+                    pass
+                finally:
+                    await client.close()
+            await asyncio.sleep(0.2)
+        raise AssertionError("no write succeeded")
+
+    async def go() -> None:
+        nodes = ["n1", "n2", "n3"]
+        b = LocalBackend({})
+        await b.setup(ClusterSpec(system=RAFT, nodes=nodes, run_dir=str(tmp_path), run_id="disk-seam", disk=True))
+        ctx = NemesisContext(backend=b, nodes=nodes, rng=random.Random(4))
+        try:
+            await write_until_ok(b, 1)
+            fault = variant("fsync-error")
+            started = await fault.start(ctx)
+            assert started["verified"] is True
+            await write_until_ok(b, 2)
+            stopped = await fault.stop(ctx)
+            fired = [f for fs in stopped["failed_fsyncs"].values() for f in fs]
+            assert fired and all(f["path"].startswith("/raft-") for f in fired), stopped
+            assert (await b.verify())["killed"] == []
+
+            fault = variant("slow-fsync")
+            started = await fault.start(ctx)
+            delays = {n: (await b.disk(n, {"cmd": "stats"}))["fsync_delay_ms"] for n in started["nodes"]}
+            assert started["verified"] and set(delays.values()) == {started["delay_ms"]}
+            await fault.stop(ctx)
+            assert {(await b.disk(n, {"cmd": "stats"}))["fsync_delay_ms"] for n in nodes} == {0}
+
+            fault = variant("torn-write")
+            started = await fault.start(ctx)
+            assert started["verified"] and set(started["nodes"]) <= set((await b.verify())["killed"])
+            await fault.stop(ctx)
+            assert (await b.verify())["killed"] == []
+            await write_until_ok(b, 3)
+        finally:
+            await b.teardown()
+        assert _mounts_under(tmp_path) == []
+
+    asyncio.run(go())
