@@ -4,7 +4,8 @@ usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,
 
 * bugs: each ``no-fsync`` seeded bug under its detect.py plan (``disk,partition``) and
   under ``kill`` alone, same seeds: detection rates side by side;
-* correct: raft, paxos and ring with no bug under ``disk,partition`` and etcd under
+* correct: raft, paxos and ring with no bug under ``disk,partition`` (the bug plans'
+  set workload, and raft's register too) and etcd under
   ``disk:lose-unfsynced``, same seeds: every run must be valid (false alarms counted);
 * cost: raft ops/s at unlimited rate with 10 clients, with and without the FUSE layer
   (``--backend-opt lazyfs=1`` mounts it with no fault scheduled).
@@ -23,8 +24,8 @@ from _runs import run  # noqa: E402
 from detect import PLAN  # noqa: E402
 
 BUGS = (("raft", "no-fsync"), ("paxos", "acceptor-no-fsync"), ("ring", "no-fsync"))
-CORRECT = (("raft", "register", "disk,partition"), ("paxos", "set", "disk,partition"),
-           ("ring", "rw-register", "disk,partition"), ("etcd", "register", "disk:lose-unfsynced"))
+CORRECT = (("raft", "set", "disk,partition"), ("paxos", "set", "disk,partition"), ("ring", "set", "disk,partition"),
+           ("raft", "register", "disk,partition"), ("etcd", "register", "disk:lose-unfsynced"))
 
 
 def _rate(system: str, workload: str, nemesis: str, seeds: range, time_limit: float, bug: str | None,
