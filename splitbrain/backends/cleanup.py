@@ -27,7 +27,7 @@ def cleanup(run_id: str | None, live_too: bool) -> None:
     """Unmount dead lazyfs mounts; remove containers, networks and volumes of runs whose control node is gone."""
     from splitbrain.backends.diskmount import unmount_leftovers
 
-    unmounted = unmount_leftovers(run_id)
+    unmounted = unmount_leftovers(run_id, live_too)
     if unmounted:
         click.echo(f"unmounted {len(unmounted)} fault filesystems: {', '.join(unmounted)}")
     counts = remove_labelled(docker_client(), run_id, live_too)

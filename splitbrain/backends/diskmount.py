@@ -117,15 +117,15 @@ def _dead(mountpoint: str) -> bool:
     return False
 
 
-def unmount_leftovers(run_id: str | None = None) -> list[str]:
-    """Unmount what dead runs left: every lazyfs mount whose daemon is gone, or all of one named run.
+def unmount_leftovers(run_id: str | None = None, live_too: bool = False) -> list[str]:
+    """Unmount what dead runs left: lazyfs mounts (of every run, or of ``run_id``) whose daemon is gone.
 
-    A live run's mounts (their daemon still answers) are spared unless that run is named.
-    Returns the mount points unmounted.
+    A live run's mounts (their daemon still answers) are spared unless ``live_too``,
+    as ``splitbrain cleanup`` spares live runs' containers. Returns the mount points unmounted.
     """
     done = []
     for mountpoint in leftover_mounts(run_id):
-        if (run_id or _dead(mountpoint)) and unmount(mountpoint):
+        if (live_too or _dead(mountpoint)) and unmount(mountpoint):
             done.append(mountpoint)
     return done
 
