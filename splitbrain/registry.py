@@ -194,6 +194,7 @@ WORKLOADS: Registry[Workload] = Registry(
         "set": "splitbrain.workloads.set:WORKLOAD",
         "counter": "splitbrain.workloads.counter:WORKLOAD",
         "list-append": "splitbrain.workloads.list_append:WORKLOAD",
+        "txn-rw-register": "splitbrain.workloads.txn_rw_register:WORKLOAD",
         "unique-ids": "splitbrain.workloads.unique_ids:WORKLOAD",
     },
     group="splitbrain.workloads",

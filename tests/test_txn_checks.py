@@ -92,3 +92,24 @@ def test_run_passes_models_to_the_transactional_checkers() -> None:
     assert res["list-append"].valid is True
     res = check(write_skew().history(), [CheckerSpec("list-append")], 10, {"consistency_models": ["serializable"]})
     assert res["list-append"].valid is False
+
+
+def test_raft_serves_rw_register_transactions(tmp_path: Path) -> None:
+    """A real 3-node Raft cluster runs the txn-rw-register workload (rwtxn, one log entry per
+    transaction) and the rw-register checker judges it strictly serializable."""
+    out = subprocess.run([sys.executable, "-m", "splitbrain", "run", "raft", "--workload", "txn-rw-register",
+                          "--nodes", "3", "--time-limit", "3", "--seed", "7", "--store", str(tmp_path), "--json",
+                          "--consistency-models", "strict-serializable"],
+                         capture_output=True, text=True, check=False, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    obj = json.loads(out.stdout.strip().splitlines()[-1])
+    assert obj["valid"] is True and obj["checkers"]["rw-register"]["valid"] is True and obj["ops"] > 20
+    results = json.loads((Path(obj["run_dir"]) / "results.json").read_text())
+    assert results["checkers"]["rw-register"]["details"]["consistency-models"] == ["strict-serializable"]
+    assert results["checkers"]["rw-register"]["stats"]["graph"]["wr_edges"] > 0
+
+
+def test_ring_cannot_serve_transactions(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "splitbrain", "run", "ring", "--workload", "txn-rw-register",
+                          "--store", str(tmp_path)], capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode == 64 and "cannot serve workload 'txn-rw-register'" in out.stderr

@@ -95,9 +95,10 @@ class Test:
             argv += ["--nemesis-interval", _num(self.nemesis_interval_s)]
         if self.store != "store":
             argv += ["--store", self.store]
-        for key in ("consistency_models", "anomalies"):
-            if key in self.checker_options:
-                argv += ["--" + key.replace("_", "-"), ",".join(self.checker_options[key]) or "none"]
+        if "consistency_models" in self.checker_options:
+            argv += ["--consistency-models", ",".join(self.checker_options["consistency_models"]) or "none"]
+        if self.checker_options.get("anomalies"):
+            argv += ["--anomalies", ",".join(self.checker_options["anomalies"])]
         for key, value in sorted(self.backend_options.items()):
             flag = "--" + key.replace("_", "-")
             if key not in FLAG_OPTIONS and key not in NAMED_OPTIONS:

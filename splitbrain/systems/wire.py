@@ -14,6 +14,7 @@ Request::
     {"id": 11, "op": "incr", "key": "c", "value": 2}             # counter += 2
     {"id": 12, "op": "txn",  "value": [["append", "x", 1], ["r", "y", null]]}
     {"id": 13, "op": "generate"}                                 # a cluster-unique id
+    {"id": 14, "op": "rwtxn", "value": [["w", "x", 1], ["r", "y", null]]}  # registers, atomically
 
 Response::
 
@@ -25,7 +26,9 @@ Results per op: ``read`` -> the value (``null`` if absent; for a set key the sor
 list of elements; for a counter key the integer); ``write`` -> the value written;
 ``cas`` -> ``[expected, new]``; ``add`` -> the element; ``incr`` -> the amount;
 ``txn`` -> the micro-ops with reads filled (``["r", "y", [1, 2]]``, the list of values
-appended so far, ``null`` if none); ``generate`` -> the id.
+appended so far, ``null`` if none); ``generate`` -> the id; ``rwtxn`` -> its micro-ops with
+each register read filled (``["r", "y", 3]``, ``null`` if never written), all applied as one
+atomic step on the same registers ``read``/``write`` use (Elle's rw-register transactions).
 
 ``definite: true`` promises the op did not and will not take effect (the harness
 records ``fail``). ``definite: false`` (or no answer at all) means it may have taken
@@ -42,7 +45,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-OPS = ("read", "write", "cas", "add", "incr", "txn", "generate")
+OPS = ("read", "write", "cas", "add", "incr", "txn", "generate", "rwtxn")
 MAX_LINE = 1 << 20  # one request/response line is at most 1 MiB
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]

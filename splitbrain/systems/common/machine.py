@@ -6,7 +6,7 @@ the same log reaches the same state and gives the same answers.
 
 Values: a register key holds any JSON value; a set key (``add``) a set, read as a sorted
 list; a counter key (``incr``) an int; list-append keys (``txn``) live in their own
-namespace, as lists.
+namespace, as lists; ``rwtxn`` reads and writes the registers in one step.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class StateMachine:
             return True, value
         if op == "txn":
             return self._txn(value)
+        if op == "rwtxn":
+            return self._rwtxn(value)
         if op == "generate":
             return True, index
         return False, "unsupported"
@@ -80,6 +82,22 @@ class StateMachine:
         if isinstance(v, set):
             return [json.loads(x) for x in sorted(v, key=_sortable)]
         return v
+
+    def _rwtxn(self, mops: Any) -> tuple[bool, Any]:
+        """Register reads and writes as one step (every replica applies it whole, in log order)."""
+        if not isinstance(mops, list) or not all(
+            isinstance(m, list) and len(m) == 3 and m[0] in ("w", "r") for m in mops
+        ):
+            return False, "bad-request"
+        out = []
+        for f, key, v in mops:
+            if f == "w":
+                self.data[_k(key)] = v
+                out.append([f, key, v])
+            else:
+                cur = self.data.get(_k(key))
+                out.append([f, key, None if isinstance(cur, set) else cur])
+        return True, out
 
     def _txn(self, mops: Any) -> tuple[bool, Any]:
         if not isinstance(mops, list) or not all(

@@ -24,7 +24,7 @@ BUGS = {
 SYSTEM = PythonSystem(
     name="memkv",
     module="splitbrain.systems.memkv",
-    workloads=("register", "kv", "set", "counter", "list-append", "unique-ids"),
+    workloads=("register", "kv", "set", "counter", "list-append", "txn-rw-register", "unique-ids"),
     bugs=BUGS,
     traits=SystemTraits(default_nodes=1),  # one node is the useful default: nodes do not replicate
 )

@@ -58,6 +58,15 @@ class Store:
             return wire.reply(req, value)
         if op == "txn":
             return wire.reply(req, self._txn(value))
+        if op == "rwtxn":
+            if not isinstance(value, list) or not all(isinstance(m, list) and len(m) == 3 for m in value):
+                return wire.error(req, "bad-request", True)
+            out = []
+            for f, k, v in value:
+                if f == "w":
+                    self._set(_hashable(k), v)
+                out.append([f, k, v if f == "w" else self.data.get(_hashable(k))])
+            return wire.reply(req, out)
         if op == "generate":
             return wire.reply(req, f"{self.name}-{next(self.ids)}")
         return wire.error(req, "unsupported", True)

@@ -23,6 +23,6 @@ BUGS = {
 SYSTEM = PythonSystem(
     name="paxos",
     module="splitbrain.systems.paxos",
-    workloads=("register", "rw-register", "kv", "set", "counter", "list-append", "unique-ids"),
+    workloads=("register", "rw-register", "kv", "set", "counter", "list-append", "txn-rw-register", "unique-ids"),
     bugs=BUGS,
 )

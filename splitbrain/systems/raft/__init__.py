@@ -6,6 +6,6 @@ from splitbrain.systems.raft.node import BUGS
 SYSTEM = PythonSystem(
     name="raft",
     module="splitbrain.systems.raft",
-    workloads=("register", "kv", "set", "counter", "list-append", "unique-ids"),
+    workloads=("register", "kv", "set", "counter", "list-append", "txn-rw-register", "unique-ids"),
     bugs=BUGS,
 )

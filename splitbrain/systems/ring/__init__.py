@@ -7,7 +7,8 @@ value from a quorum and writes it back to a quorum before answering), so one
 key behaves as a linearizable register; sets merge by union and counters by
 per-coordinator slots, which need no coordination. A heartbeat failure
 detector (:mod:`.detector`) orders replicas, never shrinking a quorum. cas and
-txn are unsupported (definite). Membership changes hand data over, then move
+txn and rwtxn are unsupported (definite: one quorum register per key has no atomic step across
+keys, so it cannot run a multi-op transaction). Membership changes hand data over, then move
 ownership.
 """
 
