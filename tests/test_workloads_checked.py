@@ -27,7 +27,7 @@ from splitbrain.systems import wire
 from splitbrain.systems.memkv.__main__ import Store
 from splitbrain.workloads.base import Request
 
-WORKLOAD_NAMES = ["set", "counter", "unique-ids", "list-append"]
+WORKLOAD_NAMES = ["set", "counter", "unique-ids", "list-append", "txn-rw-register"]
 
 
 async def _drive(tmp_path: Path, workload: Any, handler: Any, n: int, seed: int, concurrency: int) -> Any:
