@@ -80,7 +80,7 @@ def write_register(path: str | os.PathLike[str], n_ops: int, *, clients: int = 8
             st.append("fail")  # the compare failed: it completes as fail
 
     with open(path, "w", encoding="utf-8") as fh:
-        _run_states(_Sim(fh, rng, clients, info_rate), n_ops, invoke, apply)
+        _run_states(_Sim(fh, rng, clients, info_rate), n_ops, invoke, apply, on_ok)
 
 
 def _run_states(sim: _Sim, n_ops: int, invoke: Callable[[], tuple[str, Any, Any]],
