@@ -302,7 +302,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the standard l
     _fast_loads = json.loads
 
 
-def _loads(text: str) -> Any:
+def loads_line(text: str) -> Any:
     """orjson (several times faster), falling back to the standard library for its error message and
     for what only it accepts (NaN, integers beyond 64 bits): the same verdict on every line."""
     try:
@@ -327,7 +327,7 @@ def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[
             break
         lineno += 1
         try:
-            obj = _loads(raw)
+            obj = loads_line(raw)
         except (json.JSONDecodeError, RecursionError) as e:
             if not raw.strip():
                 continue

@@ -4,8 +4,9 @@ The history is a doubly linked list of call and return entries in real-time
 order (arrays of ints, not node objects). The search walks it: at a call entry
 it tries to linearize that op now (step the model, then *lift* the call and its
 return out of the list and restart from the head); at a return entry whose op is
-still unlinearized it backtracks. A memo of (bitset of linearized ops, model
-state) -- both exact, the bitset a Python int -- prunes every configuration
+still unlinearized it backtracks. A memo of (set of linearized ops, model
+state) -- both exact, the set a window of bits that slides with the returns passed
+(see below), so a step costs O(concurrency) and not O(history) -- prunes every configuration
 already shown to fail; keyed by the bitset alone the search would be wrong, keyed
 by nothing it would be exponential.
 
@@ -94,23 +95,32 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     prv[end] = prev
 
     trans: list[dict[Any, Any]] = [{} for _ in range(n)]
-    bits = [1 << k for k in range(n)]
-    # twin[k]: the latest earlier-invoked crashed op identical to crashed op k, else -1
+    # The set of linearized ops, compactly: ops that must happen are ranked by return position,
+    # and every op ranked below ``base`` is linearized (a search can only pass a return once its op
+    # is placed), so the set is ``base`` plus a short bitset ``hi`` of the ranks above it that are
+    # placed (bit 0 = rank ``base``, always clear). Crashed ops (no return) get their own bitset
+    # ``crashed``. Each step is O(concurrency), not O(n), and so is each memo key's size.
+    rank = [-1] * n
+    for r, k in enumerate(sorted((k for k in range(n) if ret_pos[k] != math.inf), key=lambda k: (ret_pos[k], k))):
+        rank[k] = r
+    cbit = [0] * n
     twin = [-1] * n
     last: dict[Any, int] = {}
-    for k in sorted(range(n), key=lambda k: (call_pos[k], k)):
-        if ret_pos[k] == math.inf:
-            try:
-                sig = (inputs[k], outputs[k])
-                twin[k] = last.get(sig, -1)
-                last[sig] = k
-            except TypeError:  # unhashable: no twin
-                pass
-    memo: set[tuple[int, Any]] = set()
-    stack: list[tuple[int, Any, int]] = []
+    # twin[k]: for a crashed op k, the crashed-bit of the latest earlier-invoked identical crashed op
+    for c, k in enumerate(sorted((k for k in range(n) if ret_pos[k] == math.inf), key=lambda k: (call_pos[k], k))):
+        cbit[k] = 1 << c
+        try:
+            sig = (inputs[k], outputs[k])
+            twin[k] = last.get(sig, -1)
+            last[sig] = c
+        except TypeError:  # unhashable: no twin
+            pass
+    memo: set[tuple[int, int, int, Any]] = set()
+    stack: list[tuple[int, Any, int, int, int]] = []
     best = -1
+    best_stack: list[tuple[int, Any, int, int, int]] = []
     out = Outcome(ok=False)
-    lin = 0
+    base = hi = crashed = 0
     state = init
     entry = nxt[head]
     steps = 0
@@ -118,7 +128,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     while True:
         if entry < n:
             tw = twin[entry]
-            if tw >= 0 and not lin & bits[tw]:
+            if tw >= 0 and not crashed >> tw & 1:
                 entry = nxt[entry]
                 continue
             t = trans[entry]
@@ -133,18 +143,28 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                     entry = nxt[entry]
                     continue
                 t[state] = ns
-            nl = lin | bits[entry]
-            key = (nl, ns)
+            r = rank[entry]
+            if r >= 0:
+                nc = crashed
+                nh = hi | 1 << (r - base)
+                nb = base
+                if nh & 1:
+                    shift = (nh ^ (nh + 1)).bit_length() - 1
+                    nh >>= shift
+                    nb += shift
+            else:
+                nb, nh, nc = base, hi, crashed | cbit[entry]
+            key = (nb, nh, nc, ns)
             if key not in memo:
                 memo.add(key)
-                stack.append((entry, state, lin))
+                stack.append((entry, state, base, hi, crashed))
                 budget -= 1
                 if not budget:
                     budget = SLICE
                     steps += SLICE
                     yield len(memo), best
                 state = ns
-                lin = nl
+                base, hi, crashed = nb, nh, nc
                 r = entry + n
                 p = prv[entry]
                 q = nxt[entry]
@@ -169,7 +189,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             if depth >= best:
                 if depth > best:
                     best = depth
-                    out.prefix = [k for k, _, _ in stack]
+                    best_stack = stack[:]
                     out.states = []
                     out.blocked = []
                 if state not in out.states and len(out.states) < _KEEP:
@@ -180,8 +200,9 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
         while True:
             if not stack:
                 out.steps, out.memo = steps + SLICE - budget, len(memo)
+                out.prefix = [fr[0] for fr in best_stack]
                 return out
-            k, state, lin = stack.pop()
+            k, state, base, hi, crashed = stack.pop()
             r = k + n
             nxt[prv[r]] = r
             prv[nxt[r]] = r

@@ -21,9 +21,11 @@ MAX_ROWS = 20000
 
 def write_report(run_dir: Path) -> Path:
     try:
+        from splitbrain.checkers.memory import MemoryCap
         from splitbrain.reports.html import write_report as full
 
-        return Path(full(run_dir))
+        with MemoryCap.default().enforced({"phase": "rendering the report"}):  # unknown, not the OOM killer
+            return Path(full(run_dir))
     except Exception as e:  # noqa: BLE001 - fall back rather than leave a run without a report
         log.warning("full report failed (%s: %s); writing the minimal one", type(e).__name__, e)
         return minimal_report(run_dir, note=f"{type(e).__name__}: {e}")

@@ -16,12 +16,19 @@ from splitbrain.errors import MissingInputError, UsageError
               help="Seconds allowed for shrinking a linearizability anomaly to its minimal core.")
 def report(run_dir: Path, shrink_budget_s: float) -> None:
     """Re-render RUN_DIR/report.html from a stored run (also one cut short by a crash)."""
+    from splitbrain.checkers.memory import MemoryCap, MemoryCapReached
+    from splitbrain.harness.report import minimal_report
     from splitbrain.reports.html import write_report
 
     if not run_dir.is_dir():
         raise (MissingInputError(f"{run_dir}: no such run directory") if not os.path.exists(run_dir)
                else UsageError(f"not a run directory: {run_dir}"))
-    path = write_report(run_dir, shrink_budget_s=shrink_budget_s)
+    try:
+        with MemoryCap.default().enforced({"phase": "rendering the report"}):
+            path = write_report(run_dir, shrink_budget_s=shrink_budget_s)
+    except MemoryCapReached as e:  # the page a person opens first must exist, if plainer
+        click.echo(f"{run_dir}: full report not rendered: {e}; wrote the minimal one", err=True)
+        path = minimal_report(run_dir, note=str(e))
     click.echo(str(path))
 
 

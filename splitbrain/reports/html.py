@@ -47,22 +47,67 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
+#: most operations drawn on the timeline: past it, the ones an anomaly names (and their neighbours)
+#: and an even sample of the rest, so a million-op run's report stays small enough to open
+MAX_TIMELINE_CALLS = 50_000
+
+
+def _info_completion_times(run: RunData) -> dict[int, int]:
+    """History index -> time of each ``info`` completion (the only ends a Call does not carry)."""
+    return {op.index: op.time for op in run.history.ops if op.type == "info" and op.is_client}
+
+
+def _end_us(c: Any, info_time: dict[int, int]) -> int:
+    if c.complete_index is None:
+        return -1
+    if c.type == "info":
+        t = info_time.get(c.complete_index)
+        return -1 if t is None else round(t / 1e3)
+    return round(c.ret_time / 1e3)
+
+
+def _timeline_calls(run: RunData, counterexamples: list[dict[str, Any]] | None) -> set[int] | None:
+    """Invoke indices of the calls to draw, or None for all of them."""
+    n = len(run.calls)
+    if n <= MAX_TIMELINE_CALLS:
+        return None
+    named: set[int] = set()
+    for r in ((run.results or {}).get("checkers") or {}).values():
+        for a in (r.get("anomalies") or [])[:200] if isinstance(r, dict) else []:
+            named.update(i for i in (a.get("ops") or [])[:500] if isinstance(i, int))
+    for cx in counterexamples or []:
+        named.update(i for i in cx.get("op_indices", []) if isinstance(i, int))
+    pos = {c.invoke_index: k for k, c in enumerate(run.calls)}
+    keep: set[int] = set()
+    for i in sorted(named):
+        k = pos.get(i, pos.get(i - 1, -1))
+        for j in range(max(0, k - 50), min(n, k + 51)) if k >= 0 else ():
+            keep.add(run.calls[j].invoke_index)
+    stride = max(1, n // max(1, MAX_TIMELINE_CALLS - len(keep)))
+    keep.update(run.calls[j].invoke_index for j in range(0, n, stride))
+    run.notes.append(f"the timeline draws {len(keep):,} of {n:,} operations: those near an anomaly and every "
+                     f"{stride}th other one (the checkers saw them all)")
+    return keep
+
+
 def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     test, results = run.test, run.results
     conc = test.get("concurrency")
     conc = conc if isinstance(conc, int) and conc > 0 else None
-    by_index = {op.index: op for op in run.history.ops}
+    info_time = _info_completion_times(run)
     lanes: dict[Any, int] = {}
     calls = []
     counts = {"ok": 0, "fail": 0, "info": 0}
+    shown = _timeline_calls(run, counterexamples)
     for c in run.calls:
+        counts[c.type] = counts.get(c.type, 0) + 1
+        if shown is not None and c.invoke_index not in shown:
+            continue
         if isinstance(c.process, int) and conc:
             lane = c.process % conc
         else:
             lane = lanes.setdefault(c.process, len(lanes))
-        comp = by_index.get(c.complete_index) if c.complete_index is not None else None
-        t1 = round(comp.time / 1e3) if comp is not None else -1
-        counts[c.type] = counts.get(c.type, 0) + 1
+        t1 = _end_us(c, info_time)
         calls.append([c.invoke_index, _short(c.process), lane, round(c.call_time / 1e3), t1,
                       OUTCOME.get(c.type, 2), _short(c.f), _short(c.key), _short(c.value),
                       _short(c.output) if c.type == "ok" else "", _short(c.node), _short(c.error)])
@@ -118,13 +163,14 @@ MAX_KEYS_LISTED = 2000
 def _keys(run: RunData, checkers: dict[str, Any]) -> dict[str, Any]:
     """Per-key summary for independent-key runs: ops and time span per key, and which keys failed."""
     spans: dict[str, list[int]] = {}
-    by_index = {op.index: op for op in run.history.ops}
+    info_time = _info_completion_times(run)
     for c in run.calls:
         if c.key is None:
             continue
         k = _short(c.key)
-        comp = by_index.get(c.complete_index) if c.complete_index is not None else None
-        t0, t1 = round(c.call_time / 1e3), round((comp.time if comp is not None else c.call_time) / 1e3)
+        t0 = round(c.call_time / 1e3)
+        t1 = _end_us(c, info_time)
+        t1 = t0 if t1 < 0 else t1
         s = spans.setdefault(k, [0, t0, t1])
         s[0] += 1
         s[1], s[2] = min(s[1], t0), max(s[2], t1)

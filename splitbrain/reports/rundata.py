@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.errors import BadInputError, MissingInputError, UsageError
-from splitbrain.history import NEMESIS, Call, History, Op, op_from_json
+from splitbrain.history import NEMESIS, Call, History, Op, loads_line, op_from_json
 
 #: log lines kept per node (the newest ones): a report must stay openable
 MAX_LOG_LINES = 20000
@@ -64,30 +64,34 @@ def _load_json(path: Path, notes: list[str], what: str) -> Any:
 
 
 def read_history(path: Path, notes: list[str]) -> History:
+    """The history, streamed line by line (a million-op history is never held as text)."""
     ops: list[Op] = []
     if not path.exists():
         notes.append("no history recorded (history.jsonl not found)")
         return History(ops, source=str(path))
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        lines = fh.read().split("\n")
-    torn = lines and lines[-1].strip() != ""
-    bad = 0
-    for lineno, text in enumerate(lines, 1):
-        if not text.strip():
-            continue
-        try:
-            op = op_from_json(json.loads(text), str(path), lineno)
-        except (ValueError, RecursionError, BadInputError):
-            if torn and lineno == len(lines):
-                notes.append(f"the history's last line is torn (line {lineno} dropped): the run was cut short")
-            else:
-                bad += 1
-            continue
-        if op.index < 0:
-            op.index = len(ops)
-        ops.append(op)
+    bad: list[int] = []
+    lineno = 0
+    ended = True
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
+        for text in fh:
+            lineno += 1
+            ended = text.endswith("\n")
+            text = text.rstrip("\n")  # only "\n" ends a line: U+2028 in a value does not
+            if not text.strip():
+                continue
+            try:
+                op = op_from_json(loads_line(text), str(path), lineno)
+            except (ValueError, RecursionError, BadInputError):
+                bad.append(lineno)
+                continue
+            if op.index < 0:
+                op.index = len(ops)
+            ops.append(op)
+    if bad and bad[-1] == lineno and not ended:
+        notes.append(f"the history's last line is torn (line {lineno} dropped): the run was cut short")
+        bad.pop()
     if bad:
-        notes.append(f"{bad} malformed history line(s) skipped")
+        notes.append(f"{len(bad)} malformed history line(s) skipped")
     return History(ops, source=str(path))
 
 
