@@ -230,10 +230,11 @@ def check_history(history: History, model: str | Model = "cas-register", init: A
     res = Result(checker="linearizable", valid=valid, stats=stats)
     if valid is True:
         how = f", {stats['by_zones']} by unique-write zones" if stats.get("by_zones") else ""
-        res.summary = f"linearizable under {m.name} ({len(calls)} ops, {len(parts)} partition(s){how})"
+        keys = f"{len(parts)} key(s) checked independently" if len(parts) > 1 else "one key"
+        res.summary = f"linearizable under {m.name} ({len(calls)} ops, {keys}{how})"
     elif valid == "unknown":
         res.summary = (f"could not decide: {stats.get('limit')} (decided {stats['partitions_decided']} of "
-                       f"{stats['partitions']} partition(s); longest linearized prefix "
+                       f"{stats['partitions']} independent key(s); longest linearized prefix "
                        f"{stats.get('longest_prefix_linearized', 0)} ops of the {stats.get('ops_in_undecided', 0)} "
                        "left)")
         res.error = res.summary

@@ -50,6 +50,9 @@
   const kv = [["system", T.system], ["workload", T.workload], ["backend", T.backend], ["nemesis", T.nemesis],
     ["nodes", T.nodes], ["seed", T.seed], ["bug", T.bug], ["duration (s)", fmt(D.duration_s)],
     ["ops ok / fail / info", D.counts.ok + " / " + D.counts.fail + " / " + D.counts.info],
+    ["fail, info", "fail: the op certainly did not take effect (a cas whose compare failed, a write a " +
+      "node without a leader refused): expected under faults and no sign of a bug. info: unknown " +
+      "(timeout, crash): it may or may not have happened; the checker tries both"],
     ["faults", D.faults.length], ["concurrency", T.concurrency], ["run id", T.run_id]];
   for (const [k, v] of kv) { const tr = el("tr"); tr.appendChild(el("th", null, k)); tr.appendChild(el("td", null, v === undefined ? "" : v)); st.appendChild(tr); }
   const ctb = document.querySelector("#checkers tbody");
@@ -116,6 +119,13 @@
       const last = [-1, -1, -1];
       for (; i < lane.length && lane[i][3] <= v1; i++) drawBar(lane[i], y, sx, last);
       for (const c of openByLane[l]) if (c[3] <= v1) drawBar(c, y, sx, [-1, -1, -1]);
+    }
+    // row labels: each row is one client worker (process number modulo the concurrency)
+    ctx.font = "9px sans-serif";
+    for (let l = 0; l < nLanes; l++) {
+      const y = TOP + l * LANE_H, label = "client " + l;
+      ctx.fillStyle = "rgba(255,255,255,0.85)"; ctx.fillRect(0, y, ctx.measureText(label).width + 4, LANE_H - 2);
+      ctx.fillStyle = "#333"; ctx.fillText(label, 2, y + LANE_H - 4);
     }
     scroll.value = String(Math.round(1000 * v0 / Math.max(1, END_US - span)));
   }
@@ -215,7 +225,7 @@
 
   // ---- latency and rate plots (SVG, fault bands)
   function plot(container, yLog, series, yLabel) {
-    const W = 1000, H = 240, L = 55, R = 10, Tp = 10, B = 25;
+    const W = 1000, H = 240, L = 55, R = 10, Tp = 24, B = 25;  // Tp leaves the axis title its own line
     const s = svg("svg", { viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none" });
     const xmax = Math.max(D.end_s, 1e-3);
     let ymin = Infinity, ymax = -Infinity;
@@ -238,7 +248,7 @@
     }
     const step = niceStep(xmax / 10);
     for (let t = 0; t <= xmax; t += step) { const tx = svg("text", { x: X(t), y: H - 8, "text-anchor": "middle", "font-size": 11 }); tx.textContent = fmt(t, stepDigits(step)) + "s"; s.appendChild(tx); }
-    const yl = svg("text", { x: 12, y: Tp + 10, "font-size": 11 }); yl.textContent = yLabel; s.appendChild(yl);
+    const yl = svg("text", { x: L, y: 13, "font-size": 11 }); yl.textContent = yLabel; s.appendChild(yl);
     for (const se of series) {
       if (se.line) {
         const pts = se.pts.map((p) => X(p[0]).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ");
