@@ -10,10 +10,16 @@ import time
 from typing import Any
 
 
-def run(system: str, *, workload: str, nemesis: str, seed: int, time_limit: float, bug: str | None = None,
-        backend: str = "local", store: str = "store/bench", extra: list[str] | None = None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "splitbrain", "run", system, "--workload", workload, "--nemesis", nemesis,
-           "--seed", str(seed), "--time-limit", str(time_limit), "--backend", backend, "--store", store, "--json"]
+def run(system: str, *, workload: str | None, nemesis: str | None, seed: int, time_limit: float,
+        bug: str | None = None, backend: str = "local", store: str = "store/bench",
+        extra: list[str] | None = None) -> dict[str, Any]:
+    """One ``splitbrain run``; ``workload`` / ``nemesis`` None leave the run's own defaults."""
+    cmd = [sys.executable, "-m", "splitbrain", "run", system, "--seed", str(seed), "--time-limit", str(time_limit),
+           "--backend", backend, "--store", store, "--json"]
+    if workload is not None:
+        cmd += ["--workload", workload]
+    if nemesis is not None:
+        cmd += ["--nemesis", nemesis]
     if bug:
         cmd += ["--bug", bug]
     cmd += extra or []

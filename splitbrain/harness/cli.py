@@ -78,7 +78,7 @@ def parse_backend_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None, backend: str,
+def build_test(system_name: str, workload: str, nemesis: str | None, nodes: int | None, backend: str,
                time_limit: float, concurrency: int | None, rate: float, seed: int | None, bug: str | None,
                store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
                backend_options: dict[str, Any], system_opts: dict[str, str] | None = None,
@@ -92,6 +92,8 @@ def build_test(system_name: str, workload: str, nemesis: str, nodes: int | None,
     if binary is not None and system_name != "maelstrom":
         raise UsageError("--bin and --bin-arg are for `splitbrain run maelstrom` (a Maelstrom node binary)")
     traits = traits_of(system)
+    if nemesis is None:
+        nemesis = getattr(traits, "default_nemesis", "all")
     if schedule is not None:
         nemesis, nodes, schedule = _replayed(schedule, nodes)
     if not hasattr(system, "workload_for") and workload not in WORKLOADS:
@@ -191,14 +193,17 @@ class RunCommand(click.Command):
 @click.command(cls=RunCommand)
 @click.argument("system")
 @click.option("--workload", "-w", default="register", show_default=True)
-@click.option("--nemesis", default="none", show_default=True, help="F1,F2 | none | all")
+@click.option("--nemesis", default=None,
+              help="F1,F2 | none | all. Default: all (every fault the system and backend support, composed "
+              "into bursts), none for memkv.")
 @click.option("--nodes", type=int, default=None, help="Cluster size (default: the system's, usually 5).")
 @click.option("--backend", default="local", show_default=True)
 @click.option("--time-limit", type=float, default=30.0, show_default=True, help="Seconds of main phase.")
 @click.option("--concurrency", type=int, default=None,
               help="Client workers (default: 2 per node, as Jepsen does: a client stuck on a cut-off node "
               "leaves another there to observe it).")
-@click.option("--rate", type=float, default=30.0, show_default=True, help="Ops/s overall; 0 = unlimited.")
+@click.option("--rate", type=float, default=100.0, show_default=True,
+              help="Ops/s overall; 0 = unlimited (independent keys keep every key checkable).")
 @click.option("--seed", type=int, default=None, help="Drives every random choice (default: random, recorded).")
 @click.option("--bug", default=None, help="Seeded bug to enable in the system.")
 @click.option("--system-opt", multiple=True, metavar="KEY=VALUE",
@@ -230,7 +235,7 @@ class RunCommand(click.Command):
 @click.option("--bin", "binary", default=None, help="maelstrom: the node binary (any language; Maelstrom protocol).")
 @click.option("--bin-arg", "bin_args", multiple=True, help="maelstrom: an argument for the binary (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
-def run(system: str, workload: str, nemesis: str, nodes: int | None, backend: str, time_limit: float,
+def run(system: str, workload: str, nemesis: str | None, nodes: int | None, backend: str, time_limit: float,
         concurrency: int | None, rate: float, seed: int | None, bug: str | None, system_opt: tuple[str, ...],
         store: str, max_ops: int | None,
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,

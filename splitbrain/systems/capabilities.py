@@ -118,6 +118,9 @@ class SystemTraits:
     files: Mapping[str, str] = field(default_factory=dict)
     shared_peer_addresses: bool = False
     line_protocol: bool = True
+    #: what ``run`` injects when no ``--nemesis`` is given: every supported fault, unless the
+    #: system is not distributed (memkv: nothing to partition, a kill loses all by design)
+    default_nemesis: str = "all"
 
 
 @runtime_checkable

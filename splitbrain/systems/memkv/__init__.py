@@ -26,5 +26,5 @@ SYSTEM = PythonSystem(
     module="splitbrain.systems.memkv",
     workloads=("register", "kv", "set", "counter", "list-append", "txn-rw-register", "unique-ids"),
     bugs=BUGS,
-    traits=SystemTraits(default_nodes=1),  # one node is the useful default: nodes do not replicate
+    traits=SystemTraits(default_nodes=1, default_nemesis="none"),  # one node is the useful default: nodes do not replicate
 )
