@@ -18,6 +18,7 @@ from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_USAGE, Splitb
 #: verb -> "module:attribute" of its click command
 COMMANDS = {
     "run": "splitbrain.harness.cli:run",
+    "hunt": "splitbrain.hunt.cli:hunt",
     "systems": "splitbrain.harness.cli:systems",
     "check": "splitbrain.checkers.cli:check",
     "report": "splitbrain.reports.cli:report",

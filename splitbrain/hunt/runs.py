@@ -1,0 +1,130 @@
+"""One run of ``hunt``: ``splitbrain run ... --json`` as a child process, and what it left behind.
+
+A child process per run keeps every run exactly what a user would get from the
+same command line (the command ``hunt`` prints is the one it ran), and lets
+Ctrl-C reach the run itself, which heals, checks and reports before it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from splitbrain.history import NEMESIS
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The flags of one ``splitbrain run`` (None: the run's own default)."""
+
+    system: str
+    seed: int
+    time_limit_s: float
+    store: str
+    bug: str | None = None
+    workload: str | None = None
+    nemesis: str | None = None
+    nemesis_interval_s: float | None = None
+    concurrency: int | None = None
+    clients_per_key: int | None = None
+    schedule: str | None = None
+    extra: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        argv = ["splitbrain", "run", self.system, "--seed", str(self.seed), "--time-limit", f"{self.time_limit_s:g}"]
+        for flag, value in (("--bug", self.bug), ("--workload", self.workload), ("--nemesis", self.nemesis),
+                            ("--nemesis-interval", self.nemesis_interval_s), ("--concurrency", self.concurrency),
+                            ("--clients-per-key", self.clients_per_key), ("--schedule", self.schedule)):
+            if value is not None:
+                argv += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        return [*argv, "--store", self.store, *self.extra]
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    exit_code: int
+    run_dir: Path | None
+    wall_s: float
+    valid: Any = None
+    #: seconds into the run of the earliest op any anomaly names
+    anomaly_s: float | None = None
+    #: fault kind -> info/fail outcomes completed while it was active (or just after)
+    trouble: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.exit_code == 1
+
+
+def execute(spec: RunSpec) -> RunResult:
+    """Run it to the end (a Ctrl-C reaches the child too: it heals and reports, then this returns)."""
+    start = time.monotonic()
+    cmd = [sys.executable, "-m", "splitbrain", *spec.argv()[1:], "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False)
+    out: dict[str, Any] = {}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                out = json.loads(line)
+                break
+            except ValueError:
+                pass
+    run_dir = Path(out["run_dir"]) if isinstance(out.get("run_dir"), str) else None
+    res = RunResult(spec, proc.returncode, run_dir, time.monotonic() - start, out.get("valid"))
+    if run_dir is not None:
+        res.anomaly_s, res.trouble = read_run(run_dir)
+    if proc.returncode not in (0, 1, 2) and run_dir is None:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        res.valid = f"error: {tail[0]}"
+    return res
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "CI": "1"}  # plain progress lines, no live display in a child
+
+
+def read_run(run_dir: Path) -> tuple[float | None, dict[str, int]]:
+    """(first anomaly's time, trouble per fault kind) from a stored run; (None, {}) if unreadable."""
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+        ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return None, {}
+    named: set[int] = set()
+    for res in (results.get("checkers") or {}).values():
+        for a in (res or {}).get("anomalies") or []:
+            named.update(i for i in a.get("ops") or [] if isinstance(i, int))
+    times = [op["time"] / 1e9 for op in ops if op.get("index") in named and isinstance(op.get("time"), int)]
+    return (min(times) if times else None), _trouble(ops)
+
+
+def _trouble(ops: list[dict[str, Any]]) -> dict[str, int]:
+    """Indefinite and failed outcomes while each fault kind was active, or within a second after it."""
+    windows: list[tuple[str, float, float]] = []
+    open_: dict[str, float] = {}
+    for op in ops:
+        if op.get("process") != NEMESIS or not isinstance(op.get("f"), str):
+            continue
+        kind, t = op["f"].split("-", 1)[-1], op.get("time", 0) / 1e9
+        if op["f"].startswith("start-"):
+            open_[kind] = t
+        elif op["f"].startswith("stop-") and kind in open_:
+            windows.append((kind, open_.pop(kind), t + 1.0))
+    windows += [(k, t, float("inf")) for k, t in open_.items()]
+    out: dict[str, int] = {}
+    for op in ops:
+        if op.get("process") == NEMESIS or op.get("type") not in ("info", "fail"):
+            continue
+        t = op.get("time", 0) / 1e9
+        for kind, a, b in windows:
+            if a <= t <= b:
+                out[kind] = out.get(kind, 0) + 1
+    return out

@@ -1,0 +1,121 @@
+"""Shrinking a failing run: smaller candidates of its schedule and settings, smallest first.
+
+A failing run is a :class:`Candidate`: its schedule's fault windows plus the
+settings that shape the load (run length, clients, clients per key). Every
+function here is pure: it proposes smaller candidates, and ``hunt`` keeps the
+first one that still fails in at least 3 of 5 replays (a bug that shows once
+in ten replays is not reproduced, it is a coincidence). The order matters when
+each proposal costs minutes of replays, so the cheapest big cuts come first:
+
+1. cut the run just after the first anomaly: later faults cannot have caused it;
+2. drop fault windows, halves first, then one at a time (delta debugging);
+3. shorten the remaining windows (a 5 s partition that still fails at 2 s);
+4. fewer clients, fewer clients per key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from splitbrain.nemesis.plan import Schedule, Window
+
+#: a run never gets shorter than this (setup noise dominates below it)
+MIN_TIME_S = 4.0
+#: seconds kept after the first anomaly when the run is cut there
+TAIL_S = 2.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    windows: tuple[Window, ...]
+    time_limit_s: float
+    concurrency: int
+    clients_per_key: int | None = None
+    nodes: tuple[str, ...] = ()
+
+    @property
+    def faults(self) -> int:
+        return len(self.windows)
+
+    def schedule(self, origin: dict[str, object] | None = None) -> Schedule:
+        return Schedule.from_windows(list(self.windows), self.nodes, dict(origin or {}))
+
+    def describe(self) -> str:
+        kinds = ",".join(w.fault for w in self.windows) or "none"
+        per_key = f", {self.clients_per_key} per key" if self.clients_per_key is not None else ""
+        return f"{self.faults} faults ({kinds}), {self.time_limit_s:g} s, {self.concurrency} clients{per_key}"
+
+
+def _with(c: Candidate, **changes: object) -> Candidate:
+    return dataclasses.replace(c, **changes)  # type: ignore[arg-type]
+
+
+def truncated(c: Candidate, anomaly_s: float | None) -> Candidate | None:
+    """Cut the run ``TAIL_S`` after the first anomaly; windows starting later go."""
+    if anomaly_s is None:
+        return None
+    end = max(MIN_TIME_S, round(anomaly_s + TAIL_S, 1))
+    if end >= c.time_limit_s - 0.5:
+        return None
+    kept = tuple(dataclasses.replace(w, stop_s=min(w.stop_s, end)) for w in c.windows if w.start_s < end)
+    return _with(c, windows=kept, time_limit_s=end)
+
+
+def fewer_windows(c: Candidate) -> Iterator[Candidate]:
+    """Delta debugging over the windows: drop halves, then quarters, ..., then single windows."""
+    n = len(c.windows)
+    size = max(1, n // 2)
+    seen: set[tuple[int, ...]] = set()
+    while size >= 1:
+        for start in range(0, n, size):
+            kept = c.windows[:start] + c.windows[start + size:]
+            ids = tuple(w.window for w in kept)
+            if len(kept) < n and ids not in seen:
+                seen.add(ids)
+                yield _with(c, windows=kept)
+        if size == 1:
+            break
+        size //= 2
+
+
+def shorter_windows(c: Candidate) -> Iterator[Candidate]:
+    """Every window at half its length (at least 0.3 s)."""
+    if any(w.stop_s - w.start_s > 0.6 for w in c.windows):
+        yield _with(c, windows=tuple(dataclasses.replace(w, stop_s=round(w.start_s + max(0.3, (w.stop_s - w.start_s) / 2), 3))
+                                     for w in c.windows))
+
+
+def fewer_clients(c: Candidate, nodes: int) -> Iterator[Candidate]:
+    """Half the clients (never fewer than one per node), then fewer clients per key."""
+    if c.concurrency // 2 >= max(1, nodes):
+        yield _with(c, concurrency=c.concurrency // 2)
+    per_key = min(c.clients_per_key or c.concurrency, c.concurrency)
+    if per_key // 2 >= 2:
+        yield _with(c, clients_per_key=per_key // 2)
+
+
+def shorter_run(c: Candidate) -> Iterator[Candidate]:
+    """Three quarters of the run, dropping windows that would start after it ends."""
+    end = round(max(MIN_TIME_S, c.time_limit_s * 0.75), 1)
+    if end < c.time_limit_s:
+        yield _with(c, time_limit_s=end, windows=tuple(
+            dataclasses.replace(w, stop_s=min(w.stop_s, end)) for w in c.windows if w.start_s < end - 0.2))
+
+
+def proposals(c: Candidate, nodes: int) -> Iterator[Candidate]:
+    """Smaller candidates, in the order worth trying (after truncation, done by the caller)."""
+    yield from fewer_windows(c)
+    yield from shorter_windows(c)
+    yield from fewer_clients(c, nodes)
+    yield from shorter_run(c)
+
+
+def smaller(a: Candidate, b: Candidate) -> bool:
+    """Is ``a`` strictly smaller than ``b`` (fewer faults, then shorter, then fewer clients)?"""
+    size_a = (a.faults, sum(w.stop_s - w.start_s for w in a.windows), a.time_limit_s, a.concurrency,
+              a.clients_per_key or a.concurrency)
+    size_b = (b.faults, sum(w.stop_s - w.start_s for w in b.windows), b.time_limit_s, b.concurrency,
+              b.clients_per_key or b.concurrency)
+    return size_a < size_b

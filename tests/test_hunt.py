@@ -1,0 +1,92 @@
+"""`splitbrain hunt`: the shrink steps as pure functions, and the whole loop against real runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_run_cli import _env
+
+from splitbrain.hunt import shrink
+from splitbrain.hunt.cli import parse_duration
+from splitbrain.nemesis.plan import Schedule, Window
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def windows(*spans: tuple[float, float]) -> tuple[Window, ...]:
+    return tuple(Window("kill", a, b, i, {"targets": {"select": "one", "nodes": ["n1"]}}, i)
+                 for i, (a, b) in enumerate(spans))
+
+
+def test_truncation_cuts_the_run_after_the_first_anomaly_and_drops_later_faults():
+    c = shrink.Candidate(windows((1, 3), (5, 9), (12, 14)), 20.0, 10)
+    cut = shrink.truncated(c, 6.0)
+    assert cut is not None and cut.time_limit_s == 8.0
+    assert [(w.start_s, w.stop_s) for w in cut.windows] == [(1, 3), (5, 8.0)]
+    assert shrink.truncated(c, 19.0) is None and shrink.truncated(c, None) is None
+
+
+def test_fewer_windows_is_delta_debugging_halves_first_then_singles():
+    c = shrink.Candidate(windows((1, 2), (3, 4), (5, 6), (7, 8)), 10.0, 4)
+    kept = [[w.window for w in p.windows] for p in shrink.fewer_windows(c)]
+    assert kept[:2] == [[2, 3], [0, 1]]  # each half dropped
+    assert [0, 1, 2] in kept and [1, 2, 3] in kept  # then each single window
+    assert len(kept) == len({tuple(k) for k in kept})
+
+
+def test_every_proposal_is_strictly_smaller_and_stays_a_valid_schedule():
+    c = shrink.Candidate(windows((1, 3), (4, 8)), 20.0, 10, None, ("n1", "n2", "n3"))
+    props = list(shrink.proposals(c, nodes=3))
+    assert props and all(shrink.smaller(p, c) for p in props)
+    assert any(p.concurrency == 5 for p in props) and any(p.clients_per_key == 5 for p in props)
+    for p in props:
+        assert Schedule.from_json(p.schedule().to_json()).windows() == list(p.windows)
+
+
+def test_durations():
+    assert [parse_duration(x) for x in ("90", "90s", "10m", "1h", "1.5m")] == [90, 90, 600, 3600, 90]
+    with pytest.raises(Exception, match="--budget expects a duration"):
+        parse_duration("ten minutes")
+
+
+def hunt(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "splitbrain", "hunt", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=380, env=_env())
+
+
+def test_hunt_finds_shrinks_and_prints_a_replay_that_fails(tmp_path):
+    store = tmp_path / "store"
+    p = hunt("memkv", "--bug", "stale-read", "--budget", "100s", "--time-limit", "4", "--seed", "3",
+             "--store", str(store), "--json", cwd=tmp_path)
+    assert p.returncode == 1, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["found"] and out["faults"] <= 3 and out["reproduced"][0] >= 3 and out["reproduced"][1] == 5
+    assert out["minimal"].startswith(f"minimal reproducer: {out['faults']} faults")
+    assert "[run   1 |" in p.stderr and "left]" in p.stderr  # live progress
+    stored = json.loads((Path(out["hunt_dir"]) / "hunt.json").read_text())
+    assert stored["replay"] == out["replay"] and Schedule.load(Path(out["schedule"])).nodes
+    report = (Path(out["minimal_run"]) / "report.html").read_text()
+    assert out["minimal"] in report
+    argv = out["replay"].split()
+    assert argv[:2] == ["splitbrain", "run"]
+    replay = subprocess.run([sys.executable, "-m", "splitbrain", *argv[1:], "--store", str(store)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, env=_env())
+    assert replay.returncode == 1, replay.stdout[-2000:]
+
+
+def test_hunt_on_a_correct_system_ends_its_runs_with_no_failure(tmp_path):
+    p = hunt("memkv", "--runs", "2", "--time-limit", "3", "--budget", "2m", "--store", str(tmp_path / "s"),
+             cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "no failure found in 2 runs" in p.stdout
+
+
+def test_hunt_bad_flags_are_one_line_exit_64(tmp_path):
+    for args, needle in ((["nosuch"], "unknown system"), (["memkv", "--bug", "nope"], "unknown bug"),
+                         (["memkv", "--budget", "soon"], "--budget expects")):
+        p = hunt(*args, cwd=tmp_path)
+        assert p.returncode == 64 and needle in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
