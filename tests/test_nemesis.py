@@ -263,7 +263,7 @@ def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
     assert "partition:nope" not in FAULTS and "kill:x" not in FAULTS
     with pytest.raises(UsageError, match="valid: halves, isolate"):
         parse_nemesis("partition:nope")
-    with pytest.raises(UsageError, match="only partition takes a topology"):
+    with pytest.raises(UsageError, match="only partition:<topology> and disk:<variant> take a suffix"):
         parse_nemesis("kill:hard")
 
     async def go():
