@@ -23,6 +23,7 @@ import atexit
 import io
 import ipaddress
 import json
+import logging
 import os
 import re
 import tarfile
@@ -36,6 +37,8 @@ from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 
 LABEL = "splitbrain.run"
+log = logging.getLogger(__name__)
+
 CLIENT_PORT = 7000
 PEER_PORT = 7001
 LIB = "/opt/splitbrain/lib/libfaketime.so.1"
@@ -164,6 +167,7 @@ class DockerBackend:
                 f"container {c.name} ({c.short_id}) at {self.ips[name]}, image {self.image}", status,
                 self._log_tail(name), waited_s=r.waited_s, facts={"state": state.get("Status"),
                                                                  "error": state.get("Error") or None}))
+        log.info("%s: client port %s:%d accepting after %.2f s", name, self.ips[name], CLIENT_PORT, r.waited_s)
         self._exec(name, dockernet.prepare_script())
 
     def _log_tail(self, name: str, lines: int = 20) -> str:

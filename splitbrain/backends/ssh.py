@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import socket
 import time
@@ -32,6 +33,8 @@ from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.hosts import Host, load_nodes_file
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
+
+log = logging.getLogger(__name__)
 
 CLIENT_PORT = 7101
 PEER_PORT = 7102
@@ -323,6 +326,7 @@ class SshBackend:
 
         r = bringup.wait_ready(lambda: bringup.port_open_sync(host, port), gone, self.start_timeout_s)
         if r.ready:
+            log.info("%s: client port %s:%d accepting after %.2f s", name, host, port, r.waited_s)
             return
         reason = r.gone or (f"client port {host}:{port} not accepting after {r.waited_s:.1f} s (deadline "
                             f"{self.start_timeout_s:.0f} s); remote process state {states[-1] if states else '?'}")
