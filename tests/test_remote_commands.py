@@ -57,3 +57,24 @@ def test_start_daemon_quotes_argv_env_and_paths(tmp_path):
 def test_faketime_value_format():
     assert remote.faketime_value(5) == "+5.000000s"
     assert remote.faketime_value(-0.25) == "-0.250000s"
+
+
+def test_start_daemon_returns_only_once_the_pid_is_recorded(tmp_path):
+    """The ssh flake: the start command returned before the daemon wrote its pid file, so the first
+    readiness probe read "no pid" as "dead" (32 of 100 starts here before the fix) and teardown's
+    kill, finding no pid either, left the node running. Now the pid is there, and is the node's."""
+    import subprocess as sp
+
+    for i in range(30):
+        work = tmp_path / str(i)
+        work.mkdir()
+        pidfile = str(work / "node.pid")
+        sp.run(["sh", "-c", remote.start_daemon(str(work), ["sleep", "30"], {}, str(work / "log"), pidfile)],
+               check=True)
+        try:
+            state = sp.run(["sh", "-c", remote.pid_state(pidfile)], capture_output=True, text=True).stdout.strip()
+            assert state not in ("dead", "nopid"), (i, state)
+            pid = int((work / "node.pid").read_text())
+            assert "sleep" in open(f"/proc/{pid}/cmdline").read()  # the node itself, not a wrapper
+        finally:
+            sp.run(["sh", "-c", remote.signal_pidfile(pidfile, "KILL")])
