@@ -80,3 +80,18 @@ def test_campaign_with_seeded_bug_fails(tmp_path):
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
     failure = ET.parse(junit).getroot().find("testsuite/testcase/failure")
     assert failure is not None and "report.html" in failure.get("message")
+
+
+def test_summary_table_is_not_cut_in_a_ci_log(capsys, tmp_path) -> None:
+    """No terminal (a CI log): the run-dir and nemesis columns are printed whole, not cut to 80 columns."""
+    from types import SimpleNamespace
+
+    from splitbrain.harness.campaign_view import print_summary
+
+    run_dir = str(tmp_path / "store" / "raft-register" / "20261201T000000.000Z-a-long-run-directory-name")
+    spec = SimpleNamespace(system="raft", workload="register", nemesis="partition,kill,pause,clock,packet",
+                           seed=7, bug=None)
+    print_summary([SimpleNamespace(spec=spec, valid=True, exit_code=0, seconds=21.5, run_dir=run_dir, error=None)],
+                  tmp_path / "index.json")
+    out = capsys.readouterr().out
+    assert run_dir in out and "partition,kill,pause,clock,packet" in out
