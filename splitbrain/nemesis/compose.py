@@ -33,6 +33,9 @@ from splitbrain.registry import FAULTS
 
 #: burst kinds and how often each is drawn
 BURSTS = {"single": 0.35, "composed": 0.4, "flapping": 0.25}
+#: how often a fault group is drawn, relative to 1 for the others: the network faults find the most
+#: bugs (split brains, deposed leaders, stale replicas), process faults next (crash recovery)
+GROUP_WEIGHTS = {"partition": 3.0, "process": 2.0}
 #: no fault starts in the last this many seconds of the main phase (it would be healed at once)
 TAIL_S = 1.0
 
@@ -57,6 +60,15 @@ class _Builder:
     def group(self, name: str) -> str:
         return group_of(self.objs[name])
 
+    def pick(self) -> str:
+        """A fault: its group drawn by :data:`GROUP_WEIGHTS`, then a fault of that group."""
+        groups: dict[str, list[str]] = {}
+        for n in self.names:
+            groups.setdefault(self.group(n), []).append(n)
+        names = sorted(groups)
+        chosen = self.rng.choices(names, [GROUP_WEIGHTS.get(g, 1.0) for g in names])[0]
+        return self.rng.choice(groups[chosen])
+
     def flappable(self) -> list[str]:
         nets = [n for n in self.names if self.group(n) == "partition"]
         return nets or self.names
@@ -75,7 +87,7 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
     while t < end:
         kind = rng.choices(kinds, weights)[0]
         if kind == "single":
-            name = rng.choice(b.names)
+            name = b.pick()
             d = interval_s * rng.uniform(0.5, 1.5)
             b.add(name, t, min(t + d, time_limit_s))
             t += d
@@ -83,13 +95,15 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
             t = _composed(b, t, interval_s, time_limit_s)
         else:
             name = rng.choice(b.flappable())
-            for _ in range(rng.randint(3, 6)):
+            for _ in range(rng.randint(3, 5)):
                 if t >= end:
                     break
-                on = interval_s * rng.uniform(0.06, 0.3)
+                # on long enough for an election (a deposed leader must be replaced to serve stale
+                # data), off briefly: ops in flight at every heal
+                on = interval_s * rng.uniform(0.2, 0.6)
                 b.add(name, t, min(t + on, time_limit_s))
-                t += on + interval_s * rng.uniform(0.04, 0.2)
-        t += interval_s * rng.uniform(0.3, 1.0)  # recovery window
+                t += on + interval_s * rng.uniform(0.05, 0.25)
+        t += interval_s * rng.uniform(0.2, 0.6)  # recovery window
     return Schedule.from_windows(b.windows, tuple(nodes), origin)
 
 
@@ -99,8 +113,10 @@ def _composed(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> 
     by_group: dict[str, list[str]] = {}
     for n in b.names:
         by_group.setdefault(b.group(n), []).append(n)
-    groups = sorted(by_group)
-    rng.shuffle(groups)
+    first_group = b.group(b.pick())
+    others = sorted(g for g in by_group if g != first_group)
+    rng.shuffle(others)
+    groups = [first_group, *others]
     picked = [rng.choice(by_group[g]) for g in groups[:rng.choice([2, 2, 3])]]
     first = interval_s * rng.uniform(0.6, 1.5)
     end = t + first
