@@ -73,7 +73,7 @@ def test_elle_case_concurrent_form(tmp_path: Path, case: dict[str, Any]) -> None
 
 def test_paper_example_loads_and_is_g_single() -> None:
     with pytest.warns(UserWarning, match="no :process"):
-        h = read_edn(str(DATA / "paper-example.edn"))
+        h = read_edn(str(DATA.parent.parent.parent / "corpora" / "elle" / "paper-example.edn"))
     res = check_list_append(h)
     assert res.valid is False and res.details["anomaly-types"] == ["G-single-item"]
     steps = res.anomalies[0].data["edges"]

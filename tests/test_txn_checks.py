@@ -17,7 +17,7 @@ from splitbrain.harness.verdict import check
 from splitbrain.workloads.base import CheckerSpec
 from tests.checker_sim import Builder
 
-DATA = Path(__file__).parent / "data" / "elle"
+PAPER = Path(__file__).resolve().parent.parent / "corpora" / "elle" / "paper-example.edn"
 
 
 def write_skew() -> Builder:
@@ -69,17 +69,17 @@ def test_a_class_search_out_of_time_is_unknown_never_valid() -> None:
 
 def test_check_cli_flags_and_not(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "splitbrain", "check", "--model", "list-append", "--json"]
-    out = subprocess.run([*cmd, "--consistency-models", "serializable", str(DATA / "paper-example.edn")],
+    out = subprocess.run([*cmd, "--consistency-models", "serializable", str(PAPER)],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 1, out.stderr
     obj = json.loads(out.stdout)
     assert obj["anomaly-types"] == ["G-single-item"] and obj["not"] == ["consistent-view", "repeatable-read"]
     assert "strict-serializable" in obj["also-not"]
     assert "no :process" in out.stderr  # Elle's paper example has no :process: said in one warning line
-    bad = subprocess.run([*cmd, "--consistency-models", "snapshot", str(DATA / "paper-example.edn")],
+    bad = subprocess.run([*cmd, "--consistency-models", "snapshot", str(PAPER)],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 64 and "unknown consistency model" in bad.stderr
-    ok = subprocess.run([*cmd, "--consistency-models", "read-committed", str(DATA / "paper-example.edn")],
+    ok = subprocess.run([*cmd, "--consistency-models", "read-committed", str(PAPER)],
                         capture_output=True, text=True, check=False)
     assert ok.returncode == 0 and json.loads(ok.stdout)["valid"] is True
 
