@@ -52,6 +52,11 @@ class TxnView:
     value: Any  # the micro-ops as recorded (reads filled when ok)
 
 
+def _short(value: Any, limit: int = 240) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 20] + " ... " + text[-15:]
+
+
 def _txn_json(t: TxnView) -> dict[str, Any]:
     c = t.call
     return {"index": c.invoke_index, "complete": c.complete_index, "type": c.type, "process": c.process,
@@ -61,14 +66,14 @@ def _txn_json(t: TxnView) -> dict[str, Any]:
 def _cycle_anomaly(found: Found, kind: str, steps: list[Step], g: TxnGraph, txns: dict[int, TxnView]) -> None:
     order = [a for a, _, _ in steps]
     names = {t: f"T{i + 1}" for i, t in enumerate(order)}
-    lines = [f"{names[t]} = op {txns[t].call.invoke_index} (process {txns[t].call.process!r}, "
-             f"{txns[t].call.type}): {txns[t].value!r}" for t in order]
+    lines = [f"  {names[t]} = op {txns[t].call.invoke_index} (process {txns[t].call.process!r}, "
+             f"{txns[t].call.type}): {_short(txns[t].value)}" for t in order]
     expl = []
     for i, (a, b, rel) in enumerate(steps):
         why = g.why[(a, b)][rel]
         text = f"{names[a]} < {names[b]}, because {render_step(rel, why, names[a], names[b])}"
-        expl.append(("However, " + text + ": a contradiction!") if i == len(steps) - 1 else text)
-    explanation = f"{kind} cycle. Let " + "; ".join(lines) + ". Then: " + "; ".join(expl)
+        expl.append(f"  - However, {text}: a contradiction!" if i == len(steps) - 1 else f"  - {text}.")
+    explanation = f"{kind} cycle.\nLet:\n" + "\n".join(lines) + "\nThen:\n" + "\n".join(expl)
     step_data = []
     for a, b, rel in steps:
         why = g.why[(a, b)][rel]

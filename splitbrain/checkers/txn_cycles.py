@@ -187,9 +187,13 @@ def _subgraph_sccs(adj: dict[int, list[tuple[int, str]]], members: set[int], lab
 
 
 def _search(spec: CycleSpec, adj: dict[int, list[tuple[int, str]]], members: set[int],
-            deadline: float) -> list[Step] | None:
+            budget_s: float, overall_deadline: float, cache: dict[frozenset[str], dict[int, int]]) -> list[Step] | None:
+    """One class in one component. The filtering below is linear work and not charged to the
+    class's time allowance; the enumeration of candidate cycles is."""
     labels = spec.allowed | ({RW} if spec.rw != "none" else frozenset())
-    comp = _subgraph_sccs(adj, members, labels)
+    if labels not in cache:
+        cache[labels] = _subgraph_sccs(adj, members, labels)
+    comp = cache[labels]
     if not comp:
         return None
     first_label = RW if spec.rw != "none" else spec.need if spec.need else WR if spec.need_wr else WW
@@ -199,12 +203,20 @@ def _search(spec: CycleSpec, adj: dict[int, list[tuple[int, str]]], members: set
         # Exact and fast: keep only the rw edges that the other relations close into a cycle.
         closable = _closable(adj, comp, firsts, spec)
         firsts = [e for e in firsts if e in closable]
-    elif spec.rw != "none":
+        sure = bool(firsts)  # the first of these certainly closes: its search is not cut short
+    else:
+        sure = False
+    if spec.rw != "none" and not (spec.rw == "single" and not spec.need_wr):
         # Backward edges (to an earlier-invoked txn; ids follow invocation order) close short
         # cycles through real-time or session order most often: try them first, nearest first.
         firsts.sort(key=lambda e: (e[1] > e[0], abs(e[0] - e[1])))
     pops = 0
-    for a, b in firsts:
+    deadline = min(overall_deadline, time.monotonic() + budget_s)
+    for n, (a, b) in enumerate(firsts):
+        if sure and n == 0:
+            deadline = max(deadline, time.monotonic() + 3600)
+        elif sure and n == 1:
+            deadline = min(overall_deadline, time.monotonic() + budget_s)
         if time.monotonic() > deadline:
             raise _Timeout
         inside = comp[a]
@@ -277,14 +289,14 @@ def search_component(g: TxnGraph, adj: dict[int, list[tuple[int, str]]], members
     present = {lab for a in members for _, lab in adj.get(a, ())}
     redundant: set[str] = set()
     wanted = set(kinds)
+    cache: dict[frozenset[str], dict[int, int]] = {}
     for spec in SPECS:
         if spec.name in redundant or spec.name not in wanted:
             continue
         if spec.need is not None and spec.need not in present:
             continue
-        deadline = min(overall_deadline, time.monotonic() + per_class_s)
         try:
-            steps = _search(spec, adj, members, deadline)
+            steps = _search(spec, adj, members, per_class_s, overall_deadline, cache)
         except _Timeout:
             out.timed_out.append(spec.name)
             continue

@@ -112,8 +112,8 @@ def render_step(rel: str, why: dict[str, Any], a: str, b: str) -> str:
     if rel == RW:
         if why.get("initial"):
             return f"{a} observed the initial (empty) state of {key}, which {b} changed by writing {why.get('value2')!r}"
-        return (f"{a} read {key} at {why.get('value')!r} (op {why.get('read')}) and did not observe {b}'s "
-                f"later write of {why.get('value2')!r}")
+        return (f"{a} read key {key} at version {why.get('value')!r} (op {why.get('read')}) and did not observe "
+                f"{b}'s later write of {why.get('value2')!r}")
     if rel == PROCESS:
         return f"process {why.get('process')!r} executed {a} before {b}"
     return f"{a} completed (index {why.get('completed')}) before {b} was invoked (index {why.get('invoked')})"

@@ -292,7 +292,7 @@
     anyAnomaly = true;
     const box = el("div", "cx-item");
     box.appendChild(el("h3", null, n + ": " + a.kind + (a.key ? " (key " + a.key + ")" : "")));
-    box.appendChild(el("p", null, a.explanation));
+    const ex = el("p", null, a.explanation); ex.style.whiteSpace = "pre-line"; box.appendChild(ex);
     if (a.ops.length) box.appendChild(el("p", "muted", "ops: " + a.ops.join(", ")));
     if (a.data && Array.isArray(a.data.cycle) && Array.isArray(a.data.edges)) box.appendChild(cycleGraph(a.data));
     else if (a.data && a.data.element !== undefined) box.appendChild(el("p", null, "element: " + JSON.stringify(a.data.element)));
