@@ -318,6 +318,7 @@ class Run:
 
         data = sched.to_json()
         data["applied"] = self.nemesis.applied
+        data["skipped"] = list(getattr(self.nemesis, "skipped", []))
         path = self.run_dir / "schedule.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
