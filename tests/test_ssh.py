@@ -95,6 +95,7 @@ def test_unknown_host_key_refused_before_anything(lab, tmp_path):
     r = _run(lab, tmp_path, "--nemesis", "partition", "--time-limit", "5", known_hosts=str(empty))
     assert r.returncode == 64, r.stderr
     assert "unknown host key" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "store").exists()  # refused before anything ran: nothing written
     assert _leftovers() == []
 
 

@@ -240,11 +240,15 @@ class SshBackend:
         return self.conns[node].run(command, **kw)
 
     # ------------------------------------------------------------------ lifecycle
+    def check_nodes(self, nodes: list[str]) -> None:
+        """Refuse a cluster bigger than the nodes file before anything is written (a usage error)."""
+        if len(nodes) > len(self.hosts):
+            raise UsageError(f"{len(nodes)} nodes requested but {self.nodes_file} lists "
+                             f"{len(self.hosts)} hosts (pass --nodes {len(self.hosts)})")
+
     async def setup(self, cluster: ClusterSpec) -> None:
         self.cluster = cluster
-        if len(cluster.nodes) > len(self.hosts):
-            raise UsageError(f"{len(cluster.nodes)} nodes requested but {self.nodes_file} lists "
-                             f"{len(self.hosts)} hosts")
+        self.check_nodes(list(cluster.nodes))
         for name, host in zip(cluster.nodes, self.hosts, strict=False):
             self.conns[name] = Connection(host, self.user, self.key, self.known_hosts, self.insecure)
         # Connect everywhere first: a bad host fails the run before anything is installed or injected.

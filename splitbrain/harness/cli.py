@@ -261,6 +261,8 @@ def run(system: str, workload: str, nemesis: str | None, nodes: int | None, back
         clients_per_key, binary, bin_args)
     test.checker_options = txn_options(txn_models, txn_anomalies)
     be = backend_cls(dict(options))
+    if callable(getattr(be, "check_nodes", None)):  # e.g. more nodes than the ssh nodes file lists
+        be.check_nodes(list(test.nodes))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
     outcome = asyncio.run(r.execute())
     res = outcome.results

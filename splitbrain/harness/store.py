@@ -57,23 +57,23 @@ def forget_run(store: Path, run_dir: Path, previous_latest: str | None) -> None:
     refused host key): remove its directory and put ``store/latest`` back where it was, so a
     mistyped command leaves the store exactly as it found it."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    try:
-        run_dir.parent.rmdir()  # only if this was the first run of its system-workload
-    except OSError:
-        pass
     link = store / "latest"
     try:
-        if os.readlink(link) != os.path.relpath(run_dir, store):
-            return  # another run moved it meanwhile: theirs now
-        if previous_latest is None:
-            link.unlink()
-        else:
-            tmp = store / f".latest.{os.getpid()}"
-            tmp.unlink(missing_ok=True)
-            tmp.symlink_to(previous_latest)
-            os.replace(tmp, link)
+        if os.readlink(link) == os.path.relpath(run_dir, store):  # else another run moved it: theirs
+            if previous_latest is None:
+                link.unlink()
+            else:
+                tmp = store / f".latest.{os.getpid()}"
+                tmp.unlink(missing_ok=True)
+                tmp.symlink_to(previous_latest)
+                os.replace(tmp, link)
     except OSError:
         pass
+    for empty in (run_dir.parent, store):  # only if this was the first run of its kind / in this store
+        try:
+            empty.rmdir()
+        except OSError:
+            break
 
 
 def attach_log(run_dir: Path) -> logging.Handler:
