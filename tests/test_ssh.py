@@ -158,7 +158,11 @@ def test_dropped_connection_is_reestablished_and_faults_verified(lab, tmp_path):
             await b.heal()
             v = await b.verify()
             assert v["cut"] == [] and v["paused"] == [] and v["killed"] == [] and v["degraded"] == []
-            assert float(b.conns["n1"].run(probe).strip()) < 0.2
+            # Healed: no connect waits for the 300 ms hold any more. The best of three connects, so a
+            # loaded machine's scheduling hiccup on one sample is not read as a leftover delay (this
+            # single-sample check failed in 1 of 3 flake-watch rounds at load 40: 0.203 s).
+            best = min(float(b.conns["n1"].run(probe).strip()) for _ in range(3))
+            assert best < 0.2, best
         finally:
             await b.teardown()
 
