@@ -13,12 +13,15 @@ from splitbrain.backends import diskmount
 
 
 @contextlib.contextmanager
-def lazyfs(tmp: Path, source: str = "test:n1") -> Iterator[tuple[Path, Any]]:
-    """Yields (mount point, control(request) -> answer); unmounts and checks it is gone after."""
+def lazyfs(tmp: Path, source: str = "test:n1", cache_s: float = 0.0) -> Iterator[tuple[Path, Any]]:
+    """Yields (mount point, control(request) -> answer); unmounts and checks it is gone after.
+
+    ``cache_s=0``: the kernel caches no names or attributes, so a test may look right after a
+    crash (runs cache them and wait that long after a crash, as one test here does too)."""
     m = diskmount.Mount.under(str(tmp), "n1")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     try:
-        diskmount.start(m, sys.executable, source, env)
+        diskmount.start(m, sys.executable, source, env, cache_s)
         yield Path(m.mountpoint), lambda req: diskmount.control(m.control, req)
     finally:
         diskmount.release(m)

@@ -33,6 +33,21 @@ def test_unsynced_write_is_gone_after_a_crash_and_fsynced_one_kept(tmp_path):
         assert ctl({"cmd": "stats"})["unsynced_bytes"] == 0
 
 
+def test_with_kernel_caching_a_crash_is_visible_once_the_cache_expires(tmp_path):
+    with lazyfs(tmp_path, cache_s=diskmount.KERNEL_CACHE_S) as (mnt, ctl):
+        write(mnt / "kept", b"12345678", sync=True)
+        fsync_dir(mnt)
+        os.unlink(mnt / "kept")
+        write(mnt / "gone", b"unsynced")
+        assert sorted(os.listdir(mnt)) == ["gone"] and not (mnt / "kept").exists()  # both cached now
+        with open(mnt / "gone", "ab") as fh:
+            fh.write(b" and more")
+        ctl({"cmd": "crash"})
+        time.sleep(diskmount.KERNEL_CACHE_S)  # what the disk fault waits before restarting a node
+        assert os.listdir(mnt) == ["kept"] and not (mnt / "gone").exists()
+        assert os.stat(mnt / "kept").st_size == 8 and (mnt / "kept").read_bytes() == b"12345678"
+
+
 def test_a_new_file_needs_its_directory_fsynced_too(tmp_path):
     with lazyfs(tmp_path) as (mnt, ctl):
         write(mnt / "a", b"synced data, unsynced name", sync=True)

@@ -30,13 +30,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.backends.lazyfs import FSNAME_PREFIX, SUBTYPE
 from splitbrain.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
+FSNAME_PREFIX = "splitbrain-lazyfs"
+SUBTYPE = "splitbrain-lazyfs"
 #: the kernel's name for our mounts in /proc/self/mountinfo
 FSTYPE = f"fuse.{SUBTYPE}"
+#: how long the kernel may trust a name or an attribute before asking the daemon again;
+#: after a crash the fault waits this long before anything reopens the rolled-back files
+KERNEL_CACHE_S = 0.5
 
 
 def unavailable() -> str | None:
@@ -71,11 +75,13 @@ class Mount:
         sock = "@splitbrain-lazyfs-" + hashlib.sha256(mountpoint.encode()).hexdigest()[:24]
         return cls(node, mountpoint, os.path.join(node_dir, "data.disk"), os.path.join(node_dir, "data.trash"), sock)
 
-    def command(self, python: str, source: str, parent: int | None = None) -> list[str]:
+    def command(self, python: str, source: str, parent: int | None = None,
+                cache_s: float = KERNEL_CACHE_S) -> list[str]:
         """argv of the daemon; with ``parent`` it unmounts and exits when that process dies."""
         watch = ["--parent", str(parent)] if parent is not None else []
         return [python, "-m", "splitbrain.backends.lazyfs", "--backing", self.backing, "--trash", self.trash,
-                "--control", self.control, "--name", source, *watch, self.mountpoint]
+                "--control", self.control, "--fsname", f"{FSNAME_PREFIX}:{source}", "--subtype", SUBTYPE,
+                "--cache-s", str(cache_s), *watch, self.mountpoint]
 
 
 def mounted(mountpoint: str) -> bool:
@@ -170,7 +176,7 @@ def prepare(m: Mount) -> None:
     shutil.rmtree(m.trash, ignore_errors=True)
 
 
-def start(m: Mount, python: str, source: str, env: dict[str, str]) -> None:
+def start(m: Mount, python: str, source: str, env: dict[str, str], cache_s: float = KERNEL_CACHE_S) -> None:
     """Mount ``m`` (daemon log in ``lazyfs.log`` beside it); returns once it serves requests.
 
     The daemon runs in its own session, outside the nodes' process groups, and
@@ -178,7 +184,7 @@ def start(m: Mount, python: str, source: str, env: dict[str, str]) -> None:
     prepare(m)
     node_dir = os.path.dirname(m.mountpoint)
     with open(os.path.join(node_dir, "lazyfs.log"), "ab") as out:
-        m.proc = subprocess.Popen(m.command(python, source, parent=os.getpid()), stdin=subprocess.DEVNULL,
+        m.proc = subprocess.Popen(m.command(python, source, os.getpid(), cache_s), stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=subprocess.STDOUT, env=env, cwd=node_dir, start_new_session=True)
     wait_mounted(m)
 

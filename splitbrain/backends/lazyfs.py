@@ -13,10 +13,12 @@ file runs on the control node and in a stdlib-only container that has just
 Debian's ``libfuse3-3`` and ``fuse3``; pyfuse3 is a compiled extension that
 needs trio, and fusepy (and Debian's python3-fusepy) speaks only libfuse 2.
 
-Kernel caching is turned down so the journal sees every operation and a crash
-is not hidden by stale pages: entry, attribute and negative lookups time out at
-once, and (without ``keep_cache``) every open drops the file's cached pages;
-no ``direct_io``, so shared read-only mmap (bbolt, in etcd) still works.
+Kernel caching is kept short so a crash is not hidden by stale metadata: names
+and attributes are trusted for ``--cache-s`` (the ``disk`` fault waits
+that long after a crash before the node restarts), and (without ``keep_cache``)
+every open drops the file's cached pages; writes are not cached (no writeback
+cache), so the journal sees each one as it happens. No ``direct_io``, so shared
+read-only mmap (bbolt, in etcd) still works.
 ``hard_remove`` stops libfuse from turning an unlink of an open file into a
 rename to ``.fuse_hidden*``.
 
@@ -48,8 +50,6 @@ try:
 except ImportError:  # shipped flat beside this file
     from lazyjournal import Journal  # type: ignore[import-not-found,no-redef]
 
-FSNAME_PREFIX = "splitbrain-lazyfs"
-SUBTYPE = "splitbrain-lazyfs"
 _STAT_KEYS = ("st_mode", "st_ino", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime_ns", "st_mtime_ns",
               "st_ctime_ns", "st_blocks", "st_blksize", "st_rdev")
 
@@ -281,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backing", required=True)
     ap.add_argument("--trash", required=True)
     ap.add_argument("--control", required=True)
-    ap.add_argument("--name", default="node", help="shown as the mount's source: splitbrain-lazyfs:<name>")
+    ap.add_argument("--fsname", default="lazyfs", help="the mount's source in the mount table")
+    ap.add_argument("--subtype", default="lazyfs", help="the mount's type is fuse.<subtype>")
+    ap.add_argument("--cache-s", type=float, default=0.0, help="how long the kernel may cache names and attributes")
     ap.add_argument("--parent", type=int, default=None, help="unmount and exit when this process dies")
     args = ap.parse_args(argv)
     if args.parent is not None:
@@ -294,9 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lazyfs: serving {args.backing} at {args.mountpoint}", file=sys.stderr, flush=True)
     try:
         mfusepy.FUSE(ops, args.mountpoint, foreground=True, nothreads=False,
-                     fsname=f"{FSNAME_PREFIX}:{args.name}", subtype=SUBTYPE, auto_unmount=True,
-                     hard_remove=True,
-                     entry_timeout=0, attr_timeout=0, negative_timeout=0)
+                     fsname=args.fsname, subtype=args.subtype, auto_unmount=True, hard_remove=True,
+                     entry_timeout=args.cache_s, attr_timeout=args.cache_s, negative_timeout=args.cache_s)
     except RuntimeError as e:
         print(f"lazyfs: mount failed: {e}", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.backends.diskmount import KERNEL_CACHE_S
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, minority
 
@@ -80,6 +81,7 @@ class DiskFault:
             reports = await asyncio.gather(*(backend.disk(n, {"cmd": "crash", "torn": variant == "torn-write",
                                                               "seed": ctx.rng.randrange(2**31)})
                                              for n in targets))
+            await asyncio.sleep(KERNEL_CACHE_S)  # the kernel forgets names and sizes the crash rolled back
             details["dropped"] = dict(zip(targets, reports, strict=True))
             details["dropped_bytes"] = sum(int(r["dropped_bytes"]) for r in reports)
             details["dropped_files"] = sum(int(r["dropped_files"]) for r in reports)
