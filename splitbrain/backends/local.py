@@ -320,6 +320,10 @@ class LocalBackend:
         self._node(node)
         if node not in self._mounts:
             raise HarnessError(f"{node} has no fault filesystem (the cluster was started without a disk fault)")
+        if request.get("cmd") == "fsync-error":
+            self._our_kills.add(node)  # a node may stop on the injected EIO (fail-stop): the fault's doing
+        elif request.get("cmd") == "clear" and self._node(node).alive():
+            self._our_kills.discard(node)
         return await asyncio.to_thread(diskmount.control, self._mounts[node].control, request)
 
     # ------------------------------------------------------------------ network and clocks

@@ -117,6 +117,8 @@ class DiskFault:
             details["failed_fsyncs"] = {n: s["failed_fsyncs"][seen.get(n, 0):] for n, s in stats.items()
                                         if s["failed_fsyncs"][seen.get(n, 0):]}
             details["unfired"] = sorted(n for n, s in stats.items() if s["armed_fsync_errors"])
+            # Correct nodes stop on a failed fsync rather than trust unsynced data: restarted below.
+            details["stopped"] = sorted(set(targets) & set((await ctx.backend.verify()).get("killed", [])))
         if variant in ("fsync-error", "slow-fsync"):
             for n in targets:
                 await backend.disk(n, {"cmd": "clear"})
