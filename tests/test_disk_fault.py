@@ -145,7 +145,8 @@ def test_refusals_exit_64_with_the_reason(tmp_path, args, needle):
 def test_raft_no_fsync_is_caught_by_power_loss_and_missed_by_kill(tmp_path):
     codes = {}
     for nemesis in ("disk:lose-unfsynced", "kill"):
-        proc = subprocess.run(_cmd(tmp_path, "raft", "--bug", "no-fsync", "--nemesis", nemesis, "--time-limit", "20",
+        proc = subprocess.run(_cmd(tmp_path, "raft", "--workload", "set", "--bug", "no-fsync", "--nemesis", nemesis,
+                                   "--time-limit", "20",
                                    "--seed", "1"), capture_output=True, text=True, timeout=240, env=_env())
         codes[nemesis] = proc.returncode
     assert codes == {"disk:lose-unfsynced": 1, "kill": 0}
