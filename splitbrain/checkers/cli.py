@@ -11,6 +11,7 @@ worst code (see :func:`splitbrain.errors.worst_exit`).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -81,12 +82,18 @@ def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max
     cap = MemoryCap.default(max_memory_mb)
     progress: dict[str, Any] = {"phase": "reading", "ops_read": 0}
     ops = 0
+    # Millions of acyclic records (ops, calls, the search's memo keys): the cycle collector would
+    # rescan them again and again while they are built, for nothing to free.
+    gc_was_on = gc.isenabled()
+    gc.disable()
     try:
         with cap.enforced(progress):
             history = read_history(path, real_fmt, on_progress=lambda n: progress.__setitem__("ops_read", n))
             progress.update(phase="checking", ops_read=len(history.ops))
             ops = sum(1 for op in history.ops if op.is_client and op.type == "invoke")
             if model in OTHER_MODELS:
+                if gc_was_on:
+                    gc.enable()  # other checkers (graphs, Elle's cycles) may make cyclic garbage
                 fn = _other_checker(model)
                 history.calls(strict=True)
                 opts: dict[str, Any] = {"timeout_s": timeout_s}
@@ -105,6 +112,9 @@ def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max
         res = Result(checker="linearizable" if model not in OTHER_MODELS else model, valid="unknown",
                      summary=summary, error=summary, stats={**e.progress, "rss_mb": round(cap.seen_mb)})
         return res, ops, used
+    finally:
+        if gc_was_on:
+            gc.enable()
 
 
 def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: float, as_json: bool) -> None:
