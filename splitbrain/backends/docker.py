@@ -31,8 +31,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, dockernet, faketime, owner
+from splitbrain.backends import bringup, dockernet, faketime, nodesetup, owner
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.handles import DockerHandle
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 
@@ -45,6 +46,9 @@ LIB = "/opt/splitbrain/lib/libfaketime.so.1"
 # Redirect the node's output into the volume and make sure the clock file exists before exec.
 _WRAP = ('mkdir -p /data/data; [ -f /data/faketime ] || printf "+0.000000s\\n" > /data/faketime; '
          'exec "$@" >>/data/node.log 2>&1')
+#: a system with a setup hook: the node's command waits (bounded) until the hook ran in the started container
+_WRAP_AFTER_SETUP = 'i=0; while [ ! -e /data/.setup-done ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; ' + _WRAP
+FILES_DIR = "/splitbrain-files"
 
 
 class DockerBackend:
@@ -61,6 +65,8 @@ class DockerBackend:
         self.ips: dict[str, str] = {}
         self.containers: dict[str, Any] = {}
         self.commands: dict[str, list[str]] = {}
+        self.handles: dict[str, DockerHandle] = {}
+        self.system: Any = None
         self.network: Any = None
         self.volumes: list[Any] = []
         self._grudge: dict[str, set[str]] = {}
@@ -97,9 +103,11 @@ class DockerBackend:
         for name in self.nodes:
             config = NodeConfig(name=name, client_host="0.0.0.0", client_port=CLIENT_PORT, peer_host="0.0.0.0",
                                 peer_port=PEER_PORT, peers={p: (self.ips[p], PEER_PORT) for p in self.nodes if p != name},
-                                data_dir="/data/data", log_file=None, bug=cluster.bug, options=dict(cluster.options))
+                                data_dir="/data/data", log_file=None, bug=cluster.bug, options=dict(cluster.options),
+                                files_dir=FILES_DIR)
             self.commands[name] = list(cluster.system.node_command(config, "python3"))
-            command = ["sh", "-c", _WRAP, "sh", *self.commands[name]]
+            wrap = _WRAP_AFTER_SETUP if nodesetup.needs_setup(cluster.system) else _WRAP
+            command = ["sh", "-c", wrap, "sh", *self.commands[name]]
             vol = self.client.volumes.create(name=f"{prefix}-{name}", labels=labels)
             self.volumes.append(vol)
             env = faketime.node_env("/data/faketime", LIB, base={})
@@ -113,10 +121,20 @@ class DockerBackend:
                     {self.network.name: api.create_endpoint_config(ipv4_address=self.ips[name], aliases=[name])}),
             )["Id"]
             self.containers[name] = self.client.containers.get(cid)
+            self.handles[name] = DockerHandle(name, self.containers[name], FILES_DIR, "/data/data")
+            nodesetup.ship(cluster.system, self.handles[name])
+        self.system = cluster.system
         list(self._pool.map(lambda n: self.containers[n].start(), self.nodes))
+        if nodesetup.needs_setup(cluster.system):
+            list(self._pool.map(self._setup_node, self.nodes))
         list(self._pool.map(self._await_node, self.nodes))
         _record(self.run_dir, {"backend": "docker", "image": self.image, "network": self.network.name,
                                "ips": self.ips, "delay": "nfqueue", "netem_available": self._netem_available()})
+
+    def _setup_node(self, name: str) -> None:
+        """Run the system's setup hook in the started container, then let the node's command go."""
+        nodesetup.setup(self.system, self.handles[name])
+        self._exec(name, "touch /data/.setup-done")
 
     def _netem_available(self) -> bool:
         """Whether this kernel has sch_netem (recorded; delay uses NFQUEUE either way, so runs on
@@ -200,6 +218,8 @@ class DockerBackend:
                 c.reload()
                 if c.status == "paused":
                     c.unpause()
+                if c.status == "running" and name in self.handles:
+                    nodesetup.finish(self.system, self.handles[name])
                 if c.status in ("running", "paused"):
                     c.kill()
             except Exception:  # noqa: BLE001 - teardown must go on

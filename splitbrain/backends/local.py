@@ -36,8 +36,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, diskmount, faketime
+from splitbrain.backends import bringup, diskmount, faketime, nodesetup
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.handles import LocalHandle
 from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
@@ -70,6 +71,8 @@ class LocalBackend:
         self._faketime_lib: str | None = None
         self._env: dict[str, str] = {}
         self._mounts: dict[str, diskmount.Mount] = {}
+        self._system: Any = None
+        self._handles: list[LocalHandle] = []
         self._torn_down = False
         self._our_kills: set[str] = set()  # nodes down because the harness killed them
         self.lost: list[str] = []          # nodes that died without the harness killing them
@@ -87,7 +90,7 @@ class LocalBackend:
         names = list(cluster.nodes)
         if len(set(names)) != len(names) or not names:
             raise UsageError(f"node names must be distinct and non-empty: {names}")
-        system = cluster.system
+        system = self._system = cluster.system
         traits = traits_of(system)
         shared, line_protocol = traits.shared_peer_addresses, traits.line_protocol
         self._faketime_lib = faketime.library_path() if self.options.get("faketime", faketime.available()) else None
@@ -129,7 +132,8 @@ class LocalBackend:
             os.makedirs(os.path.join(ndir, "data"), exist_ok=True)
             config = NodeConfig(name=name, client_host=HOST, client_port=ports[2 * i], peer_host=HOST,
                                 peer_port=peer_port[name], peers=peers[name], data_dir=os.path.join(ndir, "data"),
-                                log_file=None, bug=cluster.bug, options={**cluster.options, **extra[name]})
+                                log_file=None, bug=cluster.bug, options={**cluster.options, **extra[name]},
+                                files_dir=os.path.join(ndir, "files"))
             node = NodeProc(name, ndir, config, os.path.join(ndir, "node.log"), os.path.join(ndir, "clock"))
             node.command = list(system.node_command(config, sys.executable))
             open(node.log_path, "ab").close()
@@ -139,11 +143,18 @@ class LocalBackend:
             if cluster.disk:
                 await self._mount(name, ndir, f"{cluster.run_id}:{name}")
         for name in names:
+            handle = LocalHandle(name, self.nodes[name].config.files_dir, self.nodes[name].config.data_dir, self._env)
+            self._handles.append(handle)
+            await asyncio.to_thread(nodesetup.prepare, system, handle)
+        for name in names:
             await self._spawn(name)
         await asyncio.gather(*(self._await_up(n) for n in names))
 
     async def teardown(self) -> None:
         """Kill every node (resuming paused ones first), stop the proxies. Safe to repeat."""
+        handles, self._handles = self._handles, []
+        for handle in handles:
+            await asyncio.to_thread(nodesetup.finish, self._system, handle)
         for node in self.nodes.values():
             self._signal(node, signal.SIGCONT)
             self._signal(node, signal.SIGKILL)

@@ -28,8 +28,9 @@ from typing import Any
 
 import paramiko
 
-from splitbrain.backends import bringup, dockernet, faketime, remote
+from splitbrain.backends import bringup, dockernet, faketime, nodesetup, remote
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.handles import SshHandle
 from splitbrain.backends.hosts import Host, load_nodes_file
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
@@ -150,7 +151,7 @@ class Connection:
                 _, stdout, stderr = self.client.exec_command(full, timeout=timeout_s)
                 out = stdout.read().decode(errors="replace")
                 err = stderr.read().decode(errors="replace")
-                status = stdout.channel.recv_exit_status()
+                return stdout.channel.recv_exit_status(), out, err
             except (paramiko.SSHException, OSError, EOFError) as e:
                 self.last = f"lost the connection running a command: {type(e).__name__}: {e}"
                 if attempt == 2 or not retry:
@@ -265,6 +266,7 @@ class SshBackend:
                 peers={m: (addr[m], PEER_PORT) for m in cluster.nodes if m != name},
                 data_dir=f"{workdir}/data", log_file=f"{workdir}/node.log", bug=cluster.bug,
                 options={**cluster.options, "advertise_peer": [addr[name], PEER_PORT], "node_index": i},
+                files_dir=f"{workdir}/files",
             )
             env = {"PYTHONPATH": workdir}
             if lib is not None:
@@ -273,8 +275,13 @@ class SshBackend:
             self.nodes[name] = _Node(name, self.conns[name].host, workdir, cfg,
                                      cluster.system.node_command(cfg, "python3"), env)
         await self._each(self._install, cluster.nodes)
+        await self._each(lambda n: nodesetup.prepare(cluster.system, self._handle(n)), cluster.nodes)
         await self._each(self._start, cluster.nodes)
         await self._each(self._await_ready, cluster.nodes)
+
+    def _handle(self, name: str) -> SshHandle:
+        node = self.nodes[name]
+        return SshHandle(name, self.conns[name], node.config.files_dir, node.config.data_dir)
 
     def _install(self, name: str) -> None:
         node = self.nodes[name]
@@ -362,6 +369,9 @@ class SshBackend:
             node = self.nodes[name]
             pid = f"{node.workdir}/node.pid"
             try:
+                if self.cluster is not None:
+                    self._run(name, remote.signal_pidfile(pid, "CONT"), check=False)
+                    nodesetup.finish(self.cluster.system, self._handle(name))
                 self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL")
                           + "; " + faketime.release_command(pid), check=False)
                 self._run(name, remote.remove_chains(), check=False)

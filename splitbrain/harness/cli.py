@@ -50,7 +50,12 @@ def disk_refusal(backend_cls: Any) -> str | None:
 
 
 def load_system(name: str) -> Any:
-    """The system a name on the command line means (exit 64 for an unknown name or a broken plugin)."""
+    """The system a name on the command line means: a registered name (built-in or plugin) or a
+    system file (exit 64 for an unknown name, a broken plugin or a bad file)."""
+    from splitbrain.systems import sysfile
+
+    if sysfile.is_system_file(name):
+        return sysfile.load(name)
     try:
         return SYSTEMS.get(name)
     except (ImportError, AttributeError) as e:
@@ -78,7 +83,7 @@ def parse_backend_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def build_test(system_name: str, workload: str, nemesis: str | None, nodes: int | None, backend: str,
+def build_test(system_name: str, workload: str | None, nemesis: str | None, nodes: int | None, backend: str,
                time_limit: float, concurrency: int | None, rate: float, seed: int | None, bug: str | None,
                store: str, max_ops: int | None, op_timeout: float, nemesis_interval: float,
                backend_options: dict[str, Any], system_opts: dict[str, str] | None = None,
@@ -96,6 +101,7 @@ def build_test(system_name: str, workload: str, nemesis: str | None, nodes: int 
         nemesis = getattr(traits, "default_nemesis", "all")
     if schedule is not None:
         nemesis, nodes, schedule = _replayed(schedule, nodes)
+    workload = workload or (system.workloads[0] if system.workloads else "register")
     if not hasattr(system, "workload_for") and workload not in WORKLOADS:
         raise UsageError(f"unknown workload {workload!r}; valid: {', '.join(WORKLOADS.names())}")
     if workload not in system.workloads:
@@ -112,6 +118,9 @@ def build_test(system_name: str, workload: str, nemesis: str | None, nodes: int 
         valid = ", ".join(sorted(system.bugs)) or "(none)"
         raise UsageError(f"unknown bug {bug!r} for system {system_name!r}; valid: {valid}")
     system = configure(system, SystemOpts(bug=bug, values=dict(system_opts or {})), system_name)
+    from splitbrain.backends.nodesetup import check_files
+
+    check_files(system)
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS.names())}")
     n = nodes if nodes is not None else traits.default_nodes
@@ -192,7 +201,7 @@ class RunCommand(click.Command):
 
 @click.command(cls=RunCommand)
 @click.argument("system")
-@click.option("--workload", "-w", default="register", show_default=True)
+@click.option("--workload", "-w", default=None, help="Workload (default: the system's first, usually register).")
 @click.option("--nemesis", default=None,
               help="F1,F2 | none | all. Default: all (every fault the system and backend support, composed "
               "into bursts), none for memkv.")
@@ -235,7 +244,7 @@ class RunCommand(click.Command):
 @click.option("--bin", "binary", default=None, help="maelstrom: the node binary (any language; Maelstrom protocol).")
 @click.option("--bin-arg", "bin_args", multiple=True, help="maelstrom: an argument for the binary (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the verdict.")
-def run(system: str, workload: str, nemesis: str | None, nodes: int | None, backend: str, time_limit: float,
+def run(system: str, workload: str | None, nemesis: str | None, nodes: int | None, backend: str, time_limit: float,
         concurrency: int | None, rate: float, seed: int | None, bug: str | None, system_opt: tuple[str, ...],
         store: str, max_ops: int | None,
         op_timeout: float, nemesis_interval: float, nodes_file: str | None, ssh_user: str | None,

@@ -89,8 +89,9 @@ class Run:
         self.session: Any = None
         self.session_summary: dict[str, Any] | None = None
         self.lost_control: list[str] = []  # why the harness cannot vouch for this run (exit 255, never valid)
-        self.run_dir = make_run_dir(Path(test.store), test.system, test.workload)
-        test.run_id = f"{test.system}-{test.workload}/{self.run_dir.name}"
+        # the system's own name, not test.system: that may be the path of a system file
+        self.run_dir = make_run_dir(Path(test.store), system.name, test.workload)
+        test.run_id = f"{system.name}-{test.workload}/{self.run_dir.name}"
         test.command = test.rerun_command()
         test.start_wall_time = time.time()  # refined to history time 0 once the cluster is up
         test.save(self.run_dir)
