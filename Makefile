@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBS := chromium debootstrap etcd-server etcd-client fuse3 iptables iproute2 openssh-client procps golang-go
 STAMP := $(VENV)/.installed
+# the example plugin the suite tests "your own system" with, pip-installed like a user's would be
+EXAMPLE := examples/pbkv-plugin
+EXAMPLE_STAMP := $(VENV)/.example-installed
 
-.PHONY: run test install debs images lint clean
+.PHONY: run test install debs images examples lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,6 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(EXAMPLE_STAMP): $(STAMP) $(EXAMPLE)/pyproject.toml $(wildcard $(EXAMPLE)/pbkv_plugin/*.py)
+	$(BIN)/pip install -q --no-deps ./$(EXAMPLE)
+	touch $(EXAMPLE_STAMP)
+
+examples: $(EXAMPLE_STAMP)
 
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,7 +39,7 @@ run: install
 	echo "splitbrain is installed in $(VENV)/: run '. $(VENV)/bin/activate' to put it on PATH (or type $(BIN)/splitbrain)"; \
 	exit $$rc
 
-test: install debs images
+test: install debs images examples
 	$(BIN)/ruff check splitbrain tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -136,6 +136,12 @@ def load_toml(path: str) -> dict[str, Any]:
         elif not isinstance(value, str):
             raise BadInputError(f"{key!r} must be a string, got {value!r}", path)
         out[key] = value
+    if "systems" in out:  # a system file named in a campaign file is relative to that file
+        from splitbrain.systems.sysfile import is_system_file
+
+        base = os.path.dirname(os.path.abspath(path))
+        out["systems"] = [os.path.normpath(os.path.join(base, s)) if is_system_file(s) and not os.path.isabs(s) else s
+                          for s in out["systems"]]
     return out
 
 

@@ -9,12 +9,12 @@ the client port; ``read``, ``write``, ``cas`` on register keys, ``add`` and
 requests; the others answer ``not-primary`` (definitely failed).
 
 Replication: the primary acknowledges an update at once and pushes its whole
-state to every backup every 100 ms. A backup that hears nothing from a
+state to every backup every 250 ms. A backup that hears nothing from a
 primary for about a second promotes itself with a higher epoch; a primary
 that hears a higher epoch steps down and adopts that state.
 
 The flaw (on purpose): acknowledging before replicating. When the primary is
-cut off or killed, the updates it acknowledged in its last 100 ms, and every
+cut off or killed, the updates it acknowledged in its last 250 ms, and every
 update a cut-off old primary keeps acknowledging, are gone once the new
 primary's state wins. splitbrain's set checker reports them as lost.
 """
@@ -28,7 +28,7 @@ import os
 import time
 from typing import Any
 
-SYNC_INTERVAL_S = 0.1
+SYNC_INTERVAL_S = 0.25
 FAILOVER_S = 1.0
 
 
