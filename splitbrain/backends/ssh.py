@@ -151,7 +151,7 @@ class Connection:
                 _, stdout, stderr = self.client.exec_command(full, timeout=timeout_s)
                 out = stdout.read().decode(errors="replace")
                 err = stderr.read().decode(errors="replace")
-                return stdout.channel.recv_exit_status(), out, err
+                status = stdout.channel.recv_exit_status()
             except (paramiko.SSHException, OSError, EOFError) as e:
                 self.last = f"lost the connection running a command: {type(e).__name__}: {e}"
                 if attempt == 2 or not retry:
