@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.registry import FAULTS, WORKLOADS
+from splitbrain.registry import FAULTS, SYSTEMS, WORKLOADS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "nosuch"], "unknown system 'nosuch'; valid: etcd, maelstrom, memkv, paxos, raft, ring"),
+    (["run", "nosuch"], "unknown system 'nosuch'; valid: " + ", ".join(SYSTEMS.names())),  # with plugins
     (["run", "memkv", "--workload", "nosuch"], "valid: " + ", ".join(WORKLOADS.names())),
     (["run", "etcd", "--workload", "set"], "cannot serve workload 'set'; it serves: register, kv"),
     (["run", "memkv", "--nemesis", "kill,nosuch"], "unknown fault 'nosuch'; valid: " + ", ".join(FAULTS.names())),
