@@ -118,3 +118,18 @@ def test_pytest_plugin_from_a_separate_project(tmp_path):
                         "--splitbrain-store", str(tmp_path / "store"), str(tmp_path / "test_mine.py")],
                        capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert p.returncode == 0 and "2 passed" in p.stdout, p.stdout[-3000:] + p.stderr[-2000:]
+
+
+def test_system_file_with_a_maelstrom_node(tmp_path):
+    """protocol = "maelstrom": the command is a Maelstrom node binary, relative to the file."""
+    node = tmp_path / "pynode.py"
+    node.write_text((ROOT / "tests" / "maelstrom_nodes" / "pynode.py").read_text())
+    node.chmod(0o755)
+    (tmp_path / "mnode.toml").write_text('command = ["pynode.py", "lin-kv"]\nprotocol = "maelstrom"\nnodes = 3\n')
+    p = splitbrain("run", str(tmp_path / "mnode.toml"), "--workload", "lin-kv", "--time-limit", "4", "--seed", "1",
+                   "--store", str(tmp_path / "store"), "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout.splitlines()[-1])["valid"] is True
+    (tmp_path / "bad.toml").write_text('command = ["pynode.py", "{name}"]\nprotocol = "maelstrom"\n')
+    p = splitbrain("run", str(tmp_path / "bad.toml"), "--store", str(tmp_path / "store2"))
+    assert p.returncode == 64 and "takes no placeholders" in p.stderr, p.stderr

@@ -163,11 +163,13 @@ def _workloads(data: dict[str, Any], protocol: str, bad: Any) -> tuple[str, ...]
 
 
 def _maelstrom(spec: str, name: str, command: list[str], path: Path, bad: Any) -> Any:
-    """A Maelstrom node binary, run by the Maelstrom adapter (its own package)."""
-    try:
-        from splitbrain.systems.maelstrom import system_for  # type: ignore[attr-defined]
-    except ImportError:
-        raise bad("protocol", "'maelstrom' is not available yet in this splitbrain; use protocol = \"wire\"") from None
+    """A Maelstrom node binary (``command`` = the binary and its arguments), run by the Maelstrom adapter."""
+    from splitbrain.systems.maelstrom import system_for  # imported only when a file asks for it
+
+    for part in command:
+        if "{" in part:
+            raise bad("command", "a Maelstrom node takes no placeholders: it learns its id and peers from "
+                                 "the init message")
     binary = command[0]
     if not os.path.isabs(binary) and (path.parent / binary).exists():
         binary = str((path.parent / binary).resolve())
