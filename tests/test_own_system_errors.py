@@ -127,7 +127,7 @@ def test_bad_system_file_is_one_line_naming_file_key_and_what_is_allowed(tmp_pat
 
 def test_missing_or_malformed_system_file(tmp_path):
     p = splitbrain("run", str(tmp_path / "nope.toml"))
-    assert p.returncode == 64 and "no such file" in p.stderr and len(_lines(p.stderr)) == 1, p.stderr
+    assert p.returncode == 66 and "no such file" in p.stderr and len(_lines(p.stderr)) == 1, p.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text("command = [\n")
     p = splitbrain("run", str(bad))

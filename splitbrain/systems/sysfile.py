@@ -16,7 +16,7 @@ the rest (addresses, proxies, faults, clients, checking)::
 A path ending in ``.toml`` (or containing a ``/``) is accepted wherever a
 system name is: ``run``, campaign ``systems``, the pytest marker. The file is
 validated completely before anything starts; a mistake exits 64 with the
-file, the key and what is allowed (:func:`load`).
+file, the key and what is allowed (:func:`load`); a file that does not exist, 66.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import re
 import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from splitbrain.errors import UsageError
+from splitbrain.errors import MissingInputError, UsageError
 from splitbrain.systems.base import NodeConfig, SystemClient, WireClient
 from splitbrain.systems.capabilities import SystemTraits
 
@@ -84,7 +84,7 @@ def load(spec: str) -> Any:
     """Read and validate a system file; returns a System (exit 64 on any mistake, before anything starts)."""
     path = Path(spec)
     if not path.is_file():
-        raise UsageError(f"system file {spec}: no such file")
+        raise MissingInputError(f"system file {spec}: no such file")
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -142,7 +142,7 @@ def load(spec: str) -> Any:
     traits = SystemTraits(default_nodes=nodes, files=shipped)
     workloads = _workloads(data, protocol, bad)
     if protocol == "maelstrom":
-        return _maelstrom(spec, name, command, path, bad)
+        return _maelstrom(spec, name, command, path, bad, nodes)
     return FileSystem(name=name, command=tuple(command), workloads=workloads, traits=traits,
                       env={k: str(v) for k, v in env.items()}, path=str(path))
 
@@ -162,7 +162,7 @@ def _workloads(data: dict[str, Any], protocol: str, bad: Any) -> tuple[str, ...]
     return tuple(workloads)
 
 
-def _maelstrom(spec: str, name: str, command: list[str], path: Path, bad: Any) -> Any:
+def _maelstrom(spec: str, name: str, command: list[str], path: Path, bad: Any, nodes: int) -> Any:
     """A Maelstrom node binary (``command`` = the binary and its arguments), run by the Maelstrom adapter."""
     from splitbrain.systems.maelstrom import system_for  # imported only when a file asks for it
 
@@ -173,4 +173,4 @@ def _maelstrom(spec: str, name: str, command: list[str], path: Path, bad: Any) -
     binary = command[0]
     if not os.path.isabs(binary) and (path.parent / binary).exists():
         binary = str((path.parent / binary).resolve())
-    return system_for(binary, command[1:], name)
+    return replace(system_for(binary, command[1:], name), default_nodes=nodes)
