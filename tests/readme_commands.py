@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="splitbrain-readme-") as tmp:
         cwd = Path(tmp)
         (cwd / "corpora").symlink_to(REPO / "corpora")
+        (cwd / "examples").symlink_to(REPO / "examples")  # the README's example plugin and system file
         for name, content in files.items():
             (cwd / name).parent.mkdir(parents=True, exist_ok=True)
             (cwd / name).write_text(content)

@@ -68,7 +68,8 @@ def test_plugin_loses_acknowledged_writes_under_partition_and_kill(tmp_path):
 
 def test_plugin_is_valid_without_faults(tmp_path):
     """The flaw needs a fault to show: a quiet run is valid (no false alarm)."""
-    p = splitbrain("run", "pbkv", "--time-limit", "4", "--seed", "1", "--store", str(tmp_path), "--json")
+    p = splitbrain("run", "pbkv", "--nemesis", "none", "--time-limit", "4", "--seed", "1", "--store", str(tmp_path),
+                   "--json")
     assert p.returncode == 0, p.stderr[-2000:]
 
 
@@ -126,7 +127,8 @@ def test_system_file_with_a_maelstrom_node(tmp_path):
     node.write_text((ROOT / "tests" / "maelstrom_nodes" / "pynode.py").read_text())
     node.chmod(0o755)
     (tmp_path / "mnode.toml").write_text('command = ["pynode.py", "lin-kv"]\nprotocol = "maelstrom"\nnodes = 3\n')
-    p = splitbrain("run", str(tmp_path / "mnode.toml"), "--workload", "lin-kv", "--time-limit", "4", "--seed", "1",
+    p = splitbrain("run", str(tmp_path / "mnode.toml"), "--workload", "lin-kv", "--nemesis", "none",
+                   "--time-limit", "4", "--seed", "1",
                    "--store", str(tmp_path / "store"), "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     assert json.loads(p.stdout.splitlines()[-1])["valid"] is True
