@@ -63,6 +63,13 @@ def _txn_json(t: TxnView) -> dict[str, Any]:
             "value": t.value}
 
 
+def _evidence(g: TxnGraph, a: int, b: int, rel: str, txns: dict[int, TxnView]) -> dict[str, Any]:
+    why = g.why[(a, b)][rel]
+    if rel == REALTIME:  # stored without evidence (there are many): it is in the calls' positions
+        return {"completed": txns[a].call.complete_index, "invoked": txns[b].call.invoke_index}
+    return why
+
+
 def _cycle_anomaly(found: Found, kind: str, steps: list[Step], g: TxnGraph, txns: dict[int, TxnView]) -> None:
     order = [a for a, _, _ in steps]
     names = {t: f"T{i + 1}" for i, t in enumerate(order)}
@@ -70,13 +77,13 @@ def _cycle_anomaly(found: Found, kind: str, steps: list[Step], g: TxnGraph, txns
              f"{txns[t].call.type}): {_short(txns[t].value)}" for t in order]
     expl = []
     for i, (a, b, rel) in enumerate(steps):
-        why = g.why[(a, b)][rel]
+        why = _evidence(g, a, b, rel, txns)
         text = f"{names[a]} < {names[b]}, because {render_step(rel, why, names[a], names[b])}"
         expl.append(f"  - However, {text}: a contradiction!" if i == len(steps) - 1 else f"  - {text}.")
     explanation = f"{kind} cycle.\nLet:\n" + "\n".join(lines) + "\nThen:\n" + "\n".join(expl)
     step_data = []
     for a, b, rel in steps:
-        why = g.why[(a, b)][rel]
+        why = _evidence(g, a, b, rel, txns)
         step_data.append({"type": rel, "from": txns[a].call.invoke_index, "to": txns[b].call.invoke_index,
                           **{k: thaw(v) for k, v in why.items()}})
     found.add(kind, explanation, [i for t in order for i in call_ops(txns[t].call)],

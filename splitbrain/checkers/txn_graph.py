@@ -32,6 +32,7 @@ from splitbrain.history import Call
 WW, WR, RW, PROCESS, REALTIME = "ww", "wr", "rw", "process", "realtime"
 PRIORITY = (WW, WR, RW, PROCESS, REALTIME)
 DATA = frozenset({WW, WR, RW})
+_NO_EVIDENCE: dict[str, Any] = {}
 
 
 @dataclass
@@ -79,14 +80,13 @@ def add_realtime(g: TxnGraph, calls: Iterable[Call], nodes: set[int]) -> None:
         if c.type == "ok" and c.complete_index is not None:
             events.append((c.complete_index, 0, c.id))
     events.sort()
-    info: dict[int, Call] = {c.id: c for c in calls if c.id in nodes}
     buffer: set[int] = set()
     preds: dict[int, tuple[int, ...]] = {}
     for _, is_invoke, n in events:
         if is_invoke:
             preds[n] = tuple(buffer)
             for p in preds[n]:
-                g.link(p, n, REALTIME, {"completed": info[p].complete_index, "invoked": info[n].invoke_index})
+                g.link(p, n, REALTIME, _NO_EVIDENCE)  # the positions are on the calls: shared, to save memory
         else:
             buffer.difference_update(preds.get(n, ()))
             buffer.add(n)
