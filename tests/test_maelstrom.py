@@ -178,9 +178,19 @@ def run_node(tmp_path: Path, *args: str, bin_args: tuple[str, ...], workload: st
     return p.returncode, out, p.stderr
 
 
-def leftover() -> str:
-    return subprocess.run(["pgrep", "-af", "maelstrom_nodes/|splitbrain.systems.maelstrom"], capture_output=True,
-                          text=True).stdout
+def leftover(tmp_path: Path) -> list[str]:
+    """Processes of this test's runs still alive: shims name their run's store on their command line,
+    node binaries run with their node's directory as working directory."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if str(tmp_path / "store") in cmd or cwd.startswith(str(tmp_path / "store")):
+            found.append(f"{pid} {cmd[:200]}")
+    return found
 
 
 CASES = [
@@ -211,7 +221,7 @@ def test_correct_node_is_valid_and_wrong_node_is_caught(tmp_path, workload, neme
     code, out, err = run_node(tmp_path, bin_args=(workload, "--wrong"), workload=workload, nemesis=nemesis)
     assert code == 1, (out, err[-2000:])
     assert out["valid"] is False
-    assert leftover() == ""
+    assert leftover(tmp_path) == []
 
 
 @pytest.mark.parametrize("workload", [
@@ -227,7 +237,7 @@ def test_go_nodes_correct_valid_wrong_caught(tmp_path, gonode, workload):
     code, out, err = run_node(tmp_path, *opts, bin_args=(workload, "--wrong"), workload=workload,
                               nemesis="partition,kill,pause", binary=gonode, nodes=4)
     assert code == 1, (out, err[-2000:])
-    assert leftover() == ""
+    assert leftover(tmp_path) == []
 
 
 def test_echo_smoke_and_splitbrain_workload_aliases(tmp_path):
@@ -255,7 +265,7 @@ def test_bad_binary_at_start_exits_255_naming_node_and_cause(tmp_path, mode, cau
     first = [ln for ln in err.splitlines() if ln.startswith("splitbrain:")]
     assert first and "node n" in first[0] and cause in first[0], err
     assert "Traceback" not in err
-    assert leftover() == ""
+    assert leftover(tmp_path) == []
 
 
 @pytest.mark.parametrize("mode, needle", [
@@ -268,7 +278,7 @@ def test_bad_binary_mid_run_gives_info_ops_and_a_named_cause(tmp_path, mode, nee
     results = json.loads((Path(out["run_dir"]) / "results.json").read_text())
     assert any(needle in e for e in results["node_errors"]), results["node_errors"]
     assert results["counts"]["ok"] == 0 and results["valid"] != True  # noqa: E712
-    assert leftover() == ""
+    assert leftover(tmp_path) == []
 
 
 def test_missing_binary_is_a_usage_error(tmp_path):
