@@ -81,6 +81,16 @@ def test_seq_kv_serves_stale_reads_but_never_goes_back_for_one_node():
     assert s.handle("seq-kv", "n3", {"type": "read", "key": "x", "msg_id": 2})["value"] == 99
 
 
+def test_lww_kv_is_last_write_wins_and_eventually_consistent():
+    s = Services(random.Random(5))
+    s.handle("lww-kv", "n1", {"type": "write", "key": "x", "value": 1, "msg_id": 1})
+    s.handle("lww-kv", "n2", {"type": "write", "key": "x", "value": 2, "msg_id": 2})
+    assert s.handle("lww-kv", "n2", {"type": "read", "key": "x", "msg_id": 3})["value"] == 2  # its own write
+    seen = [s.handle("lww-kv", "n1", {"type": "read", "key": "x", "msg_id": 10 + i})["value"] for i in range(50)]
+    assert seen[0] == 1 and seen[-1] == 2  # stale at first, the last write wins once the replica caught up
+    assert s.handle("lww-kv", "n3", {"type": "read", "key": "y", "msg_id": 99})["code"] == 20
+
+
 @pytest.mark.parametrize("kind", ["tree", "grid", "line", "total"])
 def test_topologies_are_symmetric_and_connected(kind):
     nodes = [f"n{i}" for i in range(1, 11)]
@@ -198,6 +208,7 @@ CASES = [
     pytest.param("broadcast", "partition,kill,pause", id="broadcast"),
     pytest.param("g-set", "partition,kill,pause", id="g-set", marks=pytest.mark.slow),
     pytest.param("g-counter", "partition,kill,pause", id="g-counter", marks=pytest.mark.slow),
+    pytest.param("pn-counter", "partition,kill,pause", id="pn-counter", marks=pytest.mark.slow),
     pytest.param("txn-list-append", "partition,kill,pause", id="txn-list-append", marks=pytest.mark.slow),
     pytest.param("unique-ids", "partition,kill,pause", id="unique-ids", marks=pytest.mark.slow),
 ]
@@ -284,3 +295,31 @@ def test_bad_binary_mid_run_gives_info_ops_and_a_named_cause(tmp_path, mode, nee
 def test_missing_binary_is_a_usage_error(tmp_path):
     code, _, err = run_node(tmp_path, bin_args=(), workload="echo", binary=tmp_path / "nope")
     assert code == 64 and "no such file" in err and len(err.strip().splitlines()) == 1
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no engine
+        return False
+
+
+@pytest.mark.skipif(not _docker_engine(), reason="no Docker engine reachable")
+@pytest.mark.parametrize("workload, binary", [
+    pytest.param("lin-kv", "python", id="python-lin-kv"),
+    pytest.param("broadcast", "go", id="go-broadcast", marks=pytest.mark.slow),
+    pytest.param("g-counter", "python", id="python-g-counter", marks=pytest.mark.slow),
+])
+def test_docker_ships_the_binary_correct_valid_wrong_caught(tmp_path, request, workload, binary):
+    """The node binary is shipped into each container; faults are iptables rules, docker kill and pause."""
+    path = request.getfixturevalue("gonode") if binary == "go" else PYNODE
+    for bin_args, expected in (((workload,), 0), ((workload, "--wrong"), 1)):
+        code, out, err = run_node(tmp_path, "--backend", "docker", bin_args=bin_args, workload=workload,
+                                  nemesis="partition,kill,pause", binary=path, time_limit=10, timeout=600)
+        assert code == expected, (out, err[-3000:])
+        if expected == 0:
+            results = json.loads((Path(out["run_dir"]) / "results.json").read_text())
+            assert results["faults"] >= 1 and results["maelstrom"]["messages"]["total"] > 0
