@@ -292,9 +292,13 @@ def test_bad_binary_mid_run_gives_info_ops_and_a_named_cause(tmp_path, mode, nee
     assert leftover(tmp_path) == []
 
 
-def test_missing_binary_is_a_usage_error(tmp_path):
+def test_missing_binary_exits_66_and_no_binary_64(tmp_path):
     code, _, err = run_node(tmp_path, bin_args=(), workload="echo", binary=tmp_path / "nope")
-    assert code == 64 and "no such file" in err and len(err.strip().splitlines()) == 1
+    assert code == 66 and "no such file" in err and len(err.strip().splitlines()) == 1
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-m", "splitbrain", "run", "maelstrom", "--workload", "echo"], env=env,
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 64 and "needs the node binary: --bin PATH" in p.stderr
 
 
 def _docker_engine() -> bool:

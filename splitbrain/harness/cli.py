@@ -63,13 +63,15 @@ def load_system(name: str) -> Any:
 
 
 def maelstrom_system(name: str, binary: str | None, args: tuple[str, ...]) -> Any:
-    """The system for ``run maelstrom --bin PATH`` (exit 64 when the binary is missing)."""
+    """The system for ``run maelstrom --bin PATH`` (exit 64 without --bin, 66 when the file is missing)."""
     from splitbrain.systems.maelstrom import system_for
 
     if binary is None:
         raise UsageError("`splitbrain run maelstrom` needs the node binary: --bin PATH [--bin-arg ARG]...")
     if not Path(binary).is_file():
-        raise UsageError(f"--bin {binary}: no such file")
+        from splitbrain.errors import MissingInputError
+
+        raise MissingInputError(f"--bin {binary}: no such file")
     return system_for(binary, list(args), name)
 
 
