@@ -182,6 +182,9 @@ def run_node(tmp_path: Path, *args: str, bin_args: tuple[str, ...], workload: st
             *(f"--bin-arg={a}" for a in bin_args), "--workload", workload, "--nemesis", nemesis,
             "--nodes", str(nodes), "--time-limit", str(time_limit), "--nemesis-interval", "2", "--seed", "3",
             "--store", str(tmp_path / "store"), "--json", *extra, *args]
+    if "--backend" not in args:
+        # a loaded machine starts processes slowly; the shim itself ends a start that cannot succeed
+        argv += ["--backend-opt", "start_timeout_s=60"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "1"}
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
     out = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
@@ -270,7 +273,8 @@ def test_bad_binary_at_start_exits_255_naming_node_and_cause(tmp_path, mode, cau
         binary = tmp_path / "node"
         binary.write_text("#!/bin/sh\n")
         binary.chmod(0o644)
-    code, _, err = run_node(tmp_path, "--system-opt", "init_timeout_s=5", bin_args=(mode,),
+    timeout = ("--system-opt", "init_timeout_s=5") if mode == "bad-noinit" else ()
+    code, _, err = run_node(tmp_path, *timeout, bin_args=(mode,),
                             workload="echo", time_limit=2, nodes=2, binary=binary)
     assert code == 255, err
     first = [ln for ln in err.splitlines() if ln.startswith("splitbrain:")]
