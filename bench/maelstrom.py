@@ -142,21 +142,26 @@ def bench_linkv(binaries: dict[str, list[str]], time_limit: float) -> None:
               f"{perf['stats']['ok_throughput_ops_s']:.1f} ok ops/s; {perf['summary']}")
 
 
-def bench_detect(binaries: dict[str, list[str]], seeds: int, correct_seeds: int, time_limit: float) -> None:
+def bench_detect(binaries: dict[str, list[str]], seeds: int, correct_seeds: int, time_limit: float,
+                 only: tuple[str, ...] = WORKLOADS) -> None:
     for name, binary in binaries.items():
-        workloads = WORKLOADS if name == "python" else ("lin-kv", "broadcast")
+        workloads = [w for w in (WORKLOADS if name == "python" else ("lin-kv", "broadcast"))
+                     if w in only or f"{name}:{w}" in only]
         for w in workloads:
-            for wrong in (True, False):
+            for wrong in (True, False) if correct_seeds else (True,):
                 codes, walls = [], []
                 n = seeds if wrong else correct_seeds
                 for seed in range(1, n + 1):
-                    args = ["--bin", binary[0], f"--bin-arg={w}", "--nodes", "3", "--nemesis-interval", "2"]
+                    args = ["--bin", binary[0], f"--bin-arg={w}", "--nodes", "3", "--nemesis-interval", "2",
+                            "--backend-opt", "start_timeout_s=60"]
                     if wrong:
                         args.append("--bin-arg=--wrong")
                     out = run("maelstrom", workload=w, nemesis="partition,kill,pause", seed=seed,
                               time_limit=time_limit, store="store/bench-maelstrom", extra=args)
                     codes.append(out["exit_code"])
                     walls.append(out["wall_s"])
+                    if out["exit_code"] not in (0, 1):
+                        print(f"  seed {seed}: exit {out['exit_code']} {out.get('stderr_tail')}", flush=True)
                 hit = sum(c == 1 for c in codes)
                 label = "wrong  " if wrong else "correct"
                 what = "detected" if wrong else "false alarms"
@@ -171,6 +176,7 @@ def main() -> None:
     ap.add_argument("--correct-seeds", type=int, default=3, help="seeds per correct node (false alarms)")
     ap.add_argument("--time-limit", type=float, default=8.0)
     ap.add_argument("--n", type=int, default=2000, help="sequential echoes for the shim latency")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list (detect); LANG:W for one language's node only")
     ap.add_argument("--go", default=None, help="path of the built Go test node (tests/maelstrom_nodes/gonode)")
     args = ap.parse_args()
     binaries: dict[str, list[str]] = {"python": [str(PYNODE)]}
@@ -181,7 +187,7 @@ def main() -> None:
     if "linkv" in args.what:
         bench_linkv(binaries, 10.0)
     if "detect" in args.what:
-        bench_detect(binaries, args.seeds, args.correct_seeds, args.time_limit)
+        bench_detect(binaries, args.seeds, args.correct_seeds, args.time_limit, tuple(args.workloads.split(",")))
 
 
 if __name__ == "__main__":
