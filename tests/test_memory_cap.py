@@ -101,3 +101,23 @@ def test_a_run_checker_that_never_checks_the_cap_is_stopped(monkeypatch: pytest.
     r = run_checker(CheckerSpec("test-hog"), History([]), 10.0)
     assert r.valid == "unknown" and "memory cap" in r.summary and ENV_VAR in r.summary
     assert rss_mb() < 2000
+
+
+def test_the_cap_lands_even_under_a_sigint_handler_that_swallows() -> None:
+    import signal
+
+    def swallow(signum: int, frame: object) -> None:
+        return None
+
+    previous = signal.signal(signal.SIGINT, swallow)
+    try:
+        cap = MemoryCap(rss_mb() + 40)
+        hog: list[bytes] = []
+        with pytest.raises(MemoryCapReached):
+            with cap.enforced({}, margin_mb=0):
+                for _ in range(5_000):
+                    hog.append(b"x" * 1_000_000)
+                    time.sleep(0.001)
+        assert signal.getsignal(signal.SIGINT) is swallow
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import _thread
 import os
 import resource
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,10 @@ def default_cap_mb() -> float:
         return float(os.environ[ENV_VAR])
     except (KeyError, ValueError):
         return max(256.0, round(available_mb() * DEFAULT_FRACTION))
+
+
+class _Tripped(BaseException):
+    """Raised in the main thread by the cap's watcher (a BaseException: no ``except Exception`` eats it)."""
 
 
 class MemoryCapReached(Exception):
@@ -141,18 +146,30 @@ class MemoryCap:
                 self.seen_mb = max(self.seen_mb, now)
                 if now > limit and not stop.is_set():
                     tripped.set()
-                    _thread.interrupt_main()
+                    _thread.interrupt_main(signal.SIGINT)
                     return
 
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if tripped.is_set():
+                if stop.is_set():
+                    return  # the block is over: its work is done, nothing left to stop
+                raise _Tripped
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)  # whatever handler was installed, the cap's interrupt lands
         watcher = threading.Thread(target=watch, name="memory-cap", daemon=True)
         watcher.start()
         try:
             yield
-        except KeyboardInterrupt:
-            if tripped.is_set():
-                assert self.limit_mb is not None
-                raise MemoryCapReached(self.limit_mb, dict(progress)) from None
-            raise
+        except _Tripped:
+            assert self.limit_mb is not None
+            raise MemoryCapReached(self.limit_mb, dict(progress)) from None
         finally:
             stop.set()
             watcher.join()
+            signal.signal(signal.SIGINT, previous)
