@@ -55,6 +55,18 @@ class Tally:
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+def _reason(message: str) -> str:
+    """The line that says why: splitbrain's own one-line error if the failure quotes one (a test
+    that shows a run's stderr), else an error line, else the assertion's first line."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    for pick in (lambda ln: ln.startswith("splitbrain: ") or ln.startswith("error: "),
+                 lambda ln: "error" in ln.lower() or "lost control" in ln):
+        hits = [ln for ln in lines if pick(ln)]
+        if hits:
+            return hits[-1][:300]
+    return (lines[0] if lines else "no message")[:300]
+
+
 def one_round(targets: list[str], xml: Path, timeout_s: float) -> dict[str, tuple[str, float, str]]:
     """{test id: (outcome, seconds, reason)} for one pytest process over ``targets``."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={xml}",
@@ -73,8 +85,7 @@ def one_round(targets: list[str], xml: Path, timeout_s: float) -> dict[str, tupl
         if bad is None:
             bad = case.find("error")
         if bad is not None:
-            text = (bad.get("message") or bad.text or "").strip().splitlines()
-            out[tid] = ("failed", secs, (text[0] if text else "no message")[:300])
+            out[tid] = ("failed", secs, _reason(bad.get("message") or bad.text or ""))
         elif case.find("skipped") is not None:
             out[tid] = ("skipped", secs, "")
         else:
