@@ -149,3 +149,16 @@ def test_missing_inputs_exit_66_naming_the_path(tmp_path: Path) -> None:
     empty.write_text("")
     p = run("--model", "etcd", str(empty), str(tmp_path / "gone.log"))
     assert p.returncode == 66 and "empty file" in p.stderr and "gone.log" in p.stderr
+
+
+def test_json_longest_prefix_is_bounded_and_ends_where_the_search_stuck(tmp_path: Path) -> None:
+    from splitbrain.checkers.cli import MAX_PREFIX_SHOWN
+    from splitbrain.checkers.synth import write_register
+
+    p = tmp_path / "h.jsonl"
+    write_register(p, 6000, invalid=True, seed=5, info_rate=0.0)
+    r = run("--model", "register", "--json", str(p))
+    assert r.returncode == 1, r.stderr
+    obj = json.loads(r.stdout)
+    assert len(obj["longest_prefix"]) <= MAX_PREFIX_SHOWN
+    assert obj.get("longest_prefix_length", len(obj["longest_prefix"])) >= len(obj["longest_prefix"])

@@ -38,6 +38,8 @@ LINEAR_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex", "e
 OTHER_MODELS = ("set", "counter", "unique-ids", "list-append", "rw-register", "txn-rw-register")
 #: transactional models: they take --consistency-models / --anomalies (Elle's names)
 TXN_MODELS = ("list-append", "rw-register", "txn-rw-register")
+#: longest-prefix entries printed by --json (the last ones, next to where the search got stuck)
+MAX_PREFIX_SHOWN = 1000
 FORMAT_CHOICES = ("auto", "jsonl", "porcupine-etcd", "porcupine-kv", "edn")
 
 
@@ -128,6 +130,10 @@ def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: fl
             if "unplaceable" in d:
                 obj.update({k: d.get(k) for k in ("unplaceable", "longest_prefix", "key", "final_states",
                                                    "expected")})
+                prefix = obj.get("longest_prefix") or []
+                if len(prefix) > MAX_PREFIX_SHOWN:  # a million-op history's prefix: its end is what explains
+                    obj["longest_prefix"] = prefix[-MAX_PREFIX_SHOWN:]
+                    obj["longest_prefix_length"] = len(prefix)
             else:
                 obj["anomalies"] = [{"kind": a.kind, "ops": a.ops[:20]} for a in res.anomalies[:20]]
             obj["summary"] = res.summary
