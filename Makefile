@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := chromium debootstrap etcd-server etcd-client fuse3 iptables iproute2 openssh-client procps golang-go
+DEBS := chromium debootstrap etcd-server etcd-client fuse3 iptables iproute2 openssh-client procps golang-go zookeeper redis-server redis-sentinel
 STAMP := $(VENV)/.installed
 # the example plugin the suite tests "your own system" with, pip-installed like a user's would be
 EXAMPLE := examples/pbkv-plugin

@@ -25,7 +25,12 @@ declared, never guessed at:
   ``--system-opt KEY=VALUE`` once, before anything starts (raise
   ``UsageError`` for a bad one: exit 64);
 * ``setup_node(node: NodeHandle)`` / ``teardown_node(node)``: run commands on,
-  or upload files to, each node before it starts.
+  or upload files to, each node before it starts;
+* ``async ready(host, port) -> bool`` (:class:`ReadinessProbe`): for nodes that
+  open their port before they serve (a JVM ensemble electing a leader); the
+  run waits until every node is ready before the workload and faults start;
+* ``promises() -> str`` (:class:`Documented`): what this configuration
+  guarantees, printed at the top of every report.
 
 The built-in etcd adapter (``splitbrain/systems/etcd.py``) imports only this
 module; it is a complete example of a third-party system.
@@ -42,8 +47,10 @@ from splitbrain.systems.base import NodeConfig, System, SystemClient, WireClient
 from splitbrain.systems.capabilities import (
     CommandResult,
     Configurable,
+    Documented,
     NodeHandle,
     NodeSetup,
+    ReadinessProbe,
     SystemOpts,
     SystemTraits,
 )
@@ -53,6 +60,7 @@ __all__ = [
     # systems under test
     "System", "NodeConfig", "SystemClient", "WireClient",
     "SystemTraits", "SystemOpts", "Configurable", "NodeSetup", "NodeHandle", "CommandResult",
+    "ReadinessProbe", "Documented",
     # workloads
     "Workload", "BaseWorkload", "Request", "CheckerSpec",
     # faults

@@ -36,12 +36,15 @@ from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.handles import DockerHandle
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.capabilities import traits_of
 
 LABEL = "splitbrain.run"
 log = logging.getLogger(__name__)
 
 CLIENT_PORT = 7000
 PEER_PORT = 7001
+#: first of the ports for a system's ``extra_ports`` (ZooKeeper's election port, ...)
+EXTRA_PORT_BASE = 7002
 LIB = "/opt/splitbrain/lib/libfaketime.so.1"
 # Redirect the node's output into the volume and make sure the clock file exists before exec.
 _WRAP = ('mkdir -p /data/data; [ -f /data/faketime ] || printf "+0.000000s\\n" > /data/faketime; '
@@ -92,7 +95,8 @@ class DockerBackend:
             raise UsageError("the docker backend needs at least one node")
         self.client = images.docker_client()
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
-        self.image = self.image or images.ensure_node_image()
+        traits = traits_of(cluster.system)
+        self.image = self.image or images.ensure_node_image(debs=tuple(traits.debs))
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id, owner.LABEL: owner.control_id()}
         prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")
@@ -100,17 +104,24 @@ class DockerBackend:
         subnet = ipaddress.ip_network(self.network.attrs["IPAM"]["Config"][0]["Subnet"])
         hosts = list(subnet.hosts())
         self.ips = {n: str(hosts[10 + i]) for i, n in enumerate(self.nodes)}
+        # Every node listens on the same ports; iptables rules on the container IPs cut them all.
+        own = {p: EXTRA_PORT_BASE + i for i, p in enumerate(x for x in traits.extra_ports if x != "client")}
+        port_of = {"peer": PEER_PORT, "client": CLIENT_PORT, **own}
+        addresses = {p: {n: (self.ips[n], port_of[p]) for n in self.nodes} for p in ("peer", *traits.extra_ports)}
         for name in self.nodes:
             config = NodeConfig(name=name, client_host="0.0.0.0", client_port=CLIENT_PORT, peer_host="0.0.0.0",
                                 peer_port=PEER_PORT, peers={p: (self.ips[p], PEER_PORT) for p in self.nodes if p != name},
-                                data_dir="/data/data", log_file=None, bug=cluster.bug, options=dict(cluster.options),
-                                files_dir=FILES_DIR)
+                                data_dir="/data/data", log_file=None, bug=cluster.bug,
+                                options={**cluster.options, "advertise_peer": [self.ips[name], PEER_PORT]},
+                                ports=dict(own), addresses=addresses, files_dir=FILES_DIR)
             self.commands[name] = list(cluster.system.node_command(config, "python3"))
             wrap = _WRAP_AFTER_SETUP if nodesetup.needs_setup(cluster.system) else _WRAP
             command = ["sh", "-c", wrap, "sh", *self.commands[name]]
             vol = self.client.volumes.create(name=f"{prefix}-{name}", labels=labels)
             self.volumes.append(vol)
-            env = faketime.node_env("/data/faketime", LIB, base={})
+            # A system that refuses clock faults runs without libfaketime (Redis cannot start under it).
+            env = (faketime.node_env("/data/faketime", LIB, base={})
+                   if "clock" not in traits.unsupported_faults else {})
             api = self.client.api
             cid = api.create_container(
                 self.image, command=command, name=f"{prefix}-{name}", hostname=name, labels=labels,

@@ -8,6 +8,12 @@ is ``image_files/Dockerfile`` on top of it, adding splitbrain's stdlib-only
 system code, the delay daemon and libfaketime's bundled library. The same
 Dockerfile builds ``FROM debian:bookworm-slim`` where a registry exists.
 
+A system that needs more of Debian on its nodes (ZooKeeper's JVM, Redis)
+declares the packages (``SystemTraits.debs``); its nodes run on the node image
+plus one layer that apt-installs them from the same Debian mirror, tagged by
+the node image and the package list, so the plain image stays small and other
+systems' runs never wait for a JVM.
+
 Both images are tagged by a hash of their inputs (debootstrap parameters for
 the base; Dockerfile, base tag and every copied file for the node image), so a
 build is a no-op until an input changes, and debootstrap's minutes are paid
@@ -172,8 +178,13 @@ def build_node(client: Any, base: str, say: Say) -> str:
             tar.add(str(src), arcname=name)
     buf.seek(0)
     say(f"docker build {tag} FROM {base}")
+    _docker_build(client, buf, tag, {"BASE": base}, say)
+    return tag
+
+
+def _docker_build(client: Any, context: io.BytesIO, tag: str, buildargs: dict[str, str], say: Say) -> None:
     try:
-        for chunk in client.api.build(fileobj=buf, custom_context=True, tag=tag, buildargs={"BASE": base},
+        for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs=buildargs,
                                       rm=True, forcerm=True, decode=True, labels={"splitbrain.image": "node"}):
             if "error" in chunk:
                 raise HarnessError(f"docker build failed: {chunk['error'].strip()}")
@@ -184,23 +195,47 @@ def build_node(client: Any, base: str, say: Say) -> str:
         raise
     except Exception as e:  # noqa: BLE001 - SDK/API errors become one line
         raise HarnessError(f"docker build failed: {e}") from None
+
+
+def ensure_node_image(say: Say | None = None, debs: tuple[str, ...] = ()) -> str:
+    """The node image's tag (with ``debs`` installed too), building whatever is missing first
+    (seconds when warm)."""
+    client = docker_client()
+    base = build_base(client, say or (lambda _s: None))
+    node = build_node(client, base, say or (lambda _s: None))
+    return build_with_debs(client, node, tuple(debs), say or (lambda _s: None)) if debs else node
+
+
+def debs_tag(node: str, debs: tuple[str, ...]) -> str:
+    return f"{NODE_REPO}:{_digest((node + chr(0) + ' '.join(sorted(set(debs)))).encode())}"
+
+
+def build_with_debs(client: Any, node: str, debs: tuple[str, ...], say: Say) -> str:
+    """The node image plus Debian packages a system needs, apt-installed from the base's mirror."""
+    tag = debs_tag(node, debs)
+    if _exists(client, tag):
+        say(f"node image {tag} (+{' '.join(sorted(set(debs)))}) is up to date")
+        return tag
+    dockerfile = (f"FROM {node}\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                  f"--no-install-recommends {' '.join(sorted(set(debs)))} >/dev/null && rm -rf /var/lib/apt/lists/*\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile.encode())
+        tar.addfile(info, io.BytesIO(dockerfile.encode()))
+    buf.seek(0)
+    say(f"docker build {tag} FROM {node} + {' '.join(sorted(set(debs)))}")
+    _docker_build(client, buf, tag, {}, say)
     return tag
 
 
-def ensure_node_image(say: Say | None = None) -> str:
-    """The node image's tag, building whatever is missing first (seconds when warm)."""
-    client = docker_client()
-    base = build_base(client, say or (lambda _s: None))
-    return build_node(client, base, say or (lambda _s: None))
-
-
-def _prune(client: Any, keep: str) -> None:
-    """Drop node images of older inputs (each code change to the systems makes one); images that
-    a container still uses stay."""
+def _prune(client: Any, keep: set[str]) -> None:
+    """Drop node images of older inputs (each code change to the systems makes one, and a layer of
+    extra packages on each); images that a container still uses stay."""
     import docker
 
     for img in client.images.list(name=NODE_REPO):
-        if keep in img.tags:
+        if keep & set(img.tags):
             continue
         for t in img.tags:
             try:
@@ -214,11 +249,36 @@ def image() -> None:
     """Node images for the docker backend (built offline, tagged by their inputs)."""
 
 
+def system_debs() -> dict[str, tuple[str, ...]]:
+    """Registered systems whose nodes need extra Debian packages, and the packages."""
+    from splitbrain.registry import SYSTEMS
+    from splitbrain.systems.capabilities import traits_of
+
+    out: dict[str, tuple[str, ...]] = {}
+    for name in SYSTEMS.names():
+        try:
+            debs = tuple(traits_of(SYSTEMS.get(name)).debs)
+        except Exception:  # noqa: BLE001 - a broken plugin is reported by `splitbrain systems`, not here
+            continue
+        if debs:
+            out[name] = debs
+    return out
+
+
 @image.command("build")
-def build_cmd() -> None:
+@click.option("--system", "systems", multiple=True, metavar="NAME",
+              help="Also build the image of a system whose nodes need extra Debian packages "
+                   "(zookeeper, redis-sentinel); a docker run builds it on first use otherwise.")
+def build_cmd(systems: tuple[str, ...]) -> None:
     """Build the base (debootstrap) and node images unless they are up to date."""
     from rich.console import Console
 
+    from splitbrain.errors import UsageError
+
+    needs = system_debs()
+    unknown = [s for s in systems if s not in needs]
+    if unknown:
+        raise UsageError(f"--system {unknown[0]!r}: systems with extra packages: {', '.join(sorted(needs)) or '(none)'}")
     console = Console(stderr=True)
     start = time.monotonic()
     with console.status("building images") as status:
@@ -229,7 +289,14 @@ def build_cmd() -> None:
                 status.update(text[:120])
                 if text.startswith(("base image", "node image", "debootstrap", "docker ", "packing")):
                     console.print(text)
-        tag = ensure_node_image(say)
-        _prune(docker_client(), keep=tag)  # only here: a run in progress may be about to use its tag
-    console.print(f"[green]ready[/] {tag} ({time.monotonic() - start:.1f}s)")
-    click.echo(tag)
+        tags = {"": ensure_node_image(say)}
+        for system in systems:
+            tags[system] = ensure_node_image(say, needs[system])
+        # only here: a run in progress may be about to use its tag; a system's image on top of
+        # the current node image stays, built or not
+        keep = set(tags.values()) | {debs_tag(tags[""], debs) for debs in needs.values()}
+        _prune(docker_client(), keep=keep)
+    for system, tag in tags.items():
+        console.print(f"[green]ready[/] {tag}{f' (for {system})' if system else ''}")
+    console.print(f"({time.monotonic() - start:.1f}s)")
+    click.echo(tags[""])

@@ -62,7 +62,7 @@ class LocalBackend:
             raise UsageError(f"local backend options start_timeout_s and log_max_bytes take numbers: {e}") from None
         self.nodes: dict[str, NodeProc] = {}
         self.links: dict[tuple[str, str], LinkProxy] = {}
-        self._source_proxies: dict[str, Any] = {}
+        self._source_proxies: list[Any] = []  # SourceProxy, one per (node, port peers dial)
         self._cut: frozenset[tuple[str, str]] = frozenset()
         self._fwd_at_cut: dict[tuple[str, str], int] = {}
         self._loss: dict[tuple[str, str], float] = {}
@@ -93,29 +93,49 @@ class LocalBackend:
         system = self._system = cluster.system
         traits = traits_of(system)
         shared, line_protocol = traits.shared_peer_addresses, traits.line_protocol
-        self._faketime_lib = faketime.library_path() if self.options.get("faketime", faketime.available()) else None
+        # A system that refuses clock faults runs without libfaketime: some cannot even start under
+        # it (Redis: jemalloc and libfaketime recurse through clock_gettime at load time).
+        wants_clock = "clock" not in traits.unsupported_faults
+        self._faketime_lib = (faketime.library_path()
+                              if wants_clock and self.options.get("faketime", faketime.available()) else None)
         self._env = dict(os.environ)
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self._env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, self._env.get("PYTHONPATH")) if p)
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="splitbrain-spawner")
         self._proxies = ProxyThread()
         self._proxies.start()
-        ports = free_ports(2 * len(names))
-        peer_port = {n: ports[2 * i + 1] for i, n in enumerate(names)}
+        extra_names = tuple(traits.extra_ports)
+        if extra_names and not shared:
+            raise UsageError(f"system {getattr(system, 'name', '?')!r} declares extra_ports: on the local "
+                             "backend that needs shared_peer_addresses=True")
+        own = [p for p in extra_names if p != "client"]
+        ports = free_ports((2 + len(own)) * len(names))
+        width = 2 + len(own)
+        client_port = {n: ports[width * i] for i, n in enumerate(names)}
+        peer_port = {n: ports[width * i + 1] for i, n in enumerate(names)}
+        own_ports = {n: {p: ports[width * i + 2 + j] for j, p in enumerate(own)} for i, n in enumerate(names)}
         peers: dict[str, dict[str, tuple[str, int]]] = {n: {} for n in names}
         extra: dict[str, dict[str, Any]] = {n: {} for n in names}
+        #: port name -> node -> address every node dials (shared) or this node's own view (per link)
+        book: dict[str, dict[str, tuple[str, int]]] = {}
         if shared:
             from splitbrain.backends.sourceproxy import SourceProxy
 
+            targets = {"peer": peer_port, **{p: client_port if p == "client" else {n: own_ports[n][p] for n in names}
+                                            for p in extra_names}}
+            for port_name, target in targets.items():
+                book[port_name] = {}
+                for dst in names:
+                    seed = f"{cluster.run_id}:{dst}" + ("" if port_name == "peer" else f":{port_name}")
+                    sp = SourceProxy(dst, (HOST, target[dst]), self._pids, self._is_cut, self._loss_of,
+                                     random.Random(seed))
+                    book[port_name][dst] = (HOST, await self._proxies.call(sp.start(HOST)))
+                    self._source_proxies.append(sp)
             for dst in names:
-                sp = SourceProxy(dst, (HOST, peer_port[dst]), self._pids, self._is_cut, self._loss_of,
-                                 random.Random(f"{cluster.run_id}:{dst}"))
-                port = await self._proxies.call(sp.start(HOST))
-                self._source_proxies[dst] = sp
                 for src in names:
                     if src != dst:
-                        peers[src][dst] = (HOST, port)
-                extra[dst]["advertise_peer"] = [HOST, port]
+                        peers[src][dst] = book["peer"][dst]
+                extra[dst]["advertise_peer"] = list(book["peer"][dst])
         else:
             for src in names:
                 for dst in names:
@@ -127,13 +147,14 @@ class LocalBackend:
                     self.links[(src, dst)] = link
             for (src, dst), link in self.links.items():
                 link.reverse = self.links[(dst, src)]
-        for i, name in enumerate(names):
+        for name in names:
             ndir = os.path.abspath(os.path.join(cluster.run_dir, "nodes", name))  # nodes run with cwd=ndir
             os.makedirs(os.path.join(ndir, "data"), exist_ok=True)
-            config = NodeConfig(name=name, client_host=HOST, client_port=ports[2 * i], peer_host=HOST,
+            addresses = dict(book) if shared else {"peer": {**peers[name], name: (HOST, peer_port[name])}}
+            config = NodeConfig(name=name, client_host=HOST, client_port=client_port[name], peer_host=HOST,
                                 peer_port=peer_port[name], peers=peers[name], data_dir=os.path.join(ndir, "data"),
                                 log_file=None, bug=cluster.bug, options={**cluster.options, **extra[name]},
-                                files_dir=os.path.join(ndir, "files"))
+                                ports=own_ports[name], addresses=addresses, files_dir=os.path.join(ndir, "files"))
             node = NodeProc(name, ndir, config, os.path.join(ndir, "node.log"), os.path.join(ndir, "clock"))
             node.command = list(system.node_command(config, sys.executable))
             open(node.log_path, "ab").close()
@@ -187,7 +208,7 @@ class LocalBackend:
     async def _stop_proxies(self) -> None:
         for link in self.links.values():
             await link.stop()
-        for sp in self._source_proxies.values():
+        for sp in self._source_proxies:
             await sp.stop()
 
     def client_address(self, node: str) -> tuple[str, int]:
@@ -201,7 +222,12 @@ class LocalBackend:
         return self.nodes[name]
 
     def _pids(self) -> dict[str, int]:
+        """The process (group leader) of every live node; a node's daemons are that process and its group."""
         return {n.name: n.proc.pid for n in list(self.nodes.values()) if n.proc is not None and n.alive()}
+
+    def _forwarded(self, src: str, dst: str) -> int:
+        """Bytes the source proxies forwarded from ``src`` to ``dst``, over every port of ``dst``."""
+        return sum(sp.forwarded.get(f"{src}->{dst}", 0) for sp in self._source_proxies)
 
     def _popen(self, node: NodeProc) -> subprocess.Popen[bytes]:
         env = self._env
@@ -339,11 +365,11 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ network and clocks
 
-    def _is_cut(self, src: str | None, dst: str) -> bool:
-        return src is not None and (src, dst) in self._cut
+    def _is_cut(self, src: str | None, dst: str | None) -> bool:
+        return src is not None and dst is not None and (src, dst) in self._cut
 
-    def _loss_of(self, src: str | None, dst: str) -> float:
-        return self._loss.get((src, dst), 0.0) if src is not None else 0.0
+    def _loss_of(self, src: str | None, dst: str | None) -> float:
+        return self._loss.get((src, dst), 0.0) if src is not None and dst is not None else 0.0
 
     def _check_links(self, links: list[tuple[str, str]]) -> None:
         for src, dst in links:
@@ -355,8 +381,7 @@ class LocalBackend:
         cut = {(src, dst) for dst, srcs in grudge.items() for src in srcs if src != dst}
         self._check_links(sorted(cut))
         self._cut = frozenset(cut)
-        self._fwd_at_cut = {(a, d): self._source_proxies[d].forwarded.get(f"{a}->{d}", 0)
-                            for a, d in cut if d in self._source_proxies}
+        self._fwd_at_cut = {(a, d): self._forwarded(a, d) for a, d in cut} if self._source_proxies else {}
         assert self._proxies is not None
         await self._proxies.call(self._apply_cut(self._cut))
 
@@ -364,7 +389,7 @@ class LocalBackend:
         for key, link in self.links.items():
             link.set_cut(key in cut)
         if not cut:
-            for sp in self._source_proxies.values():
+            for sp in self._source_proxies:
                 sp.reset()  # blackholed raw streams: start them clean
 
     async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
@@ -416,10 +441,14 @@ class LocalBackend:
         if self._source_proxies:
             # The cut set is what the proxies consult; the counters prove nothing crossed it.
             out["cut"] = sorted([*k] for k in self._cut)
-            out["leaking"] = sorted(f"{a}->{d}" for (a, d), n in self._fwd_at_cut.items()
-                                    if self._source_proxies[d].forwarded.get(f"{a}->{d}", 0) > n)
-            out["links"] = {dst: {"forwarded": dict(sp.forwarded), "dropped": dict(sp.dropped)}
-                            for dst, sp in self._source_proxies.items()}
+            out["leaking"] = sorted(f"{a}->{d}" for (a, d), n in self._fwd_at_cut.items() if self._forwarded(a, d) > n)
+            # Same shape as the link proxies' counters, so leader probes work on these systems too.
+            out["links"] = {
+                f"{a}->{d}": {"link": [a, d], "cut": (a, d) in self._cut, "forwarded_bytes": self._forwarded(a, d),
+                              "dropped_bytes": sum(sp.dropped.get(a, 0) + sp.dropped.get(f"{a}->{d}", 0)
+                                                    for sp in self._source_proxies if sp.dst == d)}
+                for a in self.nodes for d in self.nodes if a != d
+            }
         if self._mounts:
             out["disk"] = {name: await self.disk(name, {"cmd": "stats"}) for name in sorted(self._mounts)
                            if diskmount.mounted(self._mounts[name].mountpoint)}

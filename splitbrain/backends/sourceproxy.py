@@ -5,8 +5,13 @@ member, so the local backend cannot hand each node its own per-link proxy
 address. Instead there is one proxy per destination node, and on every
 accepted connection the proxy finds which node process owns the connecting
 socket (``/proc/net/tcp`` gives the socket's inode; the node's
-``/proc/<pid>/fd`` links name it). Knowing (source, destination), it can cut
-exactly the links a partition names.
+``/proc/<pid>/fd`` links name it; a dual-stack socket, as a JVM opens, is in
+``/proc/net/tcp6``; the owner may be any process in the node's process group,
+as when a node is a wrapper running several daemons). Knowing (source,
+destination), it can cut exactly the links a partition names. Each direction
+of a stream is its own directed link: while a -> b is cut, bytes from a to b
+are dropped on every connection between them, whichever side opened it, so a
+one-way cut stays one-way.
 
 A cut connection is blackholed, not reset: bytes are read and discarded and
 nothing is forwarded, as when packets are dropped. Healing closes blackholed
@@ -27,36 +32,77 @@ def _hex_addr(port: int) -> str:
     return f"0100007F:{port:04X}"
 
 
+def _hex_addr6(port: int) -> str:
+    """127.0.0.1:port as an IPv4-mapped IPv6 address, the way /proc/net/tcp6 prints it."""
+    return f"0000000000000000FFFF00000100007F:{port:04X}"
+
+
 def socket_inode(local_port: int, remote_port: int) -> int | None:
-    """Inode of the 127.0.0.1:local_port -> 127.0.0.1:remote_port socket, from /proc/net/tcp."""
-    want_local, want_remote = _hex_addr(local_port), _hex_addr(remote_port)
-    try:
-        with open("/proc/net/tcp", encoding="ascii") as fh:
-            next(fh, None)
-            for line in fh:
-                parts = line.split()
-                if len(parts) > 9 and parts[1] == want_local and parts[2] == want_remote:
-                    return int(parts[9])
-    except OSError:
-        return None
+    """Inode of the 127.0.0.1:local_port -> 127.0.0.1:remote_port socket, from /proc/net/tcp, or
+    from /proc/net/tcp6 for a dual-stack socket (a JVM's, by default)."""
+    for table, fmt in (("/proc/net/tcp", _hex_addr), ("/proc/net/tcp6", _hex_addr6)):
+        want_local, want_remote = fmt(local_port), fmt(remote_port)
+        try:
+            with open(table, encoding="ascii") as fh:
+                next(fh, None)
+                for line in fh:
+                    parts = line.split()
+                    if len(parts) > 9 and parts[1] == want_local and parts[2] == want_remote:
+                        return int(parts[9])
+        except OSError:
+            continue
     return None
 
 
-def owner_of_inode(inode: int, pids: dict[str, int]) -> str | None:
-    """Which of the given node pids holds the socket inode open."""
-    target = f"socket:[{inode}]"
-    for name, pid in pids.items():
-        fd_dir = f"/proc/{pid}/fd"
+def _holds(pid: int, target: str) -> bool:
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in fds:
         try:
-            fds = os.listdir(fd_dir)
+            if os.readlink(f"{fd_dir}/{fd}") == target:
+                return True
         except OSError:
             continue
-        for fd in fds:
-            try:
-                if os.readlink(f"{fd_dir}/{fd}") == target:
-                    return name
-            except OSError:
-                continue
+    return False
+
+
+def group_members(pgids: set[int]) -> dict[int, list[int]]:
+    """The processes of each of the given process groups (a node's daemons share its group)."""
+    out: dict[int, list[int]] = {g: [] for g in pgids}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                pgrp = int(fh.read().rsplit(")", 1)[1].split()[2])
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgrp in out:
+            out[pgrp].append(int(entry))
+    return out
+
+
+#: node process -> the processes of its group, as last scanned (daemons live as long as their node)
+_members: dict[int, list[int]] = {}
+
+
+def owner_of_inode(inode: int, pids: dict[str, int]) -> str | None:
+    """Which node holds the socket inode open: its own process, else one in its process group
+    (a node may be a wrapper whose daemons open the sockets, as a Redis node's do). The group
+    scan walks /proc, so its result is kept and redone only when it does not find the owner."""
+    target = f"socket:[{inode}]"
+    for name, pid in pids.items():
+        if _holds(pid, target):
+            return name
+    for rescan in (False, True):
+        if rescan or not set(pids.values()) <= _members.keys():
+            _members.update(group_members(set(pids.values())))
+        for name, pid in pids.items():
+            if any(_holds(p, target) for p in _members.get(pid, []) if p != pid):
+                return name
     return None
 
 
@@ -72,7 +118,7 @@ class SourceProxy:
     """One listening proxy in front of ``dst``'s peer port."""
 
     def __init__(self, dst: str, target: tuple[str, int], pids: Callable[[], dict[str, int]],
-                 blocked: Callable[[str | None, str], bool], loss: Callable[[str | None, str], float],
+                 blocked: Callable[[str | None, str | None], bool], loss: Callable[[str | None, str | None], float],
                  rng: random.Random) -> None:
         self.dst = dst
         self.target = target
@@ -91,13 +137,17 @@ class SourceProxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
+    def _owner(self, peer_port: int) -> str | None:
+        inode = socket_inode(peer_port, self.port)
+        return owner_of_inode(inode, self._pids()) if inode else None
+
     async def _identify(self, peer_port: int) -> str | None:
+        """The node that opened the connection from ``peer_port``; looked up in a worker thread,
+        since walking /proc must not hold up the bytes of every other proxied connection."""
         for _ in range(5):
-            inode = socket_inode(peer_port, self.port)
-            if inode:
-                name = owner_of_inode(inode, self._pids())
-                if name:
-                    return name
+            name = await asyncio.to_thread(self._owner, peer_port)
+            if name:
+                return name
             await asyncio.sleep(0.01)
         return None
 
@@ -143,11 +193,12 @@ class SourceProxy:
                 data = await reader.read(65536)
                 if not data:
                     return
-                pair_blocked = self._blocked(conn.src, self.dst)
-                if pair_blocked:
+                # Each direction of the stream is its own directed link: a one-way cut drops
+                # the bytes that flow along it, whichever side opened the connection.
+                if self._blocked(a, b):
                     self.dropped[key] = self.dropped.get(key, 0) + len(data)
                     continue
-                p = self._loss(conn.src, self.dst)
+                p = self._loss(a, b)
                 if p > 0 and self._rng.random() < p:
                     return  # a lost segment on a byte stream: the connection breaks
                 writer.write(data)

@@ -53,6 +53,7 @@ from splitbrain.harness.store import (
 from splitbrain.harness.verdict import check, summarize, write_results
 from splitbrain.history import HistoryWriter
 from splitbrain.systems.base import System
+from splitbrain.systems.capabilities import Documented, wait_serving
 from splitbrain.workloads.base import Workload
 
 log = logging.getLogger("splitbrain.harness")
@@ -63,6 +64,8 @@ TEARDOWN_TIMEOUT_S = 20.0
 INTERRUPTED_CHECK_TIMEOUT_S = 3.0
 CLUSTER_CHECK_TIMEOUT_S = 20.0
 FINAL_RETRY_S = 0.5
+#: how long a system with a readiness probe may take, after its ports open, to serve
+READY_TIMEOUT_S = 90.0
 
 
 @dataclass
@@ -215,6 +218,18 @@ class Run:
             return
         task.result()
         log.info("cluster of %d up in %.2f s", len(self.test.nodes), time.monotonic() - start)
+        nodes = {n: self.backend.client_address(n) for n in self.test.nodes}
+        ready = asyncio.create_task(wait_serving(self.system, nodes, READY_TIMEOUT_S))
+        stopper = asyncio.create_task(self.stop.wait())
+        await asyncio.wait({ready, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not ready.done():
+            ready.cancel()
+            with contextlib.suppress(BaseException):
+                await ready
+            return
+        if ready.result():
+            log.info("cluster of %d ready (serving) in %.2f s", len(self.test.nodes), time.monotonic() - start)
 
     async def _open_session(self) -> None:
         """Start the system's harness-side parts, if it has any (see ``SessionContext``)."""
@@ -420,6 +435,8 @@ class Run:
             extra[getattr(self.system, "name", "system")] = self.session_summary
             if self.session_summary.get("node_errors"):
                 extra["node_errors"] = list(self.session_summary["node_errors"])
+        if isinstance(self.system, Documented):
+            extra["system_promises"] = self.system.promises()
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
         if nemesis_errors:
             extra["nemesis_errors"] = nemesis_errors

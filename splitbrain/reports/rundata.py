@@ -157,6 +157,8 @@ def harness_notes(results: dict[str, Any]) -> list[str]:
         out.append(f"the harness failed (exit 255): {results['error']}")
     for err in results.get("nemesis_errors") or []:
         out.append(f"nemesis error: {err}")
+    if results.get("system_promises"):
+        out.append(f"what the system promises: {results['system_promises']}")
     return out
 
 

@@ -45,6 +45,11 @@ class NodeConfig:
     options: dict[str, Any] = field(default_factory=dict)
     #: where the files the system ships (``SystemTraits.files``) are on this node
     files_dir: str = ""
+    #: this node's own listening port for each of ``SystemTraits.extra_ports`` (but "client")
+    ports: dict[str, int] = field(default_factory=dict)
+    #: port name ("peer", "client", or an extra port) -> node -> the address to dial that
+    #: node's port at; every node is listed, this one too (as the others reach it)
+    addresses: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -53,6 +58,8 @@ class NodeConfig:
     def from_json(cls, text: str) -> NodeConfig:
         d = json.loads(text)
         d["peers"] = {k: (v[0], int(v[1])) for k, v in d["peers"].items()}
+        d["addresses"] = {port: {k: (v[0], int(v[1])) for k, v in book.items()}
+                          for port, book in d.get("addresses", {}).items()}
         return cls(**d)
 
 

@@ -17,6 +17,12 @@ what their system needs and the harness never guesses with ``getattr``:
   files are shipped and before its process starts; ``teardown_node(node)``
   before the node's logs are collected. ``node`` is a :class:`NodeHandle`:
   run a command on that node, upload a file to it, on any backend.
+* :class:`Documented` -- ``promises()``: what this configuration of the system
+  promises (and so which anomalies are its documented behaviour, not a bug),
+  printed at the top of every run's report.
+* :class:`ReadinessProbe` -- ``async ready(host, port)``: whether a node
+  serves yet (not merely accepts connections); the run waits for every node
+  (:func:`wait_serving`) before the workload and the nemesis start.
 """
 
 from __future__ import annotations
@@ -110,6 +116,16 @@ class SystemTraits:
     ``line_protocol``: peers exchange newline-delimited messages, so a link
     proxy may hold back whole lines (set False for gRPC/HTTP2 and other binary
     peer protocols).
+
+    ``extra_ports``: ports peers dial besides the peer port (ZooKeeper's
+    leader-election port; Redis Sentinel's port, which also serves clients).
+    Each name gets a port of its own in ``NodeConfig.ports``, except
+    ``"client"``, which names the client port itself when peers dial it too.
+    Every port peers dial, ``"peer"`` included, is in ``NodeConfig.addresses``,
+    and on the local backend each goes through the harness's proxies, so a
+    partition cuts them all (local backend: with ``shared_peer_addresses``).
+    ``debs``: Debian packages the node needs; the docker backend runs the
+    system's nodes on an image that has them (``splitbrain image build``).
     """
 
     default_nodes: int = 5
@@ -121,6 +137,8 @@ class SystemTraits:
     #: what ``run`` injects when no ``--nemesis`` is given: every supported fault, unless the
     #: system is not distributed (memkv: nothing to partition, a kill loses all by design)
     default_nemesis: str = "all"
+    extra_ports: tuple[str, ...] = ()
+    debs: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -194,3 +212,55 @@ class NodeSetup(Protocol):
     def teardown_node(self, node: NodeHandle) -> None:
         """Called once per node at teardown, before logs are collected; must not raise."""
         ...
+
+
+@runtime_checkable
+class Documented(Protocol):
+    """A system that says what it promises, in its own documentation's words, so a report that
+    shows an anomaly also says whether the system ever promised otherwise."""
+
+    def promises(self) -> str:
+        """One paragraph: the guarantees of this configuration and where they are documented."""
+        ...
+
+
+@runtime_checkable
+class ReadinessProbe(Protocol):
+    """A system whose nodes accept connections before they serve (a JVM ensemble electing a
+    leader, sentinels still discovering each other). The run waits, bounded, until every node
+    is ready before the workload and the nemesis start, so faults hit a working cluster and
+    the start-up is not counted against it."""
+
+    async def ready(self, host: str, port: int) -> bool:
+        """Whether the node whose client port is at host:port serves requests now. Must return
+        within a few seconds; an exception counts as not ready."""
+        ...
+
+
+async def wait_serving(system: object, nodes: Mapping[str, tuple[str, int]], timeout_s: float) -> float:
+    """Poll a :class:`ReadinessProbe` system until every node is ready; seconds it took (0 for other
+    systems). HarnessError naming the nodes still not ready after ``timeout_s``."""
+    import asyncio
+    import time
+
+    from splitbrain.errors import HarnessError
+
+    if not isinstance(system, ReadinessProbe):
+        return 0.0
+    start = time.monotonic()
+    waiting = dict(nodes)
+    while waiting:
+        for name, (host, port) in list(waiting.items()):
+            try:
+                ok = await asyncio.wait_for(system.ready(host, port), 5.0)
+            except Exception:  # noqa: BLE001 - any failure of the probe means "not yet"
+                ok = False
+            if ok:
+                del waiting[name]
+        if not waiting:
+            break
+        if time.monotonic() - start > timeout_s:
+            raise HarnessError(f"node(s) {', '.join(sorted(waiting))} accept connections but did not "
+                               f"become ready within {timeout_s:.0f} s")
+        await asyncio.sleep(0.2)
+    return time.monotonic() - start
