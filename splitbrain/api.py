@@ -29,6 +29,8 @@ declared, never guessed at:
 * ``async ready(host, port) -> bool`` (:class:`ReadinessProbe`): for nodes that
   open their port before they serve (a JVM ensemble electing a leader); the
   run waits until every node is ready before the workload and faults start;
+* ``async leader(nodes) -> name`` (:class:`LeaderProbe`): which node leads,
+  for the faults aimed at the leader;
 * ``promises() -> str`` (:class:`Documented`): what this configuration
   guarantees, printed at the top of every report.
 
@@ -48,6 +50,7 @@ from splitbrain.systems.capabilities import (
     CommandResult,
     Configurable,
     Documented,
+    LeaderProbe,
     NodeHandle,
     NodeSetup,
     ReadinessProbe,
@@ -60,7 +63,7 @@ __all__ = [
     # systems under test
     "System", "NodeConfig", "SystemClient", "WireClient",
     "SystemTraits", "SystemOpts", "Configurable", "NodeSetup", "NodeHandle", "CommandResult",
-    "ReadinessProbe", "Documented",
+    "ReadinessProbe", "Documented", "LeaderProbe",
     # workloads
     "Workload", "BaseWorkload", "Request", "CheckerSpec",
     # faults

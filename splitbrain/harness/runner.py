@@ -53,7 +53,7 @@ from splitbrain.harness.store import (
 from splitbrain.harness.verdict import check, summarize, write_results
 from splitbrain.history import HistoryWriter
 from splitbrain.systems.base import System
-from splitbrain.systems.capabilities import Documented, wait_serving
+from splitbrain.systems.capabilities import Documented, LeaderProbe, wait_serving
 from splitbrain.workloads.base import Workload
 
 log = logging.getLogger("splitbrain.harness")
@@ -271,6 +271,9 @@ class Run:
             from splitbrain.nemesis.schedule import NemesisRunner
 
             self.nemesis = NemesisRunner(schedule, self.backend, list(test.nodes), rec.nemesis, rec.now_s)
+            if isinstance(self.system, LeaderProbe):
+                system, addresses = self.system, {n: self.backend.client_address(n) for n in test.nodes}
+                self.nemesis.ctx.leader = lambda: system.leader(addresses)
             nemesis_task = asyncio.create_task(self.nemesis.run(nemesis_stop))
         clients = asyncio.create_task(self.workers.run(gen))
         stopper = asyncio.create_task(self.stop.wait())

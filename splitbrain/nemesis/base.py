@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,6 +54,8 @@ class NemesisContext:
     state: dict[str, Any] = field(default_factory=dict)
     #: the parameters the schedule drew for the fault being started ({} = draw now from ``rng``)
     params: dict[str, Any] = field(default_factory=dict)
+    #: asks the system which node leads (a LeaderProbe system), else None
+    leader: Callable[[], Awaitable[str | None]] | None = None
 
 
 @runtime_checkable
@@ -152,6 +155,13 @@ async def leaderish(ctx: NemesisContext, fallback: str, window_s: float = 0.3) -
     it is just some node) ``fallback``, drawn from the seeded rng by the caller
     so the rng sequence is the same either way, is used.
     """
+    if ctx.leader is not None:
+        try:
+            named = await asyncio.wait_for(ctx.leader(), 3.0)
+        except Exception:  # noqa: BLE001 - a probe that fails falls back to the traffic counters
+            named = None
+        if named in ctx.nodes:
+            return named, "system-reported"
     before = await _outgoing_bytes(ctx)
     if before is None:
         return fallback, "random"

@@ -20,6 +20,8 @@ what their system needs and the harness never guesses with ``getattr``:
 * :class:`Documented` -- ``promises()``: what this configuration of the system
   promises (and so which anomalies are its documented behaviour, not a bug),
   printed at the top of every run's report.
+* :class:`LeaderProbe` -- ``async leader(nodes)``: which node leads, for the
+  faults aimed at the leader.
 * :class:`ReadinessProbe` -- ``async ready(host, port)``: whether a node
   serves yet (not merely accepts connections); the run waits for every node
   (:func:`wait_serving`) before the workload and the nemesis start.
@@ -221,6 +223,18 @@ class Documented(Protocol):
 
     def promises(self) -> str:
         """One paragraph: the guarantees of this configuration and where they are documented."""
+        ...
+
+
+@runtime_checkable
+class LeaderProbe(Protocol):
+    """A system that can say which node leads (Jepsen's ``Primary``): faults aimed at the leader
+    (``partition-leader``, half of ``partition``'s draws) ask it instead of guessing from traffic,
+    which finds no leader in a system whose gossip outweighs its replication (Redis Sentinel)."""
+
+    async def leader(self, nodes: Mapping[str, tuple[str, int]]) -> str | None:
+        """The leading node's name, given every node's client address; None when unknown. Must
+        return within a few seconds."""
         ...
 
 

@@ -35,8 +35,10 @@ across restarts (``nodewrap``'s ``keep``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,6 +62,18 @@ if t == 'set' then return {t, redis.call('SMEMBERS', KEYS[1])} end
 if t == 'string' then return {t, redis.call('GET', KEYS[1])} end
 return {t}
 """
+
+
+#: redis-server address -> node name, learnt once per address (a node keeps its address for the run)
+NAMES: dict[tuple[str, int], str] = {}
+
+
+def _node_name(config_get: Any) -> str | None:
+    """The node name in a ``CONFIG GET dbfilename`` answer (``splitbrain-<node>.rdb``)."""
+    fname = str((config_get or {}).get("dbfilename", ""))
+    if fname.startswith("splitbrain-") and fname.endswith(".rdb"):
+        return fname[len("splitbrain-"):-len(".rdb")]
+    return None
 
 
 def primary_of(config: NodeConfig) -> str:
@@ -112,7 +126,6 @@ class RedisSentinelClient:
         self.wait_timeout_ms = wait_timeout_ms
         self._sentinel: Any = None
         self._primaries: dict[tuple[str, int], Any] = {}
-        self._names: dict[tuple[str, int], str] = {}
 
     async def _primary(self, timeout_s: float) -> tuple[Any, tuple[str, int]]:
         from redis.asyncio import Redis
@@ -131,14 +144,21 @@ class RedisSentinelClient:
 
     async def _name(self, conn: Any, addr: tuple[str, int]) -> str | None:
         """The node name of the redis-server at ``addr`` (from its own dbfilename, never replicated)."""
-        if addr not in self._names:
-            got = await conn.config_get("dbfilename")
-            fname = str(got.get("dbfilename", ""))
-            if fname.startswith("splitbrain-") and fname.endswith(".rdb"):
-                self._names[addr] = fname[len("splitbrain-"):-len(".rdb")]
-        return self._names.get(addr)
+        if addr not in NAMES:
+            name = _node_name(await conn.config_get("dbfilename"))
+            if name:
+                NAMES[addr] = name
+        return NAMES.get(addr)
 
     async def invoke(self, op: str, key: Any, value: Any, timeout_s: float) -> dict[str, Any]:
+        """One operation, bounded by ``timeout_s`` as a whole (asking the sentinel included)."""
+        state = {"sent": False}
+        try:
+            return await asyncio.wait_for(self._invoke(op, key, value, timeout_s, state), timeout_s)
+        except TimeoutError:
+            return {"ok": False, "error": "timeout", "definite": op == "read" or not state["sent"]}
+
+    async def _invoke(self, op: str, key: Any, value: Any, timeout_s: float, state: dict[str, bool]) -> dict[str, Any]:
         from redis.asyncio.sentinel import MasterNotFoundError
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ReadOnlyError, RedisError, ResponseError
@@ -153,7 +173,7 @@ class RedisSentinelClient:
             node = await self._name(conn, addr)
             extra = {"node": node} if node else {}
             k = f"splitbrain:{key}"
-            sent = True
+            sent = state["sent"] = True
             if op == "read":
                 got = await conn.eval(READ_SCRIPT, 1, k)
                 kind = got[0].decode() if isinstance(got[0], bytes) else str(got[0])
@@ -268,6 +288,41 @@ class RedisSentinelSystem:
                      "narrows the window but cannot close it (the write already applied on the primary, "
                      "and a failover may promote a replica without it).")
         return text
+
+    async def leader(self, nodes: Mapping[str, tuple[str, int]]) -> str | None:
+        """The primary most sentinels name (each asked on its node, all at once), as a node name."""
+        from redis.asyncio import Redis
+
+        async def ask(host: str, port: int) -> tuple[str, int] | None:
+            sentinel = Redis(host=host, port=port, socket_timeout=1.0, socket_connect_timeout=1.0)
+            try:
+                addr: Any = await sentinel.sentinel_get_master_addr_by_name(SERVICE)
+                if not addr:
+                    return None
+                host = addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0])
+                return host, int(addr[1])
+            except Exception:  # noqa: BLE001 - a sentinel cut off or down just does not vote
+                return None
+            finally:
+                await sentinel.aclose()
+
+        answers = await asyncio.gather(*(ask(h, p) for h, p in nodes.values()))
+        votes: dict[tuple[str, int], int] = {}
+        for addr in answers:
+            if addr is not None:
+                votes[addr] = votes.get(addr, 0) + 1
+        if not votes:
+            return None
+        addr = max(votes, key=lambda a: votes[a])
+        if addr not in NAMES:
+            primary = Redis(host=addr[0], port=addr[1], socket_timeout=2.0, socket_connect_timeout=2.0)
+            try:
+                name = _node_name(await primary.config_get("dbfilename"))
+            finally:
+                await primary.aclose()
+            if name:
+                NAMES[addr] = name
+        return NAMES.get(addr)
 
     async def ready(self, host: str, port: int) -> bool:
         """Ready when this node's sentinel can authorise a failover (``CKQUORUM``) and knows a

@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -272,6 +273,20 @@ class ZkClient:
             await asyncio.to_thread(_stop_quietly, writer[0])
 
 
+async def _four_letters(host: str, port: int, word: bytes, timeout_s: float = 2.0) -> bytes:
+    """Ask a server one of ZooKeeper's four-letter words; the answer, up to the server's close."""
+    async def ask() -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(word)
+            await writer.drain()
+            return await reader.read(-1)
+        finally:
+            writer.close()
+
+    return await asyncio.wait_for(ask(), timeout_s)
+
+
 def _stop_quietly(zk: Any) -> None:
     try:
         zk.stop()
@@ -328,16 +343,20 @@ class ZooKeeperSystem:
                 "stale reads under partitions are its documented behaviour, not a bug: --system-opt "
                 "reads=sync removes them.")
 
+    async def leader(self, nodes: Mapping[str, tuple[str, int]]) -> str | None:
+        """The node whose ``srvr`` says ``Mode: leader``."""
+        for name, (host, port) in nodes.items():
+            try:
+                if b"Mode: leader" in await _four_letters(host, port, b"srvr"):
+                    return name
+            except (OSError, TimeoutError):
+                continue
+        return None
+
     async def ready(self, host: str, port: int) -> bool:
         """Serving: the ``srvr`` four-letter word names the server's mode (leader/follower) only
         once it has joined a quorum; before, it says it is not currently serving requests."""
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            writer.write(b"srvr")
-            await writer.drain()
-            return b"Mode:" in await reader.read(-1)
-        finally:
-            writer.close()
+        return b"Mode:" in await _four_letters(host, port, b"srvr")
 
     def setup_node(self, node: NodeHandle) -> None:
         """Fail early, naming the node, when ZooKeeper or Java is missing there."""
