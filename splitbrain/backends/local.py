@@ -380,12 +380,14 @@ class LocalBackend:
     async def partition(self, grudge: Grudge) -> None:
         cut = {(src, dst) for dst, srcs in grudge.items() for src in srcs if src != dst}
         self._check_links(sorted(cut))
-        self._cut = frozenset(cut)
-        self._fwd_at_cut = {(a, d): self._forwarded(a, d) for a, d in cut} if self._source_proxies else {}
         assert self._proxies is not None
-        await self._proxies.call(self._apply_cut(self._cut))
+        await self._proxies.call(self._apply_cut(frozenset(cut)))
 
     async def _apply_cut(self, cut: frozenset[tuple[str, str]]) -> None:
+        # On the proxies' own loop: no byte is between the source proxies' cut check and their
+        # counters while the cut set and the counters' baseline change.
+        self._cut = cut
+        self._fwd_at_cut = {(a, d): self._forwarded(a, d) for a, d in cut} if self._source_proxies else {}
         for key, link in self.links.items():
             link.set_cut(key in cut)
         if not cut:

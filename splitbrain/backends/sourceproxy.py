@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -90,9 +89,6 @@ def group_members(pgids: set[int]) -> dict[int, list[int]]:
 
 #: node process -> the processes of its group, as last scanned (daemons live as long as their node)
 _members: dict[int, list[int]] = {}
-_scanned_at = 0.0
-#: a failed lookup rescans /proc at most this often (a restarted node's daemons are new processes)
-RESCAN_S = 0.5
 #: what _owner returns for a connection the harness itself opened (its clients): no node, no retry
 HARNESS = ""
 
@@ -105,12 +101,9 @@ def owner_of_inode(inode: int, pids: dict[str, int]) -> str | None:
     for name, pid in pids.items():
         if _holds(pid, target):
             return name
-    global _scanned_at
     for rescan in (False, True):
-        stale = rescan and time.monotonic() - _scanned_at > RESCAN_S
-        if stale or not set(pids.values()) <= _members.keys():
+        if rescan or not set(pids.values()) <= _members.keys():
             _members.update(group_members(set(pids.values())))
-            _scanned_at = time.monotonic()
         for name, pid in pids.items():
             if any(_holds(p, target) for p in _members.get(pid, []) if p != pid):
                 return name
@@ -217,8 +210,10 @@ class SourceProxy:
                 if p > 0 and self._rng.random() < p:
                     return  # a lost segment on a byte stream: the connection breaks
                 writer.write(data)
-                await writer.drain()
+                # Counted as it is handed on, before draining: a cut that lands during the drain
+                # must not see these bytes (checked before the cut) as crossing it.
                 self.forwarded[key] = self.forwarded.get(key, 0) + len(data)
+                await writer.drain()
         except (ConnectionError, OSError):
             return
 
