@@ -79,11 +79,13 @@ def main(argv: list[str]) -> int:
     write_files(spec.get("files", []))
     lock = threading.Lock()
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    pumps: dict[str, threading.Thread] = {}
     for p in spec["procs"]:
         proc = subprocess.Popen(p["argv"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, cwd=p.get("cwd") or None, preexec_fn=_die_with_parent)
         assert proc.stdout is not None
-        threading.Thread(target=_pump, args=(p["tag"], proc.stdout, lock), daemon=True).start()
+        pumps[p["tag"]] = threading.Thread(target=_pump, args=(p["tag"], proc.stdout, lock), daemon=True)
+        pumps[p["tag"]].start()
         procs.append((p["tag"], proc))
 
     def stop(signum: int, _frame: Any) -> None:
@@ -97,6 +99,7 @@ def main(argv: list[str]) -> int:
         for tag, proc in procs:
             code = proc.poll()
             if code is not None:
+                pumps[tag].join(2.0)  # its last words first
                 with lock:
                     sys.stdout.write(f"{time.time():.3f} ERROR [{tag}] exited with status {code}\n")
                     sys.stdout.flush()
