@@ -34,6 +34,7 @@ from splitbrain.backends.handles import SshHandle
 from splitbrain.backends.hosts import Host, load_nodes_file
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.capabilities import traits_of
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,9 @@ class SshBackend:
     async def setup(self, cluster: ClusterSpec) -> None:
         self.cluster = cluster
         self.check_nodes(list(cluster.nodes))
+        if traits_of(cluster.system).extra_ports:
+            raise UsageError(f"system {getattr(cluster.system, 'name', '?')!r} needs more peer ports than one "
+                             "(SystemTraits.extra_ports): the ssh backend does not give them yet; use local or docker")
         for name, host in zip(cluster.nodes, self.hosts, strict=False):
             self.conns[name] = Connection(host, self.user, self.key, self.known_hosts, self.insecure)
         # Connect everywhere first: a bad host fails the run before anything is installed or injected.
