@@ -64,10 +64,11 @@ def _txn_json(t: TxnView) -> dict[str, Any]:
 
 
 def _evidence(g: TxnGraph, a: int, b: int, rel: str, txns: dict[int, TxnView]) -> dict[str, Any]:
-    why = g.why[(a, b)][rel]
-    if rel == REALTIME:  # stored without evidence (there are many): it is in the calls' positions
+    if rel == REALTIME:  # order edges are stored bare (there are many): the evidence is the calls
         return {"completed": txns[a].call.complete_index, "invoked": txns[b].call.invoke_index}
-    return why
+    if rel == PROCESS:
+        return {"process": txns[a].call.process}
+    return g.why[(a, b)][rel]
 
 
 def _cycle_anomaly(found: Found, kind: str, steps: list[Step], g: TxnGraph, txns: dict[int, TxnView]) -> None:

@@ -278,7 +278,7 @@ def _unwind(a: int, b: int, first_label: str, parent: dict, last: tuple, closing
 
 def _fallback(g: TxnGraph, members: set[int]) -> list[Step]:
     sub = nx.DiGraph()
-    sub.add_edges_from((a, b) for (a, b) in g.why if a in members and b in members)
+    sub.add_edges_from((a, b) for (a, b) in g.edges() if a in members and b in members)
     return [(a, b, g.label(a, b)) for a, b in nx.find_cycle(sub)]
 
 
@@ -318,6 +318,6 @@ def search_component(g: TxnGraph, adj: dict[int, list[tuple[int, str]]], members
 def components(g: TxnGraph) -> list[set[int]]:
     """Strongly connected components with more than one transaction, smallest id first."""
     succ: dict[int, list[int]] = {}
-    for a, b in g.why:
+    for a, b in g.edges():
         succ.setdefault(a, []).append(b)
     return sorted((set(c) for c in sccs(sorted(succ), succ)), key=min)

@@ -37,34 +37,52 @@ _NO_EVIDENCE: dict[str, Any] = {}
 
 @dataclass
 class TxnGraph:
+    """Data edges keep their evidence (``why``); order edges (process, realtime) are many and
+    their evidence is on the calls themselves, so they are kept as bare pairs (``order``)."""
+
     why: dict[tuple[int, int], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    order: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def link(self, a: int, b: int, rel: str, why: dict[str, Any]) -> None:
         """Add ``a -> b`` for ``rel``, keeping the first evidence given; self-edges are dropped."""
-        if a != b:
-            rels = self.why.get((a, b))
-            if rels is None:
-                self.why[(a, b)] = {rel: why}
-            elif rel not in rels:
-                rels[rel] = why
+        if a == b:
+            return
+        if rel in (PROCESS, REALTIME):
+            if self.order.get((a, b)) != PROCESS:
+                self.order[(a, b)] = rel
+            return
+        rels = self.why.get((a, b))
+        if rels is None:
+            self.why[(a, b)] = {rel: why}
+        elif rel not in rels:
+            rels[rel] = why
 
     def label(self, a: int, b: int) -> str:
-        rels = self.why[(a, b)]
-        for r in PRIORITY:
-            if r in rels:
-                return r
-        raise KeyError((a, b))
+        rels = self.why.get((a, b))
+        if rels:
+            for r in PRIORITY:
+                if r in rels:
+                    return r
+        return self.order[(a, b)]
+
+    def edges(self) -> set[tuple[int, int]]:
+        return set(self.why) | set(self.order)
 
     def labelled_adjacency(self) -> dict[int, list[tuple[int, str]]]:
         adj: dict[int, list[tuple[int, str]]] = {}
         for (a, b) in self.why:
             adj.setdefault(a, []).append((b, self.label(a, b)))
+        for (a, b), rel in self.order.items():
+            if (a, b) not in self.why:
+                adj.setdefault(a, []).append((b, rel))
         return adj
 
     def __len__(self) -> int:
-        return len(self.why)
+        return len(self.why) + sum(1 for k in self.order if k not in self.why)
 
     def count(self, rel: str) -> int:
+        if rel in (PROCESS, REALTIME):
+            return sum(1 for r in self.order.values() if r == rel)
         return sum(1 for rels in self.why.values() if rel in rels)
 
 
@@ -86,7 +104,7 @@ def add_realtime(g: TxnGraph, calls: Iterable[Call], nodes: set[int]) -> None:
         if is_invoke:
             preds[n] = tuple(buffer)
             for p in preds[n]:
-                g.link(p, n, REALTIME, _NO_EVIDENCE)  # the positions are on the calls: shared, to save memory
+                g.link(p, n, REALTIME, _NO_EVIDENCE)  # the evidence is the calls' positions
         else:
             buffer.difference_update(preds.get(n, ()))
             buffer.add(n)
