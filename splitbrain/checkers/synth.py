@@ -59,17 +59,22 @@ def write_register(path: str | os.PathLike[str], n_ops: int, *, clients: int = 8
         counter[0] += 1
         return "write", None, (counter[0] if unique else rng.randrange(values))
 
+    injected = [False]
+    bad_reads: list[list[Any]] = []  # held, so identity tells them apart
+
     def on_ok(st: list[Any]) -> None:
         if st[1] == "write":  # acknowledged writes: one 200 acknowledgements old is surely overwritten
             history.append(st[3])
             del history[:-256]
+        elif any(st is b for b in bad_reads):
+            injected[0] = True  # acknowledged: a bad read that timed out would have shown nothing
 
     def apply(st: list[Any]) -> None:
         f = st[1]
         if f == "read":
-            if made[0] >= bad_at >= 0 and len(history) > 200:
+            if not injected[0] and made[0] >= bad_at >= 0 and len(history) > 200:
                 st[5] = history[-200] if unique else values + 7  # long overwritten / never written
-                made[0] = -10**12  # only once
+                bad_reads.append(st)
             else:
                 st[5] = reg[0]
         elif f == "write":
