@@ -13,15 +13,17 @@ from splitbrain.backends import diskmount
 
 
 @contextlib.contextmanager
-def lazyfs(tmp: Path, source: str = "test:n1", cache_s: float = 0.0) -> Iterator[tuple[Path, Any]]:
+def lazyfs(tmp: Path, source: str = "test:n1", cache_s: float = 0.0,
+           names: str = "posix") -> Iterator[tuple[Path, Any]]:
     """Yields (mount point, control(request) -> answer); unmounts and checks it is gone after.
 
     ``cache_s=0``: the kernel caches no names or attributes, so a test may look right after a
-    crash (runs cache them and wait that long after a crash, as one test here does too)."""
+    crash (runs cache them and wait that long after a crash, as one test here does too).
+    ``names="posix"``: the strict rule (only a directory fsync makes its names durable)."""
     m = diskmount.Mount.under(str(tmp), "n1")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     try:
-        diskmount.start(m, sys.executable, source, env, cache_s)
+        diskmount.start(m, sys.executable, source, env, cache_s, names)
         yield Path(m.mountpoint), lambda req: diskmount.control(m.control, req)
     finally:
         diskmount.release(m)

@@ -62,6 +62,19 @@ def test_a_new_file_needs_its_directory_fsynced_too(tmp_path):
         assert (mnt / "a").read_bytes() == b"now durable"
 
 
+def test_ordered_names_become_durable_with_the_next_fsync_of_anything(tmp_path):
+    """The journaling-filesystem rule (the default): one metadata log, committed by any fsync."""
+    with lazyfs(tmp_path, names="ordered") as (mnt, ctl):
+        os.mkdir(mnt / "member")
+        write(mnt / "member" / "wal", b"entry", sync=True)  # commits the mkdir before it, too
+        os.mkdir(mnt / "later")  # nothing fsync'd after this
+        write(mnt / "member" / "db", b"page")
+        report = ctl({"cmd": "crash"})
+        assert report["undone_names"] == 2 and report["dropped_files"] == 1
+        assert os.listdir(mnt) == ["member"] and os.listdir(mnt / "member") == ["wal"]
+        assert (mnt / "member" / "wal").read_bytes() == b"entry"
+
+
 def test_rename_is_durable_only_with_the_directory_fsync(tmp_path):
     with lazyfs(tmp_path) as (mnt, ctl):
         atomic_write(mnt / "state", b"v1")
@@ -178,7 +191,8 @@ OPS = st.one_of(
 class Model:
     """POSIX durability, brute force: inodes with current and durable bytes, names current and durable."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: str) -> None:
+        self.ordered = names == "ordered"  # any fsync commits every name change (one metadata journal)
         self.inodes: dict[int, list[bytes]] = {}  # id -> [current, durable]
         self.names: dict[str, int] = {}
         self.durable_names: dict[str, int] = {}
@@ -203,6 +217,8 @@ class Model:
         elif kind == "fsync" and args[0] in self.names:
             ino = self.inodes[self.names[args[0]]]
             ino[1] = ino[0]
+            if self.ordered:
+                self.durable_names = dict(self.names)
             fd = os.open(mnt / args[0], os.O_RDONLY)
             os.fsync(fd)
             os.close(fd)
@@ -229,18 +245,19 @@ def _view(mnt: Path) -> dict[str, bytes]:
     return {n: (mnt / n).read_bytes() for n in os.listdir(mnt)}
 
 
-def test_any_sequence_of_operations_survives_a_crash_as_posix_promises(tmp_path):
+@pytest.mark.parametrize("names", ["posix", "ordered"])
+def test_any_sequence_of_operations_survives_a_crash_as_the_rule_promises(tmp_path, names):
     """Brute-force model check: after every op and every crash the mount equals the model."""
-    with lazyfs(tmp_path) as (mnt, ctl):
+    with lazyfs(tmp_path, names=names) as (mnt, ctl):
 
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.lists(OPS, max_size=25))
         def check(ops: list[tuple]) -> None:
             for n in os.listdir(mnt):
                 os.unlink(mnt / n)
             fsync_dir(mnt)
             ctl({"cmd": "crash"})
-            model = Model()
+            model = Model(names)
             for op in [*ops, ("crash",)]:
                 if op[0] == "crash":
                     ctl({"cmd": "crash"})

@@ -76,12 +76,12 @@ class Mount:
         return cls(node, mountpoint, os.path.join(node_dir, "data.disk"), os.path.join(node_dir, "data.trash"), sock)
 
     def command(self, python: str, source: str, parent: int | None = None,
-                cache_s: float = KERNEL_CACHE_S) -> list[str]:
+                cache_s: float = KERNEL_CACHE_S, names: str = "ordered") -> list[str]:
         """argv of the daemon; with ``parent`` it unmounts and exits when that process dies."""
         watch = ["--parent", str(parent)] if parent is not None else []
         return [python, "-m", "splitbrain.backends.lazyfs", "--backing", self.backing, "--trash", self.trash,
                 "--control", self.control, "--fsname", f"{FSNAME_PREFIX}:{source}", "--subtype", SUBTYPE,
-                "--cache-s", str(cache_s), *watch, self.mountpoint]
+                "--cache-s", str(cache_s), "--names", names, *watch, self.mountpoint]
 
 
 def mounted(mountpoint: str) -> bool:
@@ -176,7 +176,8 @@ def prepare(m: Mount) -> None:
     shutil.rmtree(m.trash, ignore_errors=True)
 
 
-def start(m: Mount, python: str, source: str, env: dict[str, str], cache_s: float = KERNEL_CACHE_S) -> None:
+def start(m: Mount, python: str, source: str, env: dict[str, str], cache_s: float = KERNEL_CACHE_S,
+          names: str = "ordered") -> None:
     """Mount ``m`` (daemon log in ``lazyfs.log`` beside it); returns once it serves requests.
 
     The daemon runs in its own session, outside the nodes' process groups, and
@@ -184,7 +185,7 @@ def start(m: Mount, python: str, source: str, env: dict[str, str], cache_s: floa
     prepare(m)
     node_dir = os.path.dirname(m.mountpoint)
     with open(os.path.join(node_dir, "lazyfs.log"), "ab") as out:
-        m.proc = subprocess.Popen(m.command(python, source, os.getpid(), cache_s), stdin=subprocess.DEVNULL,
+        m.proc = subprocess.Popen(m.command(python, source, os.getpid(), cache_s, names), stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=subprocess.STDOUT, env=env, cwd=node_dir, start_new_session=True)
     wait_mounted(m)
 

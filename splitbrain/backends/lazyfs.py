@@ -46,9 +46,9 @@ from typing import Any
 import mfusepy  # type: ignore[import-untyped]
 
 try:
-    from splitbrain.backends.lazyjournal import Journal
+    from splitbrain.backends.lazyjournal import NAME_RULES, Journal
 except ImportError:  # shipped flat beside this file
-    from lazyjournal import Journal  # type: ignore[import-not-found,no-redef]
+    from lazyjournal import NAME_RULES, Journal  # type: ignore[import-not-found,no-redef]
 
 _STAT_KEYS = ("st_mode", "st_ino", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime_ns", "st_mtime_ns",
               "st_ctime_ns", "st_blocks", "st_blksize", "st_rdev")
@@ -283,13 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control", required=True)
     ap.add_argument("--fsname", default="lazyfs", help="the mount's source in the mount table")
     ap.add_argument("--subtype", default="lazyfs", help="the mount's type is fuse.<subtype>")
+    ap.add_argument("--names", choices=NAME_RULES, default="ordered",
+                    help="name changes durable at the next fsync of anything (ordered) or of their directory (posix)")
     ap.add_argument("--cache-s", type=float, default=0.0, help="how long the kernel may cache names and attributes")
     ap.add_argument("--parent", type=int, default=None, help="unmount and exit when this process dies")
     args = ap.parse_args(argv)
     if args.parent is not None:
         threading.Thread(target=watch_parent, args=(args.parent, args.mountpoint), daemon=True,
                          name="lazyfs-parent").start()
-    journal = Journal(args.backing, args.trash)
+    journal = Journal(args.backing, args.trash, args.names)
     ops = LazyOps(journal)
     threading.Thread(target=serve_control, args=(args.control, journal, ops.mutex), daemon=True,
                      name="lazyfs-control").start()

@@ -8,10 +8,15 @@ remembers how to get back to the last *durable* state:
 * file contents: the first time a byte range that was durable is overwritten or
   truncated away, its old bytes are saved (appends save nothing, only the old
   size); ``fsync``/``fdatasync`` of the file forgets them (they became durable);
-* names: creating, removing and renaming files and directories are durable only
-  once the directory holding the name is fsync'd (POSIX's rule, stricter than
-  ext4's ordered mode). Removed and replaced objects are parked in a trash
-  directory beside the backing one until then, so they can come back.
+* names: creating, removing and renaming files and directories wait in order
+  until they are durable, by one of two rules (``names``). ``ordered`` (the
+  default), a journaling filesystem's (ext4 ``data=ordered``, XFS): the next
+  fsync of anything commits every name change before it, since the metadata
+  journal is one log. ``posix``: only an fsync of the directory holding a name
+  makes it durable, all POSIX promises (an etcd data dir does not survive it:
+  etcd never fsyncs the directory it creates ``member/`` in). Removed and
+  replaced objects are parked in a trash directory beside the backing one
+  until then, so they can come back.
 
 A :meth:`Journal.crash` is a power loss: names are undone newest first, then
 every file not fsync'd goes back to its durable bytes. With ``torn`` the
@@ -32,8 +37,11 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+#: when a name change becomes durable: at the next fsync of anything, or of its directory only
+NAME_RULES = ("ordered", "posix")
 #: how many paths a report lists (the counts are always complete)
 REPORT_PATHS = 20
 
@@ -111,7 +119,10 @@ def _merge(covered: list[tuple[int, int]], new: list[tuple[int, int]]) -> list[t
 class Journal:
     """The undo journal over ``backing`` (names are paths from the mount root, ``/a/b``)."""
 
-    def __init__(self, backing: str, trash: str) -> None:
+    def __init__(self, backing: str, trash: str, names: str = "ordered") -> None:
+        if names not in NAME_RULES:
+            raise ValueError(f"names must be one of {', '.join(NAME_RULES)}, got {names!r}")
+        self.names_rule = names
         self.backing = os.path.abspath(backing)
         self.trash = os.path.abspath(trash)
         os.makedirs(self.trash, exist_ok=True)
@@ -181,6 +192,8 @@ class Journal:
         d = self._dirty.pop((st.st_dev, st.st_ino), None)
         if d is not None:
             os.close(d.fd)
+        if self.names_rule == "ordered":
+            self._commit_names(lambda n: True)
 
     # ------------------------------------------------------------------ names
 
@@ -231,10 +244,17 @@ class Journal:
     def fsyncdir(self, path: str) -> None:
         """The directory's entries become durable: every pending change touching it."""
         path = path.rstrip("/") or "/"
-        keep = []
+        if self.names_rule == "ordered":
+            self._commit_names(lambda n: True)
+            return
         for n in self._names:
             n.dirs.discard(path)
-            if n.dirs:
+        self._commit_names(lambda n: not n.dirs)
+
+    def _commit_names(self, durable: Callable[[_Name], bool]) -> None:
+        keep = []
+        for n in self._names:
+            if not durable(n):
                 keep.append(n)
             elif n.parked:
                 self._discard(n.parked)

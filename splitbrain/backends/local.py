@@ -39,6 +39,7 @@ from typing import Any
 from splitbrain.backends import bringup, diskmount, faketime, nodesetup
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.handles import LocalHandle
+from splitbrain.backends.lazyjournal import NAME_RULES
 from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
@@ -350,8 +351,11 @@ class LocalBackend:
         reason = diskmount.unavailable()
         if reason:
             raise UsageError(f"the disk fault cannot run on the local backend: {reason}")
+        names = str(self.options.get("lazyfs_names", "ordered"))
+        if names not in NAME_RULES:
+            raise UsageError(f"--backend-opt lazyfs_names={names!r}: allowed values: {', '.join(NAME_RULES)}")
         m = self._mounts[name] = diskmount.Mount.under(ndir, name)
-        await asyncio.to_thread(diskmount.start, m, sys.executable, source, self._env)
+        await asyncio.to_thread(diskmount.start, m, sys.executable, source, self._env, diskmount.KERNEL_CACHE_S, names)
 
     async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
         self._node(node)
