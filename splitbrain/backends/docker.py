@@ -295,10 +295,24 @@ class DockerBackend:
         self._apply_node(node)
 
     async def pause(self, node: str) -> None:
-        def go() -> None:
-            self.containers[node].pause()
-            self._paused.add(node)
-        await asyncio.to_thread(go)
+        await asyncio.to_thread(self._pause, node)
+
+    def _pause(self, node: str, tries: int = 4) -> None:
+        """``docker pause``, retried: on a loaded host the cgroup freezer can fail to freeze a busy
+        container in runc's window ("unable to freeze") and runc thaws it again, so a retry is safe
+        (pausing is idempotent) and is what makes the fault land. Other errors are not retried."""
+        import docker
+
+        for attempt in range(1, tries + 1):
+            try:
+                self.containers[node].pause()
+                break
+            except docker.errors.APIError as e:
+                if "unable to freeze" not in str(e) or attempt == tries:
+                    raise
+                log.warning("%s: docker pause failed (%s); retrying (%d/%d)", node, e.explanation, attempt, tries)
+                time.sleep(0.5 * attempt)
+        self._paused.add(node)
 
     async def resume(self, node: str) -> None:
         def go() -> None:

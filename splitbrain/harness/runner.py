@@ -60,6 +60,7 @@ log = logging.getLogger("splitbrain.harness")
 
 #: bounds on the stopping path (seconds), so an interrupted run ends within 15 s
 HEAL_TIMEOUT_S = 5.0
+FINAL_HEAL_TIMEOUT_S = 90.0  # the final phase's heal: restarts killed nodes (docker: up to 60 s each, in parallel)
 TEARDOWN_TIMEOUT_S = 20.0
 INTERRUPTED_CHECK_TIMEOUT_S = 3.0
 CLUSTER_CHECK_TIMEOUT_S = 20.0
@@ -348,7 +349,10 @@ class Run:
         if self.interrupted:
             return
         self.phase = "heal"
-        await self._heal()
+        # Not interrupted: the heal may take what restarting killed nodes takes (their bring-up
+        # deadline), not the 5 s bound of the stopping path; a heal cut short would leave nodes down
+        # and the run judged lost.
+        await self._heal(FINAL_HEAL_TIMEOUT_S)
         keyed = getattr(self, "keyed", None)
         finals = keyed.final_requests() if keyed is not None else self.workload.final_requests(self.test.rng("final"))
         if not finals:
@@ -392,13 +396,26 @@ class Run:
             log.error("lost control: %s", why)
         return lost
 
-    async def _heal(self) -> None:
+    async def _heal(self, timeout_s: float = HEAL_TIMEOUT_S) -> None:
+        """Heal within ``timeout_s``; a Ctrl-C meanwhile cuts a long heal short (the stopping path
+        heals again within its own 5 s bound), so an interrupted run still ends promptly."""
         if self.nemesis is None:
             return
+        heal = asyncio.create_task(self.nemesis.heal())
+        stopper = asyncio.create_task(self.stop.wait())
         try:
-            await asyncio.wait_for(self.nemesis.heal(), HEAL_TIMEOUT_S)
-        except Exception as e:  # noqa: BLE001 - teardown heals too; keep going
-            log.error("heal failed: %s: %s", type(e).__name__, e)
+            await asyncio.wait({heal, stopper} if timeout_s > HEAL_TIMEOUT_S else {heal}, timeout=timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not heal.done():
+                heal.cancel()
+                with contextlib.suppress(BaseException):
+                    await heal
+                log.error("heal failed: %s", "interrupted" if self.stop.is_set() else f"not done in {timeout_s:.0f} s")
+            elif heal.exception() is not None:
+                e = heal.exception()
+                log.error("heal failed: %s: %s", type(e).__name__, e)
+        finally:
+            stopper.cancel()
 
     async def _teardown(self) -> None:
         try:
