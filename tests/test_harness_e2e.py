@@ -48,7 +48,10 @@ def test_memkv_run_end_to_end(tmp_path):
     assert set(out) == {"run_dir", "valid", "checkers", "ops", "faults", "seed"}
     assert out["valid"] is True and out["seed"] == 11 and out["faults"] == 0
     assert out["checkers"]["linearizable"] == {"valid": True}
-    assert 200 <= out["ops"] <= 400  # 3 s at 100 ops/s, plus the final read
+    # At most 3 s at 100 ops/s plus the final read (the rate limit holds); the floor only proves the
+    # clients were driven: how close a run gets to its rate is a speed figure for bench/, and a
+    # 2-core machine at load 40 drove 194 of the 300 (flake watch, 1 of 3 rounds).
+    assert 50 <= out["ops"] <= 400
     run_dir = Path(out["run_dir"])
     assert run_dir.parent == store / "memkv-register"
     assert (store / "latest").resolve() == run_dir.resolve()
