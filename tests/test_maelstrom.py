@@ -304,3 +304,35 @@ def test_missing_binary_exits_66_and_no_binary_64(tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 64 and "needs the node binary: --bin PATH" in p.stderr
 
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no engine
+        return False
+
+
+# slow: besides container start-up, the docker backend can lose control (exit 255) when a partition
+# races a pause, kill or restart of the same container (`cannot exec in a stopped state`, or a grudge
+# not applied to a container restarting meanwhile): a backend race, seen with fault groups 2-4 s apart
+@pytest.mark.skipif(not _docker_engine(), reason="no Docker engine reachable")
+@pytest.mark.parametrize("workload, binary", [
+    pytest.param("lin-kv", "python", id="python-lin-kv", marks=pytest.mark.slow),
+    pytest.param("broadcast", "go", id="go-broadcast", marks=pytest.mark.slow),
+    pytest.param("g-counter", "python", id="python-g-counter", marks=pytest.mark.slow),
+])
+def test_docker_ships_the_binary_correct_valid_wrong_caught(tmp_path, request, workload, binary):
+    """The node binary is shipped into each container; faults are iptables rules, docker kill and pause."""
+    path = request.getfixturevalue("gonode") if binary == "go" else PYNODE
+    for bin_args, expected in (((workload,), 0), ((workload, "--wrong"), 1)):
+        code, out, err = run_node(tmp_path, "--backend", "docker", "--nemesis-interval", "4", bin_args=bin_args,
+                                  workload=workload, nemesis="partition,kill,pause", binary=path, time_limit=12,
+                                  timeout=600)
+        assert code == expected, (out, err[-3000:])
+        if expected == 0:
+            results = json.loads((Path(out["run_dir"]) / "results.json").read_text())
+            assert results["faults"] >= 1 and results["maelstrom"]["messages"]["total"] > 0
