@@ -68,8 +68,9 @@ def test_plugin_loses_acknowledged_writes_under_partition_and_kill(tmp_path):
 
 def test_plugin_is_valid_without_faults(tmp_path):
     """The flaw needs a fault to show: a quiet run is valid (no false alarm)."""
+    # failover=5: a backup that misses syncs for a second on a loaded machine must not promote itself
     p = splitbrain("run", "pbkv", "--nemesis", "none", "--time-limit", "4", "--seed", "1", "--store", str(tmp_path),
-                   "--json")
+                   "--system-opt", "failover=5", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
 
 
@@ -101,8 +102,8 @@ def test_campaign_over_the_plugin_and_its_system_file(tmp_path):
 
 
 def test_pytest_plugin_from_a_separate_project(tmp_path):
-    """A user's own test suite gates on the plugin and on the system file, with nothing but the marker."""
-    (tmp_path / "test_mine.py").write_text(textwrap.dedent(f"""
+    """A user's own test suite gates on the plugin with nothing but the marker (system_opts included)."""
+    (tmp_path / "test_mine.py").write_text(textwrap.dedent("""
         import pytest
 
         @pytest.mark.splitbrain(system="pbkv", nemesis="partition,kill", time_limit=20, seed=1)
@@ -111,8 +112,8 @@ def test_pytest_plugin_from_a_separate_project(tmp_path):
             run.assert_invalid()
             assert "lost" in run.explain()
 
-        @pytest.mark.splitbrain(system={str(SYSFILE)!r}, nemesis="none", time_limit=3, seed=1)
-        def test_pbkv_file_is_valid_when_quiet(splitbrain_run):
+        @pytest.mark.splitbrain(system="pbkv", nemesis="none", time_limit=3, seed=1, system_opts={"failover": 5})
+        def test_pbkv_is_valid_when_quiet(splitbrain_run):
             splitbrain_run().assert_valid()
     """))
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),

@@ -93,7 +93,7 @@ def test_other_names_keep_working_and_a_clash_is_refused(tmp_path, broken_plugin
 GOOD = {
     "name": '"mine"',
     "command": '["python3", "{dir}/server.py", "--name", "{name}", "--nodes", "{node_ids}", "--port", "{client_port}",'
-               ' "--peer-port", "{peer_port}", "--peers", "{peers}", "--data", "{data_dir}"]',
+                ' "--peer-port", "{peer_port}", "--peers", "{peers}", "--data", "{data_dir}", "--failover", "5"]',
     "files": '["server.py"]',
     "workloads": '["set"]',
 }
