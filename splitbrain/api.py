@@ -18,8 +18,8 @@ for a server speaking splitbrain's JSON-lines wire protocol (docs/wire-protocol.
 ``client`` is just ``WireClient(host, port)``. Optional abilities are
 declared, never guessed at:
 
-* ``traits = SystemTraits(...)``: default cluster size, faults that cannot act
-  on it, files to ship to every node (docker and ssh nodes get them in
+* ``traits = SystemTraits(...)``: default cluster size and faults, faults that
+  cannot act on it, files to ship to every node (docker and ssh nodes get them in
   ``NodeConfig.files_dir``), peer addressing;
 * ``configure(opts: SystemOpts) -> System``: read ``--bug`` and
   ``--system-opt KEY=VALUE`` once, before anything starts (raise

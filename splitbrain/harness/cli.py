@@ -100,7 +100,7 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
         raise UsageError("--bin and --bin-arg are for `splitbrain run maelstrom` (a Maelstrom node binary)")
     traits = traits_of(system)
     if nemesis is None:
-        nemesis = getattr(traits, "default_nemesis", "all")
+        nemesis = traits.default_nemesis
     if schedule is not None:
         nemesis, nodes, schedule = _replayed(schedule, nodes)
     workload = workload or (system.workloads[0] if system.workloads else "register")

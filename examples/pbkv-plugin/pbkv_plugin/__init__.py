@@ -24,7 +24,9 @@ class PbkvSystem:
     #: the first is the default workload: a set shows lost acknowledged adds directly
     workloads: tuple[str, ...] = ("set", "register")
     bugs: dict[str, str] = field(default_factory=dict)  # the flaw is the design, not a switch
-    traits: SystemTraits = SystemTraits(default_nodes=3, files={"pbkv_server.py": str(SERVER)})
+    #: what `run pbkv` injects without --nemesis: the faults that expose its flaw
+    traits: SystemTraits = SystemTraits(default_nodes=3, files={"pbkv_server.py": str(SERVER)},
+                                        default_nemesis="partition,kill")
     failover_s: float = 1.0
 
     def configure(self, opts: SystemOpts) -> PbkvSystem:
