@@ -106,7 +106,7 @@ def test_pytest_plugin_from_a_separate_project(tmp_path):
     (tmp_path / "test_mine.py").write_text(textwrap.dedent("""
         import pytest
 
-        @pytest.mark.splitbrain(system="pbkv", nemesis="partition,kill", time_limit=20, seed=1)
+        @pytest.mark.splitbrain(system="pbkv", nemesis="partition,kill", time_limit=30, seed=1)
         def test_pbkv_loses_writes(splitbrain_run):
             run = splitbrain_run()
             run.assert_invalid()
