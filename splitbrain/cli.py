@@ -23,7 +23,7 @@ COMMANDS = {
     "check": "splitbrain.checkers.cli:check",
     "report": "splitbrain.reports.cli:report",
     "serve": "splitbrain.reports.cli:serve",
-    "campaign": "splitbrain.harness.campaign:campaign",
+    "campaign": "splitbrain.harness.campaign_cli:campaign",
     "image": "splitbrain.backends.images:image",
     "cleanup": "splitbrain.backends.cleanup:cleanup",
     "lab": "splitbrain.backends.lab:lab",

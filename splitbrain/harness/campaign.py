@@ -16,11 +16,11 @@ and on GitHub Actions ``::error`` annotations plus a Markdown summary in
 from __future__ import annotations
 
 import concurrent.futures
-import datetime as _dt
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -33,12 +33,10 @@ from splitbrain.checkers.memory import ENV_VAR as MEMORY_ENV
 from splitbrain.checkers.memory import default_cap_mb
 from splitbrain.errors import (
     EXIT_HARNESS,
-    EXIT_INTERRUPTED,
     BadInputError,
     UsageError,
-    worst_exit,
 )
-from splitbrain.harness.junit import write_junit
+from splitbrain.harness.shards import Shard, campaign_id, parse_shard, slice_runs
 from splitbrain.registry import WORKLOADS
 from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts
 
@@ -72,6 +70,13 @@ class CampaignSpec:
     extra_args: list[str] = field(default_factory=list)
     #: ``KEY=VALUE`` options for the systems under test (``run --system-opt``)
     system_opts: list[str] = field(default_factory=list)
+    #: ``K/N``: run only shard K of N of the matrix (flag only: each CI runner passes its own)
+    shard: str | None = None
+
+    def run_params(self) -> dict[str, Any]:
+        """What changes what a run does, beyond the matrix: part of the campaign id."""
+        return {"time_limit": self.time_limit, "backend": self.backend, "concurrency": self.concurrency,
+                "nodes": self.nodes, "extra_args": self.extra_args, "system_opts": sorted(self.system_opts)}
 
 
 @dataclass
@@ -105,6 +110,36 @@ class RunOutcome:
             seconds=round(self.seconds, 3), anomaly=self.anomaly, error=self.error,
         )
         return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RunOutcome:
+        """Back from an index.json entry (resume, merge); a malformed entry is bad data (exit 65)."""
+        try:
+            spec = RunSpec(str(d["system"]), str(d["workload"]), str(d["nemesis"]), int(d["seed"]), d.get("bug"))
+            return cls(spec, int(d["exit_code"]), d.get("valid", "unknown"), d.get("run_dir"),
+                       float(d.get("seconds") or 0.0), str(d.get("anomaly") or ""), str(d.get("error") or ""))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInputError(f"malformed run entry in index.json: {e}") from None
+
+
+@dataclass
+class CampaignPlan:
+    """The whole matrix, this shard's slice of it, and the id every shard shares."""
+
+    spec: CampaignSpec
+    matrix: list[RunSpec]
+    runs: list[RunSpec]
+    shard: Shard | None
+    id: str
+
+
+def plan(spec: CampaignSpec) -> CampaignPlan:
+    shard = parse_shard(spec.shard) if spec.shard is not None else None
+    if shard is not None:
+        spec.shard = str(shard)
+    matrix = expand(spec)
+    return CampaignPlan(spec, slice_runs(matrix, None), slice_runs(matrix, shard), shard,
+                        campaign_id(matrix, spec.run_params()))
 
 
 def load_toml(path: str) -> dict[str, Any]:
@@ -213,27 +248,61 @@ def run_one(spec: CampaignSpec, run: RunSpec) -> RunOutcome:
     # parallel runs share the machine's memory: each run's checkers get an equal share of the cap
     env.setdefault(MEMORY_ENV, str(round(default_cap_mb() / spec.parallel)))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        returncode, stdout, stderr = _run_child(cmd, env, timeout)
     except subprocess.TimeoutExpired:
         return RunOutcome(run, EXIT_HARNESS, "unknown", None, time.monotonic() - start,
                           error=f"run did not finish within {timeout:.0f} s")
     seconds = time.monotonic() - start
     result: dict[str, Any] = {}
-    for line in reversed(proc.stdout.splitlines()):
+    for line in reversed(stdout.splitlines()):
         if line.startswith("{"):
             try:
                 result = json.loads(line)
                 break
             except ValueError:
                 continue
-    err_lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    err_lines = [ln for ln in stderr.splitlines() if ln.strip()]
     outcome = RunOutcome(
-        run, proc.returncode, result.get("valid", "unknown"), result.get("run_dir"), seconds,
-        error="" if proc.returncode in (0, 1, 2) else (err_lines[-1] if err_lines else f"exit {proc.returncode}"),
+        run, returncode, result.get("valid", "unknown"), result.get("run_dir"), seconds,
+        error="" if returncode in (0, 1, 2) else (err_lines[-1] if err_lines else f"exit {returncode}"),
     )
     if outcome.valid is False and outcome.run_dir:
         outcome.anomaly = describe_anomaly(Path(outcome.run_dir))
     return outcome
+
+
+#: the runs in flight, so a Ctrl-C can stop each one cleanly (it heals, tears down and reports)
+_CHILDREN: set[subprocess.Popen[str]] = set()
+_CHILDREN_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def _run_child(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
+    """A run in its own session: a terminal's Ctrl-C reaches the campaign only, which then sends
+    each run one SIGTERM (the run's own clean stop) instead of signals racing its teardown."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(proc)
+        if _STOPPING.is_set():
+            proc.terminate()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.discard(proc)
+    return proc.returncode, out, err
+
+
+def _stop_children() -> None:
+    with _CHILDREN_LOCK:
+        _STOPPING.set()
+        for proc in _CHILDREN:
+            proc.terminate()
 
 
 def describe_anomaly(run_dir: Path) -> str:
@@ -255,27 +324,6 @@ def describe_anomaly(run_dir: Path) -> str:
     return "; ".join(parts) or "invalid"
 
 
-def campaign_dir(spec: CampaignSpec) -> Path:
-    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    d = Path(spec.store) / "campaigns" / f"{spec.name}-{stamp}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def write_index(directory: Path, spec: CampaignSpec, outcomes: list[RunOutcome], exit_code: int) -> Path:
-    index = {
-        "name": spec.name,
-        "spec": asdict(spec),
-        "exit_code": exit_code,
-        "runs": [o.to_json() for o in outcomes],
-    }
-    path = directory / "index.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(index, indent=1))
-    tmp.replace(path)
-    return path
-
-
 def github_annotations(outcomes: list[RunOutcome]) -> None:
     """On GitHub Actions: ::error lines and a Markdown table in the step summary."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
@@ -293,81 +341,31 @@ def github_annotations(outcomes: list[RunOutcome]) -> None:
             fh.write("## splitbrain campaign\n\n" + "\n".join(rows) + "\n")
 
 
-def execute(spec: CampaignSpec, runs: list[RunSpec], live: bool) -> list[RunOutcome]:
+def execute(p: CampaignPlan, todo: list[RunSpec], outcomes: list[RunOutcome], live: bool,
+            on_done: Any = None) -> list[RunOutcome]:
+    """Run ``todo``, appending to ``outcomes`` (the runs already done, on a resume) as each ends.
+
+    Ctrl-C: no new run starts, the runs in flight get one SIGTERM and stop cleanly; their
+    (interrupted) outcomes are not recorded, so ``--resume`` runs them again."""
     from splitbrain.harness.campaign_view import CampaignView
 
-    outcomes: list[RunOutcome] = []
-    with CampaignView(runs, live=live) as view:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=spec.parallel) as pool:
-            futures = {pool.submit(run_one, spec, r): r for r in runs}
+    with CampaignView(p.runs, live=live, shard=p.shard, total=len(p.matrix), already=list(outcomes)) as view:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=p.spec.parallel) as pool:
+            futures = {pool.submit(run_one, p.spec, r): r for r in todo}
             try:
                 for fut in concurrent.futures.as_completed(futures):
                     outcome = fut.result()
+                    if _STOPPING.is_set():
+                        continue
                     outcomes.append(outcome)
                     view.done(outcome)
+                    if on_done is not None:
+                        on_done(outcomes)
             except KeyboardInterrupt:
                 for f in futures:
                     f.cancel()
+                _stop_children()
                 raise
-    order = {id(r): i for i, r in enumerate(runs)}
-    outcomes.sort(key=lambda o: order[id(o.spec)])
+    order = {r.name: i for i, r in enumerate(p.runs)}
+    outcomes.sort(key=lambda o: order.get(o.spec.name, len(order)))
     return outcomes
-
-
-@click.command()
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--name", default=None, help="Campaign name (its directory under STORE/campaigns/).")
-@click.option("--systems", default=None, help="Comma-separated systems.")
-@click.option("--workloads", default=None, help="Comma-separated workloads.")
-@click.option("--nemesis", multiple=True, help="A fault set (comma-separated); repeat for several sets.")
-@click.option("--seeds", type=int, default=None, help="Seeds per cell (seed_base, seed_base+1, ...).")
-@click.option("--seed-base", type=int, default=None)
-@click.option("--time-limit", type=float, default=None, help="Seconds per run.")
-@click.option("--bug", default=None, help="Seeded bug, applied to the systems that have it.")
-@click.option("--system-opt", "system_opts", multiple=True, metavar="KEY=VALUE",
-              help="Option for the systems under test, as `run --system-opt` (repeatable).")
-@click.option("--backend", default=None)
-@click.option("--store", default=None)
-@click.option("--parallel", type=int, default=None, help="Runs at once (local backend only).")
-@click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write JUnit XML here.")
-@click.option("--run-arg", "run_args", multiple=True,
-              help="Extra flag passed to every run, e.g. --run-arg=--nemesis-interval=2 (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the campaign index as JSON.")
-def campaign(config: str | None, name: str | None, systems: str | None, workloads: str | None,
-             nemesis: tuple[str, ...], seeds: int | None, seed_base: int | None, time_limit: float | None,
-             bug: str | None, system_opts: tuple[str, ...], backend: str | None, store: str | None, parallel: int | None,
-             junit: str | None, run_args: tuple[str, ...], as_json: bool) -> None:
-    """Run a matrix of tests (from flags or a TOML file) and exit with the worst verdict."""
-    values: dict[str, Any] = load_toml(config) if config else {}
-    flags = {
-        "name": name, "systems": _split(systems) if systems else None,
-        "workloads": _split(workloads) if workloads else None, "nemesis": list(nemesis) or None,
-        "seeds": seeds, "seed_base": seed_base, "time_limit": time_limit, "bug": bug, "backend": backend,
-        "store": store, "parallel": parallel, "junit": junit, "extra_args": list(run_args) or None,
-        "system_opts": list(system_opts) or None,
-    }
-    values.update({k: v for k, v in flags.items() if v is not None})
-    spec = CampaignSpec(**values)
-    if spec.parallel > 1 and spec.backend != "local":
-        raise UsageError(f"--parallel is only supported on the local backend, not {spec.backend!r}")
-    runs = expand(spec)
-    directory = campaign_dir(spec)
-    live = sys.stdout.isatty() and not os.environ.get("CI") and not as_json
-    outcomes: list[RunOutcome] = []
-    try:
-        outcomes = execute(spec, runs, live)
-    except KeyboardInterrupt:
-        write_index(directory, spec, outcomes, EXIT_INTERRUPTED)
-        raise
-    code = worst_exit([o.exit_code for o in outcomes])
-    index = write_index(directory, spec, outcomes, code)
-    if spec.junit:
-        write_junit(spec.junit, spec.name, outcomes)
-    github_annotations(outcomes)
-    if as_json:
-        click.echo(index.read_text())
-    else:
-        from splitbrain.harness.campaign_view import print_summary
-
-        print_summary(outcomes, index)
-    sys.exit(code)

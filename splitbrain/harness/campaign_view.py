@@ -22,24 +22,45 @@ def _verdict(o: Any) -> str:
 
 
 class CampaignView:
-    """Runs done/left, verdicts so far and an ETA; plain lines when not on a terminal."""
+    """Runs done/left, verdicts so far and an ETA, for this shard and for the whole campaign;
+    plain lines when not on a terminal.
 
-    def __init__(self, runs: list[Any], live: bool) -> None:
+    The ETA counts only runs finished in this session (a resumed campaign's earlier runs
+    say nothing about this machine's pace); the whole campaign's left-over assumes the
+    other shards go at this shard's pace, as CI runners of one kind do."""
+
+    def __init__(self, runs: list[Any], live: bool, shard: Any = None, total: int | None = None,
+                 already: list[Any] | None = None) -> None:
         self.runs = runs
-        self.done_runs: list[Any] = []
+        self.done_runs: list[Any] = list(already or [])
+        self.resumed = len(self.done_runs)
         self.live = live
+        self.shard = shard
+        self.total = total if total is not None else len(runs)
         self.started = time.monotonic()
         self._live: Live | None = None
 
-    def _table(self) -> Table:
+    def progress(self) -> str:
+        """``shard 2/4: 3/6 runs, 3 left, ETA 40s | campaign: 24 runs, ~21 left``."""
         n, total = len(self.done_runs), len(self.runs)
         elapsed = time.monotonic() - self.started
-        eta = (elapsed / n) * (total - n) if n else float("nan")
+        fresh = n - self.resumed
+        per_run = elapsed / fresh if fresh else None
+        eta = f"{per_run * (total - n):.0f}s" if per_run is not None else "?"
+        head = f"shard {self.shard}" if self.shard else "campaign"
+        line = f"{head}: {n}/{total} runs, {total - n} left, {elapsed:.0f}s elapsed, ETA {eta}"
+        if self.shard:
+            # the other shards' share, assumed at this shard's pace (they run elsewhere, at once)
+            left = self.total - total + (total - n)
+            line += f" | campaign: {self.total} runs in {self.shard.n} shards, ~{left} left here and elsewhere"
+        return line
+
+    def _table(self) -> Table:
         counts = {"valid": 0, "INVALID": 0, "other": 0}
         for o in self.done_runs:
             v = _verdict(o)
             counts[v if v in counts else "other"] += 1
-        t = Table(title=f"campaign: {n}/{total} runs, {elapsed:.0f}s elapsed, ETA {eta:.0f}s")
+        t = Table(title=self.progress())
         t.add_column("run")
         t.add_column("verdict")
         t.add_column("s", justify="right")
@@ -53,7 +74,7 @@ class CampaignView:
             self._live = Live(self._table(), refresh_per_second=2)
             self._live.__enter__()
         else:
-            click.echo(f"campaign: {len(self.runs)} runs", err=True)
+            click.echo(self.progress(), err=True)
         return self
 
     def done(self, outcome: Any) -> None:
@@ -63,6 +84,7 @@ class CampaignView:
         else:
             click.echo(f"[{len(self.done_runs)}/{len(self.runs)}] {outcome.spec.name}: {_verdict(outcome)} "
                        f"({outcome.seconds:.1f}s) {outcome.run_dir or outcome.error}", err=True)
+            click.echo(f"  {self.progress()}", err=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:

@@ -184,7 +184,10 @@ class StoreHandler(BaseHTTPRequestHandler):
                 continue
             link = None
             rd = r.get("run_dir")
-            if isinstance(rd, str) and rd:
+            rel = r.get("run_path")  # inside this store (a merged campaign's run dirs): no guess from the cwd
+            if isinstance(rel, str) and rel and (self.store / rel / "report.html").resolve().is_relative_to(self.store):
+                link = "/" + urllib.parse.quote(rel) + "/report.html"
+            elif isinstance(rd, str) and rd:
                 p = Path(rd)
                 p = p if p.is_absolute() else Path.cwd() / p
                 try:
