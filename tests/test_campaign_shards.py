@@ -209,3 +209,32 @@ def test_24_runs_in_4_shards(tmp_path):
     assert _runs(json.loads(r.stdout)) == _runs(json.loads(whole.stdout))
     assert len(_cases(tmp_path / "merged.xml")) == 24
     assert _cases(tmp_path / "merged.xml") == _cases(tmp_path / "whole.xml")
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
+    """SIGINT mid-campaign: exit 130, the finished run kept, no run left behind; --resume runs the rest."""
+    import signal
+
+    store = tmp_path / "store"
+    p = subprocess.Popen([sys.executable, "-m", "splitbrain", *_matrix(store=store, seeds=2)[:-1]],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
+    assert p.stderr is not None
+    seen = ""
+    for line in p.stderr:  # the first run has ended: the second is in flight
+        seen += line
+        if line.startswith("[1/4]"):
+            break
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, seen + err
+    assert "--resume" in err
+    (cdir,) = (store / "campaigns").iterdir()
+    idx = json.loads((cdir / "index.json").read_text())
+    assert idx["complete"] is False and idx["exit_code"] == 130 and 1 <= len(idx["runs"]) < 4
+    assert not subprocess.run(["pgrep", "-f", str(store)], capture_output=True).stdout
+    r = _cli("campaign", "--resume", str(cdir), "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    resumed = json.loads(r.stdout)
+    assert resumed["complete"] is True and len(resumed["runs"]) == 4
+    assert [x["run_dir"] for x in resumed["runs"] if x["name"] in {y["name"] for y in idx["runs"]}] == \
+        [x["run_dir"] for x in idx["runs"]]
