@@ -96,6 +96,7 @@ class DockerBackend:
         self.client = images.docker_client()
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
         traits = traits_of(cluster.system)
+        self.start_timeout_s = max(self.start_timeout_s, traits.start_timeout_s or 0.0)
         self.image = self.image or images.ensure_node_image(debs=tuple(traits.debs))
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id, owner.LABEL: owner.control_id()}

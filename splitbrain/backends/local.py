@@ -94,6 +94,7 @@ class LocalBackend:
         system = self._system = cluster.system
         traits = traits_of(system)
         shared, line_protocol = traits.shared_peer_addresses, traits.line_protocol
+        self.start_timeout_s = max(self.start_timeout_s, traits.start_timeout_s or 0.0)
         # A system that refuses clock faults runs without libfaketime: some cannot even start under
         # it (Redis: jemalloc and libfaketime recurse through clock_gettime at load time).
         wants_clock = "clock" not in traits.unsupported_faults

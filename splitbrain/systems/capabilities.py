@@ -141,6 +141,9 @@ class SystemTraits:
     default_nemesis: str = "all"
     extra_ports: tuple[str, ...] = ()
     debs: tuple[str, ...] = ()
+    #: seconds a node may take to open its client port when the backend's own default is shorter
+    #: (a JVM on a loaded machine takes long); None: the backend's default
+    start_timeout_s: float | None = None
 
 
 @runtime_checkable

@@ -307,6 +307,7 @@ class ZooKeeperSystem:
         extra_ports=("election",),
         files={"nodewrap.py": NODEWRAP},
         debs=("default-jre-headless", "libzookeeper-java", "libslf4j-java"),
+        start_timeout_s=90.0,  # five JVMs starting at once on a small, busy machine
     )
     #: ``reads=sync``: every read is preceded by sync(), making it linearizable
     sync_reads: bool = False
