@@ -33,6 +33,7 @@ class Plan:
     expect: str  # "invalid": the anomaly must be found; "valid": the run must pass
     why: str
     extra: tuple[str, ...] = ()
+    nemesis: str = "partition"
 
 
 PLANS = {
@@ -44,9 +45,10 @@ PLANS = {
     "zk-sync": Plan("zookeeper", "register", "valid", "sync() before every read: linearizable",
                     ("--system-opt", "reads=sync", "--nodes", "5", "--nemesis-interval", "2")),
     "redis": Plan("redis-sentinel", "set", "invalid",
-                  "asynchronous replication: the old primary's acknowledged adds vanish at failover"),
+                  "asynchronous replication: the old primary's acknowledged adds vanish at failover "
+                  "(partitions aimed at the primary, which Sentinel names)", nemesis="partition-leader"),
     "redis-wait1": Plan("redis-sentinel", "set", "invalid", "WAIT 1 on every add narrows the window",
-                        ("--system-opt", "wait=1")),
+                        ("--system-opt", "wait=1"), nemesis="partition-leader"),
 }
 _UP = re.compile(r"cluster of \d+ up in ([\d.]+) s")
 _READY = re.compile(r"cluster of \d+ ready \(serving\) in ([\d.]+) s")
@@ -95,7 +97,7 @@ def main() -> None:
         plan = PLANS[name]
         hits, starts, readies, rates, acked, lost, missed = 0, [], [], [], [], [], []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            out = run(plan.system, workload=plan.workload, nemesis="partition", seed=seed,
+            out = run(plan.system, workload=plan.workload, nemesis=plan.nemesis, seed=seed,
                       time_limit=args.time_limit, backend=args.backend, store=args.store, extra=list(plan.extra))
             code = out["exit_code"]
             found = code == 1 if plan.expect == "invalid" else code == 0
@@ -112,7 +114,7 @@ def main() -> None:
                 lost.append(lo)
             print(f"  {name} seed {seed}: exit {code} ({out.get('wall_s', 0):.0f} s)", file=sys.stderr, flush=True)
         n = args.seeds
-        line = (f"{name:12s} {plan.system}/{plan.workload} under partition, {args.time_limit:.0f} s x {n} seeds: "
+        line = (f"{name:12s} {plan.system}/{plan.workload} under {plan.nemesis}, {args.time_limit:.0f} s x {n} seeds: "
                 f"{'found' if plan.expect == 'invalid' else 'valid'} {hits}/{n} ({100 * hits / n:.0f}%)")
         if starts:
             line += f"; ports open {statistics.mean(starts):.1f} s"

@@ -345,14 +345,16 @@ class ZooKeeperSystem:
                 "reads=sync removes them.")
 
     async def leader(self, nodes: Mapping[str, tuple[str, int]]) -> str | None:
-        """The node whose ``srvr`` says ``Mode: leader``."""
-        for name, (host, port) in nodes.items():
+        """The node whose ``srvr`` says ``Mode: leader`` (all asked at once)."""
+        async def mode(host: str, port: int) -> bytes:
             try:
-                if b"Mode: leader" in await _four_letters(host, port, b"srvr"):
-                    return name
+                return await _four_letters(host, port, b"srvr")
             except (OSError, TimeoutError):
-                continue
-        return None
+                return b""
+
+        answers = await asyncio.gather(*(mode(h, p) for h, p in nodes.values()))
+        leaders = [name for name, out in zip(nodes, answers, strict=True) if b"Mode: leader" in out]
+        return leaders[0] if len(leaders) == 1 else None
 
     async def ready(self, host: str, port: int) -> bool:
         """Serving: the ``srvr`` four-letter word names the server's mode (leader/follower) only
