@@ -397,7 +397,7 @@ class LocalBackend:
             link.set_cut(key in cut)
         if not cut:
             for sp in self._source_proxies:
-                sp.reset()  # blackholed raw streams: start them clean
+                sp.reset(tainted_only=True)  # streams a cut broke: start them clean
 
     async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
         self._check_links(links)

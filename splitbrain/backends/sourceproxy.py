@@ -116,6 +116,8 @@ class _Conn:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: bytes of this stream were discarded (a cut): it is broken mid-message, close it on heal
+    tainted: bool = False
 
 
 class SourceProxy:
@@ -173,6 +175,7 @@ class SourceProxy:
         peer = writer.get_extra_info("peername")
         src = conn.src = await self._identify(peer[1]) if peer else None
         if self._blocked(src, self.dst):
+            conn.tainted = True
             await self._blackhole(reader, src)
             return
         try:
@@ -204,6 +207,7 @@ class SourceProxy:
                 # Each direction of the stream is its own directed link: a one-way cut drops
                 # the bytes that flow along it, whichever side opened the connection.
                 if self._blocked(a, b):
+                    conn.tainted = True
                     self.dropped[key] = self.dropped.get(key, 0) + len(data)
                     continue
                 p = self._loss(a, b)
@@ -225,10 +229,13 @@ class SourceProxy:
                 w.close()
         self._conns.discard(conn)
 
-    def reset(self, src: str | None = None) -> None:
-        """Close live connections (from ``src``, or all), so peers reconnect under the new rules."""
+    def reset(self, src: str | None = None, tainted_only: bool = False) -> None:
+        """Close live connections (from ``src``, or all; only those a cut broke with
+        ``tainted_only``), so peers reconnect under the new rules. A heal closes only the broken
+        ones: a real network heal leaves untouched connections alone, and closing every one at
+        once makes a reconnection storm that looks like a fault of its own."""
         for conn in list(self._conns):
-            if src is None or conn.src == src:
+            if (src is None or conn.src == src) and (conn.tainted or not tainted_only):
                 self._close(conn)
 
     def sources(self) -> dict[str | None, int]:
