@@ -38,12 +38,12 @@ class Plan:
 
 PLANS = {
     "zk-plain": Plan("zookeeper", "register", "invalid",
-                     "plain reads: a follower cut off from the leader answers from its stale copy; five "
-                     "servers and a fault every ~4 s, since only cuts that leave the leader a majority "
-                     "(not those aimed at it) let the majority move on while a follower lags",
-                     ("--nodes", "5", "--nemesis-interval", "2")),
+                     "plain reads: a follower cut off from the leader answers from its stale copy; a "
+                     "fault every ~4 s, since only cuts that leave the leader a majority (not those "
+                     "aimed at it) let the majority move on while a follower lags",
+                     ("--nemesis-interval", "2")),
     "zk-sync": Plan("zookeeper", "register", "valid", "sync() before every read: linearizable",
-                    ("--system-opt", "reads=sync", "--nodes", "5", "--nemesis-interval", "2")),
+                    ("--system-opt", "reads=sync", "--nemesis-interval", "2")),
     "redis": Plan("redis-sentinel", "set", "invalid",
                   "asynchronous replication: the old primary's acknowledged adds vanish at failover "
                   "(partitions aimed at the primary, which Sentinel names)", nemesis="partition-leader"),
