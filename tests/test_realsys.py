@@ -129,7 +129,7 @@ def test_the_jvm_honours_libfaketime_so_zookeeper_takes_clock_faults(tmp_path: P
         nodes = ["n1", "n2", "n3"]
         await backend.setup(ClusterSpec(system=system, nodes=nodes, run_dir=str(tmp_path), run_id="clock"))
         try:
-            await wait_serving(system, {n: backend.client_address(n) for n in nodes}, 90)
+            await wait_serving(system, {n: backend.client_address(n) for n in nodes}, 180)
             for n in nodes:
                 await backend.clock(n, 3600.0)
             host, port = backend.client_address("n1")

@@ -66,7 +66,7 @@ INTERRUPTED_CHECK_TIMEOUT_S = 3.0
 CLUSTER_CHECK_TIMEOUT_S = 20.0
 FINAL_RETRY_S = 0.5
 #: how long a system with a readiness probe may take, after its ports open, to serve
-READY_TIMEOUT_S = 90.0
+READY_TIMEOUT_S = 180.0
 
 
 @dataclass
