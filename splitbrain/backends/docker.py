@@ -93,11 +93,12 @@ class DockerBackend:
 
         if not cluster.nodes:
             raise UsageError("the docker backend needs at least one node")
-        self.client = images.docker_client()
+        # --backend-opt docker_host=... (else DOCKER_HOST, else the default socket): any engine the SDK reaches
+        self.client = images.docker_client(self.options.get("docker_host") or None)
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
         traits = traits_of(cluster.system)
         self.start_timeout_s = max(self.start_timeout_s, traits.start_timeout_s or 0.0)
-        self.image = self.image or images.ensure_node_image(debs=tuple(traits.debs))
+        self.image = self.image or images.ensure_node_image(debs=tuple(traits.debs), client=self.client)
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id, owner.LABEL: owner.control_id()}
         prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")

@@ -50,17 +50,21 @@ _FILES = Path(__file__).resolve().parent / "image_files"
 Say = Callable[[str], None]
 
 
-def docker_client() -> Any:
-    """A pinged Docker SDK client, or BackendUnavailable (exit 64) naming the way out."""
+def docker_client(base_url: str | None = None) -> Any:
+    """A pinged Docker SDK client, or BackendUnavailable (exit 64) naming the way out.
+
+    ``base_url`` (``--backend-opt docker_host=...``) names the engine as ``DOCKER_HOST`` does
+    (``unix://``, ``tcp://``, ``ssh://``); without it the SDK reads ``DOCKER_HOST`` itself."""
+    where = base_url or os.environ.get("DOCKER_HOST") or "the default socket"
     try:
         import docker
 
-        client = docker.from_env(timeout=300)
+        client = docker.DockerClient(base_url=base_url, timeout=300) if base_url else docker.from_env(timeout=300)
         client.ping()
         return client
     except Exception as e:  # noqa: BLE001 - any failure here means "no engine"
         raise BackendUnavailable(
-            f"no Docker engine reachable ({type(e).__name__}); start dockerd or use --backend local") from None
+            f"no Docker engine reachable at {where} ({type(e).__name__}); start dockerd or use --backend local") from None
 
 
 def debian_mirror() -> str:
@@ -197,10 +201,10 @@ def _docker_build(client: Any, context: io.BytesIO, tag: str, buildargs: dict[st
         raise HarnessError(f"docker build failed: {e}") from None
 
 
-def ensure_node_image(say: Say | None = None, debs: tuple[str, ...] = ()) -> str:
+def ensure_node_image(say: Say | None = None, debs: tuple[str, ...] = (), client: Any = None) -> str:
     """The node image's tag (with ``debs`` installed too), building whatever is missing first
-    (seconds when warm)."""
-    client = docker_client()
+    (seconds when warm) on ``client``'s engine (a remote engine builds its own)."""
+    client = client or docker_client()
     base = build_base(client, say or (lambda _s: None))
     node = build_node(client, base, say or (lambda _s: None))
     return build_with_debs(client, node, tuple(debs), say or (lambda _s: None)) if debs else node
