@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -51,6 +52,9 @@ PEER_QUEUE = 10_000
 STDIN_QUEUE = 20_000
 SERVICE_BACKLOG = 10_000
 TRACE_BACKLOG = 50_000
+#: bounds on a peer link: connecting, and data left unacknowledged before the link is redialled
+CONNECT_TIMEOUT_S = 1.0
+USER_TIMEOUT_S = 2.0
 #: protocol errors logged in full before they are only counted
 LOGGED_ERRORS = 20
 #: more protocol errors than this within one second: the binary floods stdout and is stopped
@@ -269,12 +273,20 @@ class Shim:
         held: bytes | None = None  # taken from the queue while the connection was down
         while True:
             try:
-                reader, writer = await asyncio.open_connection(host, port)
-            except OSError:
+                # bounded: on docker and ssh a partition drops SYNs, and the kernel's own retries
+                # would keep this link down for a minute after the partition heals
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 0.5)
                 continue
             backoff = 0.05
+            sock = writer.get_extra_info("socket")
+            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+                # data unacknowledged this long (a cut link, a dead peer) aborts the connection,
+                # so the link is redialled instead of waiting out TCP's exponential retransmissions
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(USER_TIMEOUT_S * 1000))
             try:
                 while True:
                     data = held if held is not None else await q.get()
