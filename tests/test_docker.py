@@ -177,6 +177,31 @@ def test_pause_freezes_the_node(cluster: Any) -> None:
     run(read_until_ok(system, backend, "durable"))
 
 
+def test_faults_racing_on_one_container_all_land(cluster: Any) -> None:
+    """The nemesis applies fault groups concurrently: a partition, a kill, a pause and a clock
+    change on the same container at once must neither fail ("cannot exec in a stopped state")
+    nor leave the grudge unapplied once the node runs again."""
+    backend, _, _ = cluster
+    grudge = {"n1": {"n2", "n3", "n4", "n5"}, **{n: {"n1"} for n in NODES[1:]}}
+
+    async def race() -> None:
+        for _ in range(3):
+            await asyncio.gather(backend.partition(grudge), backend.kill("n1"), backend.pause("n2"),
+                                 backend.clock("n1", 5.0))
+            await asyncio.gather(backend.start("n1"), backend.resume("n2"), backend.partition({}),
+                                 backend.clock("n1", 0.0))
+            await asyncio.gather(backend.pause("n1"), backend.partition(grudge))
+            await backend.resume("n1")
+            cut = {tuple(p) for p in (await backend.verify())["cut"]}
+            assert {(s, "n1") for s in NODES[1:]} <= cut
+            await backend.partition({})
+
+    run(race())
+    measured = run(backend.verify())
+    assert measured["cut"] == [] and measured["paused"] == [] and measured["killed"] == []
+    assert reachability(backend) == {(a, b) for a in NODES for b in NODES if a != b}
+
+
 def test_clock_skew_is_visible_inside_and_monotonic_is_untouched(cluster: Any) -> None:
     backend, _, _ = cluster
     run(backend.clock("n2", 3600.0))

@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import tarfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -79,6 +80,12 @@ class DockerBackend:
         self._killed: set[str] = set()
         self._torn_down = False
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docker-backend")
+        # One lock per container: the nemesis applies fault groups concurrently, and an exec into a
+        # container that another thread is killing or pausing fails ("cannot exec in a stopped
+        # state", exit 137). Under its lock a node is either live (rules applied now) or not
+        # (rules recorded, applied by start/resume), never half of each.
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
 
     # ------------------------------------------------------------------ setup / teardown
     async def setup(self, cluster: ClusterSpec) -> None:
@@ -273,7 +280,15 @@ class DockerBackend:
     async def kill(self, node: str) -> None:
         await asyncio.to_thread(self._kill, node)
 
+    def _lock(self, node: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(node, threading.RLock())
+
     def _kill(self, node: str) -> None:
+        with self._lock(node):
+            self._kill_locked(node)
+
+    def _kill_locked(self, node: str) -> None:
         c = self.containers[node]
         c.reload()
         if c.status == "paused":
@@ -288,6 +303,10 @@ class DockerBackend:
         await asyncio.to_thread(self._start, node)
 
     def _start(self, node: str) -> None:
+        with self._lock(node):
+            self._start_locked(node)
+
+    def _start_locked(self, node: str) -> None:
         c = self.containers[node]
         c.reload()
         if c.status not in ("running", "paused"):
@@ -300,6 +319,10 @@ class DockerBackend:
         await asyncio.to_thread(self._pause, node)
 
     def _pause(self, node: str, tries: int = 4) -> None:
+        with self._lock(node):
+            self._pause_locked(node, tries)
+
+    def _pause_locked(self, node: str, tries: int) -> None:
         """``docker pause``, retried: on a loaded host the cgroup freezer can fail to freeze a busy
         container in runc's window ("unable to freeze") and runc thaws it again, so a retry is safe
         (pausing is idempotent) and is what makes the fault land. Other errors are not retried."""
@@ -318,12 +341,14 @@ class DockerBackend:
 
     async def resume(self, node: str) -> None:
         def go() -> None:
-            c = self.containers[node]
-            c.reload()
-            if c.status == "paused":
-                c.unpause()
-            self._paused.discard(node)
-            self._apply_node(node)
+            with self._lock(node):
+                c = self.containers[node]
+                c.reload()
+                if c.status == "paused":
+                    c.unpause()
+                self._paused.discard(node)
+                if node not in self._killed:
+                    self._apply_node(node)
         await asyncio.to_thread(go)
 
     # ------------------------------------------------------------------ faults
@@ -336,13 +361,25 @@ class DockerBackend:
         self._exec(node, dockernet.packet_script(self._faults_from(node)))
         self._exec(node, dockernet.clock_script(faketime.offset_text(self._clock.get(node, 0.0))))
 
+    def _apply_if_live(self, node: str) -> None:
+        with self._lock(node):
+            if node in self._live():
+                self._apply_node(node)
+
     def _faults_from(self, src: str) -> list[dockernet.LinkFault]:
         return [dockernet.LinkFault(self.ips[dst], dockernet.QUEUE_BASE + self.nodes.index(dst), r.loss, r.delay_ms,
                                     r.jitter_ms)
                 for (s, dst), r in sorted(self._packet.items()) if s == src]
 
     def _each(self, nodes: list[str], script_for: Any) -> None:
-        list(self._pool.map(lambda n: self._exec(n, script_for(n)), nodes))
+        list(self._pool.map(lambda n: self._exec_if_live(n, script_for), nodes))
+
+    def _exec_if_live(self, node: str, script_for: Any) -> None:
+        """Apply a rule to a node that is live once its lock is held; a node killed or paused
+        meanwhile gets the recorded rules when it runs again (start/resume re-apply them)."""
+        with self._lock(node):
+            if node in self._live():
+                self._exec(node, script_for(node))
 
     async def partition(self, grudge: Grudge) -> None:
         unknown = {n for k, v in grudge.items() for n in {k, *v}} - set(self.nodes)
@@ -370,20 +407,21 @@ class DockerBackend:
             self._clock[node] = offset_s
         else:
             self._clock.pop(node, None)
-        if node in self._live():
-            await asyncio.to_thread(self._exec, node, dockernet.clock_script(faketime.offset_text(offset_s)))
+        await asyncio.to_thread(self._exec_if_live, node,
+                                lambda n: dockernet.clock_script(faketime.offset_text(offset_s)))
 
     async def heal(self) -> None:
         def go() -> None:
             for n in list(self._paused):
-                c = self.containers[n]
-                c.reload()
-                if c.status == "paused":
-                    c.unpause()
-                self._paused.discard(n)
+                with self._lock(n):
+                    c = self.containers[n]
+                    c.reload()
+                    if c.status == "paused":
+                        c.unpause()
+                    self._paused.discard(n)
             self._grudge, self._packet, self._clock = {}, {}, {}
             list(self._pool.map(self._start, [n for n in self.nodes if n in self._killed]))
-            list(self._pool.map(self._apply_node, self._live()))
+            list(self._pool.map(self._apply_if_live, self._live()))
         await asyncio.to_thread(go)
 
     async def verify(self) -> dict[str, Any]:
@@ -416,12 +454,17 @@ class DockerBackend:
                 running.append(n)
 
         def measure(n: str) -> tuple[str, dict[str, Any], float]:
-            before = time.time()
-            m = dockernet.parse_verify(self._exec(n, dockernet.VERIFY_SCRIPT + "; true"))
-            return n, m, (before + time.time()) / 2
+            with self._lock(n):
+                if n not in self._live():  # killed or paused since the status read above
+                    return n, {}, 0.0
+                before = time.time()
+                m = dockernet.parse_verify(self._exec(n, dockernet.VERIFY_SCRIPT + "; true"))
+                return n, m, (before + time.time()) / 2
 
         out["wall_skew_s"] = {}
-        for n, m, host_now in self._pool.map(measure, running):
+        measured = [r for r in self._pool.map(measure, running) if r[1]]
+        running = [n for n, _, _ in measured]
+        for n, m, host_now in measured:
             out["cut"] += [[by_ip.get(ip, ip), n] for ip in m["drop_from"]]
             out["degraded"] += [[n, by_ip.get(ip, ip)] for ip in {*m["loss_to"], *m["delay_to"]}]
             out["delay_daemons"][n] = m["daemons"]
