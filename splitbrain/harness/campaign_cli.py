@@ -38,7 +38,7 @@ class _CampaignCommand(click.Command):
         if args and args[0] == "merge":
             from splitbrain.harness.campaign_merge import merge
 
-            return merge.make_context("merge", args[1:], parent=parent, **extra)
+            return merge.make_context("campaign merge", args[1:], parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
