@@ -36,6 +36,7 @@ from splitbrain.errors import (
     BadInputError,
     UsageError,
 )
+from splitbrain.harness.hostgroups import HostGroups, nodes_file_arg
 from splitbrain.harness.shards import Shard, campaign_id, parse_shard, slice_runs
 from splitbrain.registry import WORKLOADS
 from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts
@@ -226,7 +227,7 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
     return runs
 
 
-def run_one(spec: CampaignSpec, run: RunSpec) -> RunOutcome:
+def run_one(spec: CampaignSpec, run: RunSpec, nodes_file: str | None = None) -> RunOutcome:
     """One ``splitbrain run`` as a child process; its --json line is the whole interface."""
     cmd = [
         sys.executable, "-m", "splitbrain", "run", run.system, "--workload", run.workload,
@@ -242,6 +243,8 @@ def run_one(spec: CampaignSpec, run: RunSpec) -> RunOutcome:
     if spec.nodes:
         cmd += ["--nodes", str(spec.nodes)]
     cmd += spec.extra_args
+    if nodes_file:  # this run's own group of the fleet (last --nodes-file wins)
+        cmd += ["--nodes-file", nodes_file]
     timeout = spec.run_timeout or (spec.time_limit * 3 + 120)
     start = time.monotonic()
     env = {**os.environ, "CI": os.environ.get("CI", "") or "1"}
@@ -341,17 +344,36 @@ def github_annotations(outcomes: list[RunOutcome]) -> None:
             fh.write("## splitbrain campaign\n\n" + "\n".join(rows) + "\n")
 
 
+def fleet_groups(spec: CampaignSpec, directory: Path) -> HostGroups | None:
+    """For parallel ssh runs: disjoint host groups; None when runs need no lending."""
+    if spec.backend != "ssh" or spec.parallel < 2:
+        return None
+    nodes_file = nodes_file_arg(spec.extra_args)
+    if not nodes_file or not spec.nodes:
+        raise UsageError("campaign --backend ssh --parallel K needs --nodes N and --run-arg=--nodes-file=FILE "
+                         "(each run gets N hosts of FILE, never shared)")
+    return HostGroups(nodes_file, spec.nodes, spec.parallel, directory / "hosts")
+
+
+def _run_on_hosts(spec: CampaignSpec, run: RunSpec, groups: HostGroups | None) -> RunOutcome:
+    if groups is None:
+        return run_one(spec, run)
+    with groups.lend() as nodes_file:
+        return run_one(spec, run, nodes_file)
+
+
 def execute(p: CampaignPlan, todo: list[RunSpec], outcomes: list[RunOutcome], live: bool,
-            on_done: Any = None) -> list[RunOutcome]:
+            on_done: Any = None, directory: Path = Path(".")) -> list[RunOutcome]:
     """Run ``todo``, appending to ``outcomes`` (the runs already done, on a resume) as each ends.
 
     Ctrl-C: no new run starts, the runs in flight get one SIGTERM and stop cleanly; their
     (interrupted) outcomes are not recorded, so ``--resume`` runs them again."""
     from splitbrain.harness.campaign_view import CampaignView
 
+    groups = fleet_groups(p.spec, directory)
     with CampaignView(p.runs, live=live, shard=p.shard, total=len(p.matrix), already=list(outcomes)) as view:
         with concurrent.futures.ThreadPoolExecutor(max_workers=p.spec.parallel) as pool:
-            futures = {pool.submit(run_one, p.spec, r): r for r in todo}
+            futures = {pool.submit(_run_on_hosts, p.spec, r, groups): r for r in todo}
             try:
                 for fut in concurrent.futures.as_completed(futures):
                     outcome = fut.result()

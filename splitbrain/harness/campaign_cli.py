@@ -71,7 +71,9 @@ def _resume(directory: str, parallel: int | None, junit: str | None) -> tuple[Ca
               help="Option for the systems under test, as `run --system-opt` (repeatable).")
 @click.option("--backend", default=None)
 @click.option("--store", default=None)
-@click.option("--parallel", type=int, default=None, help="Runs at once (local backend only).")
+@click.option("--parallel", type=int, default=None,
+              help="Runs at once (local; ssh: each run takes its own --nodes hosts of the nodes file).")
+@click.option("--nodes", type=int, default=None, help="Nodes per run.")
 @click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--run-arg", "run_args", multiple=True,
               help="Extra flag passed to every run, e.g. --run-arg=--nemesis-interval=2 (repeatable).")
@@ -83,6 +85,7 @@ def _resume(directory: str, parallel: int | None, junit: str | None) -> tuple[Ca
 def campaign(config: str | None, name: str | None, systems: str | None, workloads: str | None,
              nemesis: tuple[str, ...], seeds: int | None, seed_base: int | None, time_limit: float | None,
              bug: str | None, system_opts: tuple[str, ...], backend: str | None, store: str | None, parallel: int | None,
+             nodes: int | None,
              junit: str | None, run_args: tuple[str, ...], shard: str | None, resume: str | None,
              as_json: bool) -> None:
     """Run a matrix of tests (from flags or a TOML file) and exit with the worst verdict.
@@ -91,7 +94,7 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
     campaign (see `campaign merge --help`)."""
     if resume is not None:
         matrix_flags = [config, name, systems, workloads, nemesis or None, seeds, seed_base, time_limit, bug,
-                        system_opts or None, backend, store, run_args or None, shard]
+                        system_opts or None, backend, store, run_args or None, shard, nodes]
         if any(f is not None for f in matrix_flags):
             raise UsageError("--resume DIR takes the campaign from DIR: only --parallel, --junit and --json go with it")
         p, done = _resume(resume, parallel, junit)
@@ -101,7 +104,7 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
         "name": name, "systems": _split(systems) if systems else None,
         "workloads": _split(workloads) if workloads else None, "nemesis": list(nemesis) or None,
         "seeds": seeds, "seed_base": seed_base, "time_limit": time_limit, "bug": bug, "backend": backend,
-        "store": store, "parallel": parallel, "junit": junit, "extra_args": list(run_args) or None,
+        "store": store, "parallel": parallel, "nodes": nodes, "junit": junit, "extra_args": list(run_args) or None,
         "system_opts": list(system_opts) or None, "shard": shard,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
@@ -113,8 +116,8 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
 def _finish(p: CampaignPlan, directory: Path, done: list[RunOutcome], as_json: bool) -> NoReturn:
     """Run what is missing in ``directory`` (everything, on a fresh campaign), then write the verdict."""
     spec = p.spec
-    if spec.parallel > 1 and spec.backend != "local":
-        raise UsageError(f"--parallel is only supported on the local backend, not {spec.backend!r}")
+    if spec.parallel > 1 and spec.backend not in ("local", "ssh"):
+        raise UsageError(f"--parallel is only supported on the local and ssh backends, not {spec.backend!r}")
     names = {o.spec.name for o in done}
     todo = [r for r in p.runs if r.name not in names]
     live = sys.stdout.isatty() and not os.environ.get("CI") and not as_json
@@ -122,7 +125,7 @@ def _finish(p: CampaignPlan, directory: Path, done: list[RunOutcome], as_json: b
     write_index(directory, p, outcomes, EXIT_INTERRUPTED if todo else worst_exit([o.exit_code for o in outcomes]))
     try:
         execute(p, todo, outcomes, live,
-                on_done=lambda so_far: write_index(directory, p, so_far, EXIT_INTERRUPTED))
+                on_done=lambda so_far: write_index(directory, p, so_far, EXIT_INTERRUPTED), directory=directory)
     except KeyboardInterrupt:
         write_index(directory, p, outcomes, EXIT_INTERRUPTED)
         click.echo(f"splitbrain: campaign stopped; {len(p.runs) - len(outcomes)} run(s) left: "
