@@ -79,7 +79,7 @@ def engine_socket() -> Any:
 
 def _run(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "splitbrain", "run", "raft", "--backend", "docker", "--nodes", "3",
-           "--nemesis", "partition,pause", "--nemesis-interval", "2", "--time-limit", "10", "--seed", "3",
+           "--nemesis", "partition,kill,pause", "--nemesis-interval", "2", "--time-limit", "10", "--seed", "3",
            "--store", str(tmp_path), "--json", *extra]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
     assert p.returncode == 0, p.stderr[-3000:]
