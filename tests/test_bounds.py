@@ -37,23 +37,27 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 
 def _hard_history(path: Path, n: int = 14) -> Path:
-    """n concurrent writes and n concurrent reads, then a read of a value nobody wrote: invalid, but
-    only after the search has tried (nearly) every order of the 2n concurrent ops."""
+    """n concurrent writes (one value written twice, so the unique-write fast path does not apply)
+    and n concurrent reads, then two sequential reads of different values no write can separate:
+    invalid, but only after the search has tried (nearly) every order of the 2n concurrent ops.
+    Every value read was written, so no pre-check can reject it without searching."""
     ops: list[dict[str, object]] = []
 
     def add(p: int, typ: str, f: str, v: object) -> None:
         ops.append({"index": len(ops), "process": p, "type": typ, "f": f, "value": v, "time": len(ops)})
 
+    values = [i + 1 for i in range(n - 1)] + [1]
     for i in range(n):
-        add(i, "invoke", "write", i + 1)
+        add(i, "invoke", "write", values[i])
     for i in range(n):
         add(n + i, "invoke", "read", None)
     for i in range(n):
-        add(i, "ok", "write", i + 1)
+        add(i, "ok", "write", values[i])
     for i in range(n):
-        add(n + i, "ok", "read", (i * 5) % n + 1)
-    add(0, "invoke", "read", None)
-    add(0, "ok", "read", 0)
+        add(n + i, "ok", "read", (i * 5) % (n - 1) + 1)
+    for v in (2, 3):
+        add(0, "invoke", "read", None)
+        add(0, "ok", "read", v)
     path.write_text("".join(json.dumps(o) + "\n" for o in ops))
     return path
 
