@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/pbkv-plugin
 EXAMPLE_STAMP := $(VENV)/.example-installed
 
-.PHONY: run test install debs images examples lint clean
+.PHONY: run test test-slow install debs images examples lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -42,7 +42,11 @@ run: install
 test: install debs images examples
 	$(BIN)/ruff check splitbrain tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow" --durations=15
+
+# The long end-to-end tests left out of `make test` (listed in the README).
+test-slow: install debs images
+	$(BIN)/pytest -q -m slow --durations=15
 
 lint: install
 	$(BIN)/ruff check splitbrain tests bench

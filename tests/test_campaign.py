@@ -71,7 +71,6 @@ def test_three_system_campaign_passes_with_junit(tmp_path):
     assert all(run["valid"] is True for run in index["runs"])
 
 
-@pytest.mark.slow
 def test_campaign_with_seeded_bug_fails(tmp_path):
     junit = tmp_path / "junit.xml"
     r = _cli("campaign", "--systems", "raft", "--workloads", "register", "--nemesis", "partition",

@@ -18,7 +18,6 @@ def _run(tmp_path, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"})
 
 
-@pytest.mark.slow
 def test_etcd_valid_under_partition_kill_pause(tmp_path):
     r = _run(tmp_path, "--nemesis", "partition,kill,pause", "--time-limit", "20", "--seed", "11")
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]

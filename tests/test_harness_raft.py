@@ -1,6 +1,6 @@
 """The product's main job end to end: a 5-node Raft cluster under faults, judged.
 
-Slow (a real cluster for ~15 s): marked ``slow``. The seeded-bug counterpart is not a
+A real cluster for ~15 s, kept in `make test` as its representative local run. The seeded-bug counterpart is not a
 test: whether a 15 s run catches raft's stale-read depends on the leader landing in
 the minority side of a random partition (about half the seeds); bench/detect.py
 measures that rate instead.
@@ -20,7 +20,7 @@ from splitbrain.history import read_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.timeout(400)]  # kept in make test: the representative local end-to-end run
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -64,7 +64,6 @@ def _leftovers():
     return found
 
 
-@pytest.mark.slow
 def test_raft_over_ssh_valid_under_faults_and_nothing_left(lab, tmp_path):
     r = _run(lab, tmp_path, "--workload", "register", "--nemesis", "partition,kill,pause", "--time-limit", "15",
              "--seed", "5", "--nemesis-interval", "3")
