@@ -26,7 +26,11 @@ from splitbrain.backends.images import docker_client
 def cleanup(run_id: str | None, live_too: bool) -> None:
     """Unmount dead lazyfs mounts; remove containers, networks and volumes of runs whose control node is gone."""
     from splitbrain.backends.diskmount import unmount_leftovers
+    from splitbrain.backends.faketime import release_orphans
 
+    released = release_orphans()
+    if released:
+        click.echo(f"removed {released} /dev/shm objects of dead libfaketime processes")
     unmounted = unmount_leftovers(run_id, live_too)
     if unmounted:
         click.echo(f"unmounted {len(unmounted)} fault filesystems: {', '.join(unmounted)}")

@@ -117,6 +117,33 @@ def release(pid: int) -> None:
             pass
 
 
+def release_orphans() -> int:
+    """Remove libfaketime objects whose process is gone (a control node killed with SIGKILL never
+    released its nodes'); a live process keeps its own. Returns how many objects were removed."""
+    removed = 0
+    try:
+        names = os.listdir(SHM_DIR)
+    except OSError:
+        return 0
+    for name in names:
+        prefix = next((p for p in ("faketime_shm_", "sem.faketime_sem_") if name.startswith(p)), None)
+        if prefix is None or not name[len(prefix):].isdigit():
+            continue
+        try:
+            os.kill(int(name[len(prefix):]), 0)
+            continue  # alive (or not ours to signal): leave it
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.unlink(os.path.join(SHM_DIR, name))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def release_command(pidfile: str) -> str:
     """Shell: remove libfaketime's objects of the (dead) process whose pid is in ``pidfile``."""
     import shlex
