@@ -1,8 +1,8 @@
 """A clone anywhere carries what its tests, benchmarks and README examples read.
 
 The corpora live in ``corpora/`` with their licences; no file of the project names a
-path of one machine (the tests once read ``/work/shared/data`` and collected nothing
-elsewhere)."""
+path of one machine (the tests once read the corpora from a directory beside the checkout
+and collected nothing elsewhere)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = REPO / "corpora"
-# An absolute path into a particular machine's layout, or a reach outside the checkout.
-MACHINE_PATH = re.compile(r"(?<![\w.])/work/|\.\./shared\b|/home/\w+/")
+# An absolute path into a particular machine's layout (its workspace root or a home directory),
+# or a reach into a sibling of the checkout. Spelled in parts so this file does not match itself.
+_WORKSPACE, _SIBLING = "work", "shared"
+MACHINE_PATH = re.compile(rf"(?<![\w.])/{_WORKSPACE}/|\.\./{_SIBLING}\b|/home/\w+/")
 
 
 def _project_files() -> list[Path]:
