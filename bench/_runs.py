@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from splitbrain.harness.runjson import last_json_object
+
 
 def run(system: str, *, workload: str | None, nemesis: str | None, seed: int, time_limit: float,
         bug: str | None = None, backend: str = "local", store: str = "store/bench",
@@ -26,14 +28,7 @@ def run(system: str, *, workload: str | None, nemesis: str | None, seed: int, ti
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CI": "1"},
                           timeout=time_limit * 4 + 180)
-    out: dict[str, Any] = {}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                out = json.loads(line)
-                break
-            except ValueError:
-                pass
+    out = last_json_object(proc.stdout)
     out["exit_code"] = proc.returncode
     out["wall_s"] = time.monotonic() - start
     if proc.returncode not in (0, 1, 2):

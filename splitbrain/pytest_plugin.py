@@ -26,7 +26,6 @@ environment where splitbrain is installed.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from splitbrain.harness.runjson import last_json_object
 
 
 @dataclass
@@ -121,14 +122,7 @@ def splitbrain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                 cmd += [_FLAGS[key], str(value)]
         limit = timeout_s or float(args.get("time_limit") or 60) * 3 + 120
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
-        data: dict[str, Any] = {}
-        for line in reversed(proc.stdout.splitlines()):
-            if line.startswith("{"):
-                try:
-                    data = json.loads(line)
-                    break
-                except ValueError:
-                    continue
+        data = last_json_object(proc.stdout)
         return SplitbrainRun(
             exit_code=proc.returncode, valid=data.get("valid", "unknown"), run_dir=data.get("run_dir"),
             checkers=data.get("checkers", {}), ops=data.get("ops", 0), faults=data.get("faults", 0),

@@ -37,6 +37,7 @@ from splitbrain.errors import (
     UsageError,
 )
 from splitbrain.harness.hostgroups import HostGroups, nodes_file_arg
+from splitbrain.harness.runjson import last_json_object
 from splitbrain.harness.shards import Shard, campaign_id, parse_shard, slice_runs
 from splitbrain.registry import WORKLOADS
 from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts
@@ -256,14 +257,7 @@ def run_one(spec: CampaignSpec, run: RunSpec, nodes_file: str | None = None) -> 
         return RunOutcome(run, EXIT_HARNESS, "unknown", None, time.monotonic() - start,
                           error=f"run did not finish within {timeout:.0f} s")
     seconds = time.monotonic() - start
-    result: dict[str, Any] = {}
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                result = json.loads(line)
-                break
-            except ValueError:
-                continue
+    result = last_json_object(stdout)
     err_lines = [ln for ln in stderr.splitlines() if ln.strip()]
     outcome = RunOutcome(
         run, returncode, result.get("valid", "unknown"), result.get("run_dir"), seconds,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from splitbrain.harness.runjson import last_json_object
 from splitbrain.history import NEMESIS
 
 
@@ -67,14 +68,7 @@ def execute(spec: RunSpec) -> RunResult:
     start = time.monotonic()
     cmd = [sys.executable, "-m", "splitbrain", *spec.argv()[1:], "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False)
-    out: dict[str, Any] = {}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                out = json.loads(line)
-                break
-            except ValueError:
-                pass
+    out = last_json_object(proc.stdout)
     run_dir = Path(out["run_dir"]) if isinstance(out.get("run_dir"), str) else None
     res = RunResult(spec, proc.returncode, run_dir, time.monotonic() - start, out.get("valid"))
     if run_dir is not None:
