@@ -28,6 +28,8 @@ READ_SHARE = 0.5
 class ListAppendWorkload(BaseWorkload):
     name = "list-append"
     ops = ("txn",)
+    #: the micro-op that writes (txn-rw-register, which shares this generator, writes with "w")
+    write_verb = "append"
 
     def __init__(self, active_keys: int = ACTIVE_KEYS, max_txn_length: int = MAX_TXN_LENGTH,
                  max_writes_per_key: int = MAX_WRITES_PER_KEY) -> None:
@@ -48,7 +50,7 @@ class ListAppendWorkload(BaseWorkload):
                     mops.append(["r", k, None])
                     continue
                 written[k] += 1
-                mops.append(["append", k, written[k]])
+                mops.append([self.write_verb, k, written[k]])
                 if written[k] >= self.max_writes_per_key:
                     del written[k]
                     active[slot] = next_key
