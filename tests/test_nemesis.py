@@ -250,10 +250,45 @@ def test_leaderish_finds_the_raft_leader_from_link_counters(tmp_path):
                 await fault.stop(ctx)
                 await asyncio.sleep(1.5)  # a leader again before the next topology
                 leader, _ = await leaderish(ctx, "n1", window_s=0.5)
+            # isolate-follower: the first drawn node that does not lead, alone; the leader keeps the rest
+            fault = PartitionFault("partition", ("isolate-follower",))
+            ctx.params = {"topology": "isolate-follower", "fallback": "n1", "order": [leader, "n4", "n2"]}
+            details = await fault.start(ctx)
+            assert details["verified"] and details["leader"] == "busiest-sender"
+            assert details["grudge"]["n4"] == sorted(set(nodes) - {"n4"}), details
+            assert details["grudge"][leader] == ["n4"]
+            await fault.stop(ctx)
         finally:
             await b.teardown()
 
     asyncio.run(go())
+
+
+def test_a_system_aims_partition_at_the_cuts_its_anomalies_need():
+    """ZooKeeper's and Sentinel's traits weight ``partition``: most windows of default 30 s runs
+    cut a follower off (ZooKeeper) or the primary (Sentinel); other systems keep the general mix."""
+    from collections import Counter
+
+    from splitbrain.errors import UsageError
+    from splitbrain.nemesis.partition import for_system
+    from splitbrain.systems.capabilities import traits_of
+
+    def topologies(system):
+        traits = traits_of(SYSTEMS.get(system))
+        draws = {"partition": for_system(traits.partition_topologies)} if traits.partition_topologies else None
+        drawn = Counter()
+        for seed in range(50):
+            sched = generate(["partition"], NODES, random.Random(seed), 30.0, 5.0, draws=draws)
+            drawn.update(w.params["topology"] for w in sched.windows())
+        return drawn, sum(drawn.values())
+
+    (zk, n_zk), (redis, n_redis), (raft, _) = topologies("zookeeper"), topologies("redis-sentinel"), topologies("raft")
+    assert zk["isolate-follower"] > 0.5 * n_zk and set(zk) == {"isolate-follower", "halves", "bridge",
+                                                                "isolate-leader"}, zk
+    assert redis["isolate-leader"] + redis["leader-minority"] > 0.6 * n_redis, redis
+    assert "isolate-follower" not in raft and {"majorities-ring", "one-way-random", "isolate-leader"} <= set(raft)
+    with pytest.raises(UsageError, match="unknown partition topology 'nope'"):
+        for_system(("halves", "nope"))
 
 
 def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
@@ -262,7 +297,7 @@ def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
     from splitbrain.nemesis import grudges
 
     assert parse_nemesis("partition:bridge,kill") == ["partition:bridge", "kill"]
-    for topology in [*grudges.TOPOLOGIES, "isolate-leader", "leader-minority"]:
+    for topology in [*grudges.TOPOLOGIES, "isolate-leader", "leader-minority", "isolate-follower"]:
         fault = FAULTS.get(f"partition:{topology}")
         assert (fault.name, fault.topologies) == (f"partition:{topology}", (topology,))
     assert "partition:nope" not in FAULTS and "kill:x" not in FAULTS

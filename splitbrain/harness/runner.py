@@ -322,12 +322,20 @@ class Run:
             from splitbrain.nemesis.compose import generate
 
             sched = generate(list(test.nemesis), list(test.nodes), test.rng("nemesis"), test.time_limit_s,
-                             test.nemesis_interval_s)
+                             test.nemesis_interval_s, draws=self._draws())
         else:
             sched = Schedule((), tuple(test.nodes), {"generator": "none"})
         sched.save(self.run_dir / "schedule.json")
         self._schedule = sched
         return sched
+
+    def _draws(self) -> dict[str, Any] | None:
+        """``partition`` aimed the way the system asks (``SystemTraits.partition_topologies``)."""
+        from splitbrain.nemesis.partition import for_system
+        from splitbrain.systems.capabilities import traits_of
+
+        topologies = traits_of(self.system).partition_topologies
+        return {"partition": for_system(topologies)} if topologies else None
 
     def _save_applied(self) -> None:
         """schedule.json gains what each window did when applied (symbolic targets resolved)."""

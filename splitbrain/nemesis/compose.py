@@ -25,6 +25,7 @@ when applied), and every window gets its own seed, all from one
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from splitbrain.nemesis.base import group_of
@@ -46,8 +47,9 @@ def _params(fault: Any, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
 
 
 class _Builder:
-    def __init__(self, faults: list[str], nodes: list[str], rng: random.Random) -> None:
-        self.objs = {name: FAULTS.get(name) for name in faults}
+    def __init__(self, faults: list[str], nodes: list[str], rng: random.Random,
+                 draws: Mapping[str, Any] | None = None) -> None:
+        self.objs = {name: (draws or {}).get(name) or FAULTS.get(name) for name in faults}
         self.names = list(faults)
         self.nodes, self.rng = list(nodes), rng
         self.windows: list[Window] = []
@@ -75,9 +77,13 @@ class _Builder:
 
 
 def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit_s: float,
-             interval_s: float = 5.0) -> Schedule:
-    """The default schedule: bursts (single, composed, flapping) with recovery windows between."""
-    b = _Builder(faults, nodes, rng)
+             interval_s: float = 5.0, draws: Mapping[str, Any] | None = None) -> Schedule:
+    """The default schedule: bursts (single, composed, flapping) with recovery windows between.
+
+    ``draws`` maps a fault name to the object whose ``draw`` chooses its parameters in this
+    schedule instead of the registered fault's (``partition`` as a system aims it); the same
+    name applies them when the run starts the window."""
+    b = _Builder(faults, nodes, rng, draws)
     origin = {"generator": "bursts", "interval_s": interval_s, "time_limit_s": time_limit_s}
     if not faults:
         return Schedule((), tuple(nodes), origin)

@@ -12,6 +12,13 @@ with followers in a minority (``leader-minority``), which keeps clients on
 the deposed leader's side and, under a miscounted quorum, lets both sides
 commit. Random topologies put the leader in the minority only now and then,
 so a short run may never test the case that matters most.
+
+``partition:isolate-follower`` is the other side of the leader: one follower
+cut off while the leader keeps the rest, a majority. The majority keeps
+committing while the follower still believes in its leader, so a system that
+answers reads from a follower's own copy (ZooKeeper's plain reads) serves
+stale values there. A system names the cuts its documented anomalies need in
+``SystemTraits.partition_topologies``, and ``partition`` draws those on it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ from splitbrain.nemesis.base import (
 )
 
 LEADER_TOPOLOGIES = ("isolate-leader", "leader-minority")
+#: resolved against the leader when applied, like the leader topologies (not in ``partition``'s general mix)
+FOLLOWER_TOPOLOGIES = ("isolate-follower",)
+SYMBOLIC = (*LEADER_TOPOLOGIES, *FOLLOWER_TOPOLOGIES)
 
 
 class PartitionFault:
@@ -48,7 +58,7 @@ class PartitionFault:
         rng.shuffle(names)
         names = list(dict.fromkeys(names))  # weights decide the first draw; retry each topology once
         for topology in names:  # first topology that cuts something on this many nodes
-            if topology in LEADER_TOPOLOGIES:
+            if topology in SYMBOLIC:
                 order = sorted(nodes)
                 rng.shuffle(order)
                 if len(nodes) > 1:
@@ -63,14 +73,18 @@ class PartitionFault:
     async def resolve(self, ctx: NemesisContext, params: dict[str, Any]) -> tuple[grudges.Grudge, str | None]:
         """The grudge to apply now, and how the leader was found (leader topologies)."""
         topology = params.get("topology")
-        if topology not in LEADER_TOPOLOGIES:
+        if topology not in SYMBOLIC:
             raw = params.get("grudge") or {}
             return {str(n): {str(x) for x in srcs} for n, srcs in raw.items()}, None
         # The old leader in a minority: where stale reads and lost writes show.
         node, how = await leaderish(ctx, str(params.get("fallback") or sorted(ctx.nodes)[0]))
         others = [n for n in params.get("order") or sorted(ctx.nodes) if n != node and n in ctx.nodes]
-        size = 1 if topology == "isolate-leader" else minority(len(ctx.nodes))
-        side = [node, *others[:size - 1]]
+        if topology == "isolate-follower":
+            # the first of the drawn order that does not lead, alone; the leader keeps the majority
+            side = others[:1]
+        else:
+            size = 1 if topology == "isolate-leader" else minority(len(ctx.nodes))
+            side = [node, *others[:size - 1]]
         return grudges.complete([side, [n for n in ctx.nodes if n not in side]]), how
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
@@ -109,9 +123,19 @@ ONE_WAY = PartitionFault("partition-one-way", grudges.ONE_WAY)
 LEADER = PartitionFault("partition-leader", LEADER_TOPOLOGIES)
 
 
+def for_system(topologies: tuple[str, ...]) -> PartitionFault:
+    """``partition`` as it draws on a system that names its own topologies
+    (``SystemTraits.partition_topologies``); unknown names are a usage error."""
+    known = [*grudges.TOPOLOGIES, *SYMBOLIC]
+    for t in topologies:
+        if t not in known:
+            raise UsageError(f"unknown partition topology {t!r} in the system's traits; valid: {', '.join(known)}")
+    return PartitionFault("partition", tuple(topologies))
+
+
 def only(topology: str) -> PartitionFault:
     """``partition:<topology>``: a partition fault that draws just that one topology."""
-    known = [*grudges.TOPOLOGIES, *LEADER_TOPOLOGIES]
+    known = [*grudges.TOPOLOGIES, *SYMBOLIC]
     if topology not in known:
         raise UsageError(f"unknown topology {topology!r} in partition:{topology}; valid: {', '.join(known)}")
     return PartitionFault(f"partition:{topology}", (topology,))

@@ -139,6 +139,13 @@ class SystemTraits:
     #: what ``run`` injects when no ``--nemesis`` is given: every supported fault, unless the
     #: system is not distributed (memkv: nothing to partition, a kill loses all by design)
     default_nemesis: str = "all"
+    #: the topologies ``partition`` draws on this system, each as often as listed (empty: the
+    #: fault's general mix). For a system whose documented anomaly needs one particular cut, as
+    #: Jepsen's per-system tests chose their nemeses: ZooKeeper's stale reads need a follower cut
+    #: off while the leader keeps a majority (``isolate-follower``), Sentinel's lost writes a
+    #: primary cut off with its clients (``isolate-leader``); names from
+    #: :mod:`splitbrain.nemesis.partition`, checked when a run is built
+    partition_topologies: tuple[str, ...] = ()
     extra_ports: tuple[str, ...] = ()
     debs: tuple[str, ...] = ()
     #: seconds a node may take to open its client port when the backend's own default is shorter

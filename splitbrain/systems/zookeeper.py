@@ -308,6 +308,11 @@ class ZooKeeperSystem:
         files={"nodewrap.py": NODEWRAP},
         debs=("default-jre-headless", "libzookeeper-java", "libslf4j-java"),
         start_timeout_s=90.0,  # five JVMs starting at once on a small, busy machine
+        # Plain reads go stale only on a follower cut off from a leader that keeps its majority:
+        # most of ``partition``'s windows do that (a 30 s run has about four); the rest split the
+        # nodes at random or cut the leader off (a stall that synced reads and writes must survive).
+        partition_topologies=("isolate-follower", "isolate-follower", "isolate-follower", "isolate-follower",
+                              "halves", "bridge", "isolate-leader"),
     )
     #: ``reads=sync``: every read is preceded by sync(), making it linearizable
     sync_reads: bool = False
