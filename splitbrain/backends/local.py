@@ -43,6 +43,7 @@ from splitbrain.backends.lazyjournal import NAME_RULES
 from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
 from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
+from splitbrain.harness.messages import LinkTap
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.capabilities import traits_of
 
@@ -215,6 +216,18 @@ class LocalBackend:
 
     def client_address(self, node: str) -> tuple[str, int]:
         return HOST, self._node(node).config.client_port
+
+    # ------------------------------------------------------------------ messages
+
+    def record_messages(self, origin_ns: int, max_records: int) -> LinkTap | None:
+        """Start recording every node-to-node message the link proxies see (``messages.jsonl``);
+        None when this cluster has no per-link proxies (shared peer addresses: etcd and the like)."""
+        if not self.links:
+            return None
+        tap = LinkTap(origin_ns, max_records)
+        for link in self.links.values():
+            link.tap = tap  # one attribute store: the proxy thread sees it on its next message
+        return tap
 
     # ------------------------------------------------------------------ processes
 

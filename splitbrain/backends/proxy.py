@@ -15,6 +15,11 @@ harness controls, network faults need no root and no iptables:
   probability p (a lost message). For other protocols (``line_protocol=False``)
   a lost segment breaks the connection instead, with probability p per chunk.
 
+With a :class:`~splitbrain.harness.messages.LinkTap` set (``tap``), each line a
+link forwards or drops is recorded: send = when the proxy read it, delivery =
+when it handed it to dst's socket (after its delay), or dropped by ``partition``
+or ``loss``. Raw (non-line) streams are not recorded: they have no messages.
+
 Bytes flowing back on a connection (dst answering on src's connection) belong
 to the reverse link dst -> src and obey its rules and counters. Byte streams
 that were cut mid-message are closed when the cut is lifted, so the peers
@@ -38,6 +43,7 @@ from typing import Any, TypeVar
 
 from splitbrain.backends.base import PacketRule
 from splitbrain.errors import HarnessError
+from splitbrain.harness.messages import LinkTap
 
 T = TypeVar("T")
 
@@ -79,6 +85,8 @@ class LinkProxy:
         self.forwarded_at_cut = 0
         #: the link dst -> src, whose rules govern bytes flowing back on our connections
         self.reverse: LinkProxy | None = None
+        #: where this link's messages are recorded (None: not recorded)
+        self.tap: LinkTap | None = None
         self.port = 0
         self._conns: set[_Conn] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -198,13 +206,22 @@ class LinkProxy:
             sender.close()
 
     async def _message(self, link: LinkProxy, sender: _Sender, msg: bytes) -> None:
+        tap = link.tap
         if link.cut or (link.rule.loss > 0 and link.rng.random() < link.rule.loss):
             link.stats.dropped_bytes += len(msg)
             link.stats.dropped_msgs += 1
+            if tap is not None:
+                tap.record(link.src, link.dst, time.monotonic_ns(), None, msg, "partition" if link.cut else "loss")
             return
         link.stats.forwarded_bytes += len(msg)
         link.stats.forwarded_msgs += 1
-        await sender.send(msg, link.delay_s())
+        if tap is None:
+            await sender.send(msg, link.delay_s())
+            return
+        t_ns = time.monotonic_ns()
+        due = await sender.send(msg, link.delay_s())
+        tap.record(link.src, link.dst, t_ns, t_ns if due is None else int(due * 1e9), msg,
+                   None if due is None else "delay")
 
     def delay_s(self) -> float:
         r = self.rule
@@ -241,16 +258,18 @@ class _Sender:
         self.task: asyncio.Task[None] | None = None
         self.last_due = 0.0
 
-    async def send(self, data: bytes, delay_s: float) -> None:
+    async def send(self, data: bytes, delay_s: float) -> float | None:
+        """Write ``data`` now (returns None) or queue it; returns when it is due (``time.monotonic()``)."""
         if delay_s <= 0 and self.task is None:
             self.writer.write(data)
             await self.writer.drain()
-            return
+            return None
         due = max(time.monotonic() + delay_s, self.last_due)
         self.last_due = due
         if self.task is None:
             self.task = asyncio.create_task(self._run())
         await self.queue.put((due, data))
+        return due
 
     async def _run(self) -> None:
         with contextlib.suppress(ConnectionError, OSError):

@@ -14,11 +14,18 @@ the number sampled away is written in the summary, so the counts in the report
 are exact even when the file is not complete.
 
 Times are nanoseconds on the history's clock (0 = the test's start).
+
+:class:`LinkTap` is the local backend's observer: its link proxies see each
+message once, at the moment they forward or drop it, so they record finished
+records (no send/recv join) with the message's size, its JSON ``type`` and ids
+(read from the line's first bytes, never fully parsed: recording must not slow
+the proxies), and the fault that dropped or delayed it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +47,12 @@ class MessageRecord:
     send_ns: int | None = None
     deliver_ns: int | None = None
     dropped: bool = False
+    #: size on the wire (link proxies only)
+    bytes: int | None = None
+    #: what a fault did to it: ``partition`` (cut, dropped), ``loss`` (dropped), ``delay`` (held back)
+    fault: str | None = None
+    #: ids read from the payload (``term``, ``seq``, ``rid``, ``slot``, ``b`` = ballot round, ...)
+    ids: dict[str, int] | None = None
 
     @property
     def link(self) -> str:
@@ -118,6 +131,91 @@ class MessageLog:
         return path
 
 
+#: a message's type: the first ``"type"`` or ``"t"`` string field (raft, paxos, ring; Maelstrom's body.type)
+_TYPE = re.compile(rb'"(?:type|t)":\s*"([^"\\]{1,40})"')
+#: ids worth showing next to an arrow; ``b`` is a paxos ballot ``[round, node]`` (its round is kept)
+_IDS = re.compile(rb'"(term|seq|rid|slot|b|msg_id|in_reply_to|epoch)":\s*\[?(\d{1,18})[,}\]]')
+#: bytes of a line the tap reads for its type and ids
+HEAD_BYTES = 256
+
+
+def parse_head(line: bytes) -> tuple[str, dict[str, int] | None]:
+    """The type and ids of a JSON-line message, from its first ``HEAD_BYTES`` (``?``: not JSON-ish)."""
+    head = line[:HEAD_BYTES]
+    m = _TYPE.search(head)
+    ids = {k.decode(): int(v) for k, v in _IDS.findall(head)} or None
+    return (m.group(1).decode("utf-8", "replace") if m else "?"), ids
+
+
+class LinkTap:
+    """Message records from link proxies that see whole messages (see the module docs).
+
+    Called only on the proxies' event-loop thread while recording, and read after
+    that thread stopped, so it needs no lock. Each record is a tuple until written:
+    the hot path does a clock read, a bounded regex and two counter increments.
+    Times are ``time.monotonic_ns()`` until :meth:`write` subtracts ``origin_ns``.
+    """
+
+    def __init__(self, origin_ns: int, max_records: int = MAX_RECORDS) -> None:
+        self.origin_ns = origin_ns
+        self.max_records = max_records
+        self.rows: list[tuple[str, str, int, int | None, int, bytes, str | None]] = []
+        self.by_link: Counter[str] = Counter()
+        self.sent = 0
+        self.sampled_away = 0
+        self.dropped_away = 0  # dropped messages among those sampled away
+
+    def record(self, src: str, dst: str, t_ns: int, deliver_ns: int | None, line: bytes,
+               fault: str | None) -> None:
+        self.sent += 1
+        self.by_link[f"{src}->{dst}"] += 1
+        if len(self.rows) >= self.max_records:
+            self.sampled_away += 1
+            if deliver_ns is None:
+                self.dropped_away += 1
+            return
+        self.rows.append((src, dst, t_ns, deliver_ns, len(line), line[:HEAD_BYTES], fault))
+
+    def records(self) -> list[MessageRecord]:
+        out = []
+        o = self.origin_ns
+        for src, dst, t, d, n, head, fault in self.rows:
+            typ, ids = parse_head(head)
+            out.append(MessageRecord(src=src, dest=dst, type=typ, kind="node", send_ns=t - o,
+                                     deliver_ns=None if d is None else d - o, dropped=d is None,
+                                     bytes=n, fault=fault, ids=ids,
+                                     msg_id=(ids or {}).get("msg_id"), in_reply_to=(ids or {}).get("in_reply_to")))
+        return out
+
+    def write(self, path: Path) -> dict[str, Any]:
+        """Write ``messages.jsonl``; returns the summary for ``results.json``."""
+        recs = self.records()
+        with open(path, "w", encoding="utf-8") as fh:
+            for rec in recs:
+                fh.write(json.dumps({k: v for k, v in asdict(rec).items() if v is not None},
+                                    separators=(",", ":")) + "\n")
+        by_type: Counter[str] = Counter(r.type for r in recs)
+        if self.sampled_away:
+            by_type["(sampled away)"] = self.sampled_away
+        dropped_by_link: Counter[str] = Counter(r.link for r in recs if r.dropped)
+        by_fault: Counter[str] = Counter(r.fault for r in recs if r.fault)
+        latencies = sorted(r.deliver_ns - r.send_ns for r in recs
+                           if r.deliver_ns is not None and r.send_ns is not None)
+        return {
+            "captured_by": "link proxies",
+            "total": self.sent,
+            "recorded": len(recs),
+            "sampled_away": self.sampled_away,
+            "by_type": dict(by_type.most_common()),
+            "by_link": dict(sorted(self.by_link.items())),
+            "dropped": sum(dropped_by_link.values()) + self.dropped_away,
+            "dropped_by_link": dict(sorted(dropped_by_link.items())),
+            "by_fault": dict(by_fault),
+            "node_latency_ms": _quantiles(latencies),
+            "recorded_until_s": round(recs[-1].send_ns / 1e9, 3) if recs and recs[-1].send_ns is not None else None,
+        }
+
+
 def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
@@ -135,5 +233,6 @@ def read_messages(path: Path) -> list[MessageRecord]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
-                out.append(MessageRecord(**json.loads(line)))
+                d = json.loads(line)
+                out.append(MessageRecord(**{k: v for k, v in d.items() if k in MessageRecord.__dataclass_fields__}))
     return out

@@ -40,6 +40,7 @@ from splitbrain.errors import (
 from splitbrain.harness import generator as g
 from splitbrain.harness.client import Recorder, Workers, open_client
 from splitbrain.harness.config import Test
+from splitbrain.harness.observe import Observers
 from splitbrain.harness.progress import Progress
 from splitbrain.harness.report import write_report
 from splitbrain.harness.store import (
@@ -92,6 +93,8 @@ class Run:
         self.recorder: Recorder | None = None
         self.session: Any = None
         self.session_summary: dict[str, Any] | None = None
+        self.observers: Observers | None = None  # messages and node states, for the report
+        self.observed: dict[str, Any] = {}
         self.lost_control: list[str] = []  # why the harness cannot vouch for this run (exit 255, never valid)
         # the system's own name, not test.system: that may be the path of a system file
         self.run_dir = make_run_dir(Path(test.store), system.name, test.workload)
@@ -172,6 +175,8 @@ class Run:
                         self.test.backend_options["image"] = image  # test.json names the exact image run
                     self.test.save(self.run_dir)
                     try:
+                        self.observers = Observers(self.backend, self.system, list(self.test.nodes),
+                                                   self.recorder.t0_ns, self.run_dir)
                         await self._open_session()
                         await self._main_phase()
                         await self._final_phase()
@@ -182,12 +187,16 @@ class Run:
                         error = f"{type(e).__name__}: {e}"
                     finally:
                         await self._close_session()
+                        if self.observers is not None:
+                            await self.observers.stop_polling()
         finally:
             with self._signals():  # a second Ctrl-C must not skip teardown
                 self.phase = "teardown"
                 await self._heal()
                 await self._teardown()
                 self._save_applied()
+                if self.observers is not None:
+                    self.observed = self.observers.finish()
             if ticker is not None:
                 ticker.cancel()
             progress.close()
@@ -463,6 +472,7 @@ class Run:
             extra[getattr(self.system, "name", "system")] = self.session_summary
             if self.session_summary.get("node_errors"):
                 extra["node_errors"] = list(self.session_summary["node_errors"])
+        extra.update(self.observed)
         if isinstance(self.system, Documented):
             extra["system_promises"] = self.system.promises()
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])

@@ -15,6 +15,7 @@ Request::
     {"id": 12, "op": "txn",  "value": [["append", "x", 1], ["r", "y", null]]}
     {"id": 13, "op": "generate"}                                 # a cluster-unique id
     {"id": 14, "op": "rwtxn", "value": [["w", "x", 1], ["r", "y", null]]}  # registers, atomically
+    {"id": 15, "op": "status"}   # optional: the node's own view, e.g. {"role": "leader", "term": 4, "leader": "n1"}
 
 Response::
 
@@ -46,6 +47,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 OPS = ("read", "write", "cas", "add", "incr", "txn", "generate", "rwtxn")
+#: ``{"id": 1, "op": "status"}`` -> ``{"value": {"role": ..., "term": ..., "leader": ..., "commit": ...}}``:
+#: what the node believes about itself, for the harness's node-state bands (never a client op)
+STATUS_OP = "status"
 MAX_LINE = 1 << 20  # one request/response line is at most 1 MiB
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -75,7 +75,7 @@ async def serve(app: NodeApp, config: NodeConfig, log: logging.Logger) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    server = await wire.serve_clients(config.client_host, config.client_port, app.handle, config.name)
+    server = await wire.serve_clients(config.client_host, config.client_port, with_status(app), config.name)
     log.info("serving clients on %s:%d", config.client_host, config.client_port)
     try:
         await stop.wait()
@@ -83,6 +83,22 @@ async def serve(app: NodeApp, config: NodeConfig, log: logging.Logger) -> None:
     finally:
         server.close()
         await app.stop()
+
+
+def with_status(app: NodeApp) -> wire.Handler:
+    """``app.handle`` plus the ``status`` op when the app has a ``status()`` (role, term, leader, ...).
+
+    The harness polls it to draw each node's role over time next to the messages; it is
+    answered here, outside the app's request path, so a status poll never becomes a
+    client operation of the system (no log entry, no quorum round)."""
+    status = getattr(app, "status", None)
+
+    async def handle(req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("op") == wire.STATUS_OP and status is not None:
+            return wire.reply(req, status())
+        return await app.handle(req)
+
+    return handle
 
 
 async def tick_forever(interval_s: float, fn: Callable[[], None], log: logging.Logger) -> None:

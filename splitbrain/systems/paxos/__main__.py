@@ -63,6 +63,11 @@ class PaxosServer:
         await self.net.start()
         self._ticker = asyncio.create_task(tick_forever(TICK_S, node.tick, self.log))
 
+    def status(self) -> dict[str, Any]:
+        """The ``status`` op: leader if this node holds a ballot through phase 1, its ballot
+        round as the term, the leader it follows, and its first unlearned slot as commit."""
+        return self.node.status()
+
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op not in wire.OPS:

@@ -122,6 +122,20 @@ class PaxosNode:
         if b == self.leader_ballot:
             self.last_contact = time.monotonic()
 
+    # -- status ---------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Role (``leader`` once phase 1 of our ballot is done, ``candidate`` during it,
+        ``follower`` otherwise), the ballot's round as ``term``, the leader we follow and
+        the first slot we have not learned as ``commit``."""
+        lead = self.leadership
+        if lead is not None:
+            role, b = ("leader" if lead.active else "candidate"), lead.ballot
+        else:
+            role, b = "follower", self.leader_ballot
+        return {"role": role, "term": b[0], "ballot": list(b), "leader": self.leader,
+                "commit": self.learner.first_unlearned}
+
     # -- clients ---------------------------------------------------------------
 
     async def submit(self, op: dict[str, Any]) -> dict[str, Any]:

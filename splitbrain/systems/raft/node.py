@@ -349,6 +349,10 @@ class RaftNode:
 
     # -- clients -----------------------------------------------------------------------
 
+    def status(self) -> dict[str, Any]:
+        """This node's view of itself (the ``status`` op): role, term, leader, commit index."""
+        return {"role": self.role, "term": self.term, "leader": self.leader, "commit": self.commit}
+
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op not in wire.OPS:

@@ -56,6 +56,10 @@ class RingServer:
         if self.config.bug == "sloppy-quorum":
             self._tasks.append(asyncio.create_task(tick_forever(HANDOFF_S, node.handoff, self.log)))
 
+    def status(self) -> dict[str, Any]:
+        """The ``status`` op: ring has no leader; its epoch (membership version) is the term."""
+        return self.node.status()
+
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op not in SUPPORTED:

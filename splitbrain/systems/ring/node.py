@@ -263,6 +263,16 @@ class RingNode:
             await self._persist("__ring__", {"members": msg["members"], "epoch": self.epoch})
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
 
+    # -- status ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """No leader in a ring: every node is a ``member`` (or ``left``); the ring's epoch is
+        the term, and the peers its failure detector suspects say whom it cannot hear."""
+        now = time.monotonic()
+        role = "member" if self.name in self.ring.members else "left"
+        return {"role": role, "term": self.epoch, "leader": None,
+                "suspects": sorted(p for p in self.detector.last_heard if self.detector.suspected(p, now))}
+
     # -- client operations ----------------------------------------------------------------
 
     async def handle(self, op: str, key: Any, value: Any) -> Any:
