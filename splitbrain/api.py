@@ -32,7 +32,11 @@ declared, never guessed at:
 * ``async leader(nodes) -> name`` (:class:`LeaderProbe`): which node leads,
   for the faults aimed at the leader;
 * ``promises() -> str`` (:class:`Documented`): what this configuration
-  guarantees, printed at the top of every report.
+  guarantees, printed at the top of every report;
+* ``members`` / ``remove_member`` / ``add_member`` (:class:`Membership`, with
+  :class:`MembershipView` and :class:`MembershipChange`): the cluster's
+  membership, for ``--nemesis membership``; a wiped node finds
+  :data:`WIPED_MARKER` in its data dir and must join, not bootstrap.
 
 The built-in etcd adapter (``splitbrain/systems/etcd.py``) imports only this
 module; it is a complete example of a third-party system.
@@ -47,10 +51,14 @@ from splitbrain.history import NEMESIS, History, Op
 from splitbrain.nemesis.base import Drawn, Fault, FaultNotEffective, NemesisContext
 from splitbrain.systems.base import NodeConfig, System, SystemClient, WireClient
 from splitbrain.systems.capabilities import (
+    WIPED_MARKER,
     CommandResult,
     Configurable,
     Documented,
     LeaderProbe,
+    Membership,
+    MembershipChange,
+    MembershipView,
     NodeHandle,
     NodeSetup,
     ReadinessProbe,
@@ -63,7 +71,8 @@ __all__ = [
     # systems under test
     "System", "NodeConfig", "SystemClient", "WireClient",
     "SystemTraits", "SystemOpts", "Configurable", "NodeSetup", "NodeHandle", "CommandResult",
-    "ReadinessProbe", "Documented", "LeaderProbe",
+    "ReadinessProbe", "Documented", "LeaderProbe", "Membership", "MembershipView", "MembershipChange",
+    "WIPED_MARKER",
     # workloads
     "Workload", "BaseWorkload", "Request", "CheckerSpec",
     # faults

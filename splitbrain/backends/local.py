@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,7 +46,7 @@ from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.harness.messages import LinkTap
 from splitbrain.systems.base import NodeConfig
-from splitbrain.systems.capabilities import traits_of
+from splitbrain.systems.capabilities import WIPED_MARKER, traits_of
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +339,26 @@ class LocalBackend:
                 if why not in self.lost:
                     log.error("%s", why)
                     self.lost.append(why)
+
+    async def wipe(self, node: str) -> None:
+        """Empty a killed node's data dir and leave the wiped marker (the ``membership`` fault: a
+        node that comes back as new). Refused while the node runs: its files are open."""
+        n = self._node(node)
+        if n.alive():
+            raise HarnessError(f"cannot wipe node {node}: it is running")
+        data = n.config.data_dir
+
+        def empty() -> None:
+            for entry in os.listdir(data):
+                path = os.path.join(data, entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+            with open(os.path.join(data, WIPED_MARKER), "w") as fh:
+                fh.write("wiped by the harness: join the running cluster as a new member\n")
+
+        await asyncio.to_thread(empty)
 
     async def pause(self, node: str) -> None:
         n = self._node(node)

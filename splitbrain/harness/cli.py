@@ -17,7 +17,7 @@ import click
 
 from splitbrain.errors import HarnessError, UsageError
 from splitbrain.registry import BACKENDS, BUILT_IN, CHECKERS, FAULTS, SYSTEMS, WORKLOADS
-from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts, traits_of
+from splitbrain.systems.capabilities import Membership, SystemOpts, configure, parse_system_opts, traits_of
 
 #: backend options accepted as their own flags (collected into Test.backend_options)
 BACKEND_FLAGS = ("nodes_file", "ssh_user", "ssh_key", "known_hosts", "image")
@@ -113,9 +113,16 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
     unsupported = traits.unsupported_faults
     if nemesis.strip() == "all":
         faults = [f for f in faults if f not in unsupported]
+    if nemesis.strip() == "all":
+        # membership changes are asked for by name (as Jepsen's membership nemesis): `all` keeps the
+        # default runs, their figures and their seeded-bug rates, what they were
+        faults = [f for f in faults if f != "membership"]
     for f in faults:
         if f in unsupported:
             raise UsageError(f"fault {f!r} cannot act on {system_name}: {unsupported[f]}")
+        if f == "membership" and not isinstance(system, Membership):
+            raise UsageError(f"fault 'membership' cannot act on {system_name}: the system has no Membership "
+                             "capability (members/remove_member/add_member, see splitbrain.systems.capabilities)")
     if bug is not None and bug not in system.bugs:
         valid = ", ".join(sorted(system.bugs)) or "(none)"
         raise UsageError(f"unknown bug {bug!r} for system {system_name!r}; valid: {valid}")
@@ -147,6 +154,8 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
         backend_cls = BACKENDS.get(backend)
     except (ImportError, AttributeError) as e:
         raise UsageError(f"backend {backend!r} is not available: {type(e).__name__}: {e}") from None
+    if "membership" in faults and not hasattr(backend_cls, "wipe"):
+        raise UsageError(f"the membership fault cannot run on the {backend} backend: it cannot wipe a node's data")
     refused = disk_refusal(backend_cls) if any(f.partition(":")[0] == "disk" for f in faults) else None
     if refused and nemesis.strip() == "all":
         faults = [f for f in faults if f.partition(":")[0] != "disk"]

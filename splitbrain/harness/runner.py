@@ -54,7 +54,7 @@ from splitbrain.harness.store import (
 from splitbrain.harness.verdict import check, summarize, write_results
 from splitbrain.history import HistoryWriter
 from splitbrain.systems.base import System
-from splitbrain.systems.capabilities import Documented, LeaderProbe, wait_serving
+from splitbrain.systems.capabilities import Documented, LeaderProbe, Membership, traits_of, wait_serving
 from splitbrain.workloads.base import Workload
 
 log = logging.getLogger("splitbrain.harness")
@@ -281,9 +281,14 @@ class Run:
             from splitbrain.nemesis.schedule import NemesisRunner
 
             self.nemesis = NemesisRunner(schedule, self.backend, list(test.nodes), rec.nemesis, rec.now_s)
+            addresses = {n: self.backend.client_address(n) for n in test.nodes}
             if isinstance(self.system, LeaderProbe):
-                system, addresses = self.system, {n: self.backend.client_address(n) for n in test.nodes}
+                system = self.system
                 self.nemesis.ctx.leader = lambda: system.leader(addresses)
+            if isinstance(self.system, Membership):
+                from splitbrain.nemesis.membership import MembershipAccess
+
+                self.nemesis.ctx.membership = MembershipAccess(self.system, addresses, traits_of(self.system))
             nemesis_task = asyncio.create_task(self.nemesis.run(nemesis_stop))
         clients = asyncio.create_task(self.workers.run(gen))
         stopper = asyncio.create_task(self.stop.wait())
@@ -475,6 +480,12 @@ class Run:
         extra.update(self.observed)
         if isinstance(self.system, Documented):
             extra["system_promises"] = self.system.promises()
+        if "membership" in {f.partition(":")[0] for f in self.test.nemesis} or self.test.schedule:
+            from splitbrain.nemesis.membership import summarize as membership_summary
+
+            section = membership_summary(history.ops, list(self.test.nodes))
+            if section is not None:
+                extra["membership"] = section
         nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
         if nemesis_errors:
             extra["nemesis_errors"] = nemesis_errors

@@ -56,6 +56,8 @@ class NemesisContext:
     params: dict[str, Any] = field(default_factory=dict)
     #: asks the system which node leads (a LeaderProbe system), else None
     leader: Callable[[], Awaitable[str | None]] | None = None
+    #: the system's Membership capability bound to the cluster (a MembershipAccess), else None
+    membership: Any = None
 
 
 @runtime_checkable
@@ -84,6 +86,18 @@ class Drawn(Protocol):
     name: str
 
     def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Healing(Protocol):
+    """A fault with a final word: ``heal(ctx)`` runs at the end of every run that scheduled it,
+    after every fault is stopped and before the backend heals, and restores what a ``stop``
+    may have left undone (membership: every node a member again). It raises
+    :class:`FaultNotEffective` when it cannot (the run then ends 255); its dict is recorded."""
+
+    name: str
+
+    async def heal(self, ctx: NemesisContext) -> dict[str, Any]: ...
 
 
 def group_of(fault: Any) -> str:

@@ -8,7 +8,7 @@ Bugs hide in combinations and in transitions, so the default schedule
   Jepsen's combined nemesis does: a partition while a node is paused, a kill
   landing just before a partition heals (the second fault starts inside the
   first and may outlast it, so heals and crashes race);
-* ``flapping`` -- one fault (a partition when there is one) switched on and off
+* ``flapping`` -- one fault (a partition or a membership change when there is one) switched on and off
   every fraction of a second: leaders are deposed and re-elected over and over
   and many ops are in flight at every heal;
 
@@ -35,8 +35,9 @@ from splitbrain.registry import FAULTS
 #: burst kinds and how often each is drawn
 BURSTS = {"single": 0.35, "composed": 0.4, "flapping": 0.25}
 #: how often a fault group is drawn, relative to 1 for the others: the network faults find the most
-#: bugs (split brains, deposed leaders, stale replicas), process faults next (crash recovery)
-GROUP_WEIGHTS = {"partition": 3.0, "process": 2.0}
+#: bugs (split brains, deposed leaders, stale replicas), process faults next (crash recovery); membership
+#: changes as often as partitions when asked for (each window is two changes: a removal, a re-add)
+GROUP_WEIGHTS = {"partition": 3.0, "process": 2.0, "membership": 3.0}
 #: no fault starts in the last this many seconds of the main phase (it would be healed at once)
 TAIL_S = 1.0
 
@@ -72,7 +73,9 @@ class _Builder:
         return self.rng.choice(groups[chosen])
 
     def flappable(self) -> list[str]:
-        nets = [n for n in self.names if self.group(n) == "partition"]
+        # membership flaps too when asked for: remove, re-add, remove... is the churn a rebalancing
+        # store or a reconfiguring consensus system must survive
+        nets = [n for n in self.names if self.group(n) in ("partition", "membership")]
         return nets or self.names
 
 
@@ -110,7 +113,19 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
                 b.add(name, t, min(t + on, time_limit_s))
                 t += on + interval_s * rng.uniform(0.05, 0.25)
         t += interval_s * rng.uniform(0.2, 0.6)  # recovery window
+    _at_least_once(b, "membership", interval_s, end)
     return Schedule.from_windows(b.windows, tuple(nodes), origin)
+
+
+def _at_least_once(b: _Builder, group: str, interval_s: float, end: float) -> None:
+    """A run that asked for ``group`` by name gets at least one window of it: bursts drawn without it
+    would leave a 30 s run untested by the one fault it was run for. (Only membership for now: the
+    other faults' schedules stay what their seeds always made.)"""
+    names = [n for n in b.names if b.group(n) == group]
+    if not names or any(w.fault in names for w in b.windows) or end <= interval_s * 0.4:
+        return
+    start = b.rng.uniform(interval_s * 0.2, max(interval_s * 0.2, end - interval_s))
+    b.add(b.rng.choice(names), start, min(start + interval_s * b.rng.uniform(0.5, 1.5), end + TAIL_S))
 
 
 def _composed(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> float:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from splitbrain.nemesis.base import Fault, FaultNotEffective, NemesisContext, group_of
+from splitbrain.nemesis.base import Fault, FaultNotEffective, Healing, NemesisContext, group_of
 from splitbrain.nemesis.plan import FaultOp, Schedule
 from splitbrain.registry import FAULTS
 
@@ -147,11 +147,29 @@ class NemesisRunner:
         log.error("nemesis %s failed: %s", f, text)
         self.record("info", f, {**details, "error": text})
 
+    async def _final(self, name: str, fault: Healing) -> None:
+        """A fault's own final heal (see :class:`~splitbrain.nemesis.base.Healing`), recorded as
+        ``heal-<fault>``; a failure is a lost run (recorded in ``errors``)."""
+        try:
+            details = await fault.heal(self.ctx)
+        except asyncio.CancelledError:
+            self.errors.append(f"heal-{name}: cut short")
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever it was, the fault is not healed
+            details = {**getattr(e, "details", {}), "error": f"{type(e).__name__}: {e}"}
+            self.errors.append(f"heal-{name}: {type(e).__name__}: {e}")
+            log.error("nemesis heal-%s failed: %s", name, e)
+        self.record("info", f"heal-{name}", details)
+
     async def heal(self) -> None:
-        """Stop every active fault (recording each stop), then heal the backend. Never raises."""
+        """Stop every active fault (recording each stop), give each fault with a final heal its
+        word, then heal the backend. Never raises."""
         for name in list(self.active):
             with contextlib.suppress(Exception):
                 await self._stop(name)
+        for name, fault in self.faults.items():
+            if isinstance(fault, Healing):
+                await self._final(name, fault)
         try:
             await self.backend.heal()
         except Exception as e:  # noqa: BLE001 - healing is best effort and must finish

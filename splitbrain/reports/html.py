@@ -27,6 +27,19 @@ MAX_VALUE_CHARS = 300
 OUTCOME = {"ok": 0, "fail": 1, "info": 2}
 
 
+def _membership_band(f: Any) -> dict[str, Any]:
+    """One membership window as the timeline's band draws it: who left, how, and what the cluster said."""
+    v = f.targets if isinstance(f.targets, dict) else {}
+    changes = v.get("changes") or {}
+    removed = [str(n) for n in v.get("removed") or []]
+    refused = sorted(str(n) for n, c in changes.items() if isinstance(c, dict) and c.get("outcome") == "refused")
+    label = ("-" + ",".join(removed) + (" (wiped)" if v.get("rejoin") == "wiped" else "")) if removed else ""
+    if refused:
+        label = (label + " " if label else "") + "refused " + ",".join(refused)
+    return {"start": f.start_s, "stop": _finite(f.stop_s), "label": label or "no change",
+            "removed": removed, "refused": refused}
+
+
 def _short(v: Any) -> str:
     if v is None:
         return ""
@@ -120,6 +133,7 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
                                                  if isinstance(a, dict)]}
     faults = [{"kind": f.kind, "start": f.start_s, "stop": _finite(f.stop_s), "start_index": f.start_index,
                "stop_index": f.stop_index, "targets": _short(f.targets)} for f in run.faults]
+    membership = [_membership_band(f) for f in run.faults if f.kind == "membership"]
     return {
         "test": {k: _short(v) for k, v in test.items()},
         "command": str(test.get("command", "")),
@@ -131,6 +145,7 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
         "end_s": run.end_s,
         "calls": calls,
         "faults": faults,
+        "membership": membership,
         "logs": {n: [[t, lvl, msg] for t, lvl, msg in lines] for n, lines in run.logs.items()},
         "localization": localize(run, anomalies(run) + [
             (c["checker"], {"kind": "counterexample core", "ops": c.get("op_indices", []),

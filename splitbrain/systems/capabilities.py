@@ -25,6 +25,9 @@ what their system needs and the harness never guesses with ``getattr``:
 * :class:`ReadinessProbe` -- ``async ready(host, port)``: whether a node
   serves yet (not merely accepts connections); the run waits for every node
   (:func:`wait_serving`) before the workload and the nemesis start.
+* :class:`Membership` -- ``members``/``remove_member``/``add_member``: the
+  cluster's membership view and changes to it, which the ``membership`` fault
+  drives (a system without it refuses ``--nemesis membership``, exit 64).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from splitbrain.errors import UsageError
 
@@ -151,6 +154,11 @@ class SystemTraits:
     #: seconds a node may take to open its client port when the backend's own default is shorter
     #: (a JVM on a loaded machine takes long); None: the backend's default
     start_timeout_s: float | None = None
+    #: a removed member cannot come back with its old data (etcd: its member ID is gone for good),
+    #: so the ``membership`` fault always wipes it before adding it back
+    rejoin_wiped_only: bool = False
+    #: a removed member's process exits by itself (etcd) instead of serving ``not-member``
+    removed_member_exits: bool = False
 
 
 @runtime_checkable
@@ -288,3 +296,60 @@ async def wait_serving(system: object, nodes: Mapping[str, tuple[str, int]], tim
                                f"become ready within {timeout_s:.0f} s")
         await asyncio.sleep(0.2)
     return time.monotonic() - start
+
+
+#: A file the harness leaves in a node's emptied data dir when it wipes the node (the ``membership``
+#: fault): the node was a member before and must *join* the running cluster, not bootstrap a new one
+#: (Raft would otherwise come back with the initial configuration and an empty log, and vote again).
+WIPED_MARKER = "splitbrain-wiped"
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    """What one node says the members are. ``version`` orders views (a Raft config's log index,
+    the ring's epoch, etcd's raft index); ``pending``: a change is still in flight (joint ring,
+    uncommitted Raft config), so the view may yet move."""
+
+    members: tuple[str, ...]
+    node: str
+    version: int = 0
+    pending: bool = False
+
+
+ChangeOutcome = Literal["applied", "refused", "unknown"]
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    """The answer to one membership change. ``applied``: the system says it took effect (the
+    fault then verifies it in the view); ``refused``: it definitely did not (another change in
+    flight, no quorum to decide it: allowed, recorded); ``unknown``: no answer (it may still land)."""
+
+    outcome: ChangeOutcome
+    node: str = ""
+    members: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@runtime_checkable
+class Membership(Protocol):
+    """A system whose members can be removed and added while it runs (Jepsen's membership nemesis).
+
+    ``nodes`` maps every node of the run to its client address; the system
+    asks whichever nodes it likes (a member, the leader) and must return
+    within ``timeout_s`` or so. Changes are one node at a time; a system that
+    serializes them answers ``refused`` to a change while another is in flight.
+    A removed node that still runs answers client requests with the definite
+    error ``not-member``. ``add_member(..., wiped=True)``: the node's data dir
+    was emptied (with :data:`WIPED_MARKER` left in it) and it must join as new.
+    """
+
+    async def members(self, nodes: Mapping[str, tuple[str, int]], timeout_s: float) -> MembershipView:
+        """The newest view among the nodes that answer; raise (any exception) when none does."""
+        ...
+
+    async def remove_member(self, node: str, nodes: Mapping[str, tuple[str, int]],
+                            timeout_s: float) -> MembershipChange: ...
+
+    async def add_member(self, node: str, nodes: Mapping[str, tuple[str, int]], timeout_s: float,
+                         wiped: bool) -> MembershipChange: ...

@@ -57,3 +57,15 @@ class SetWorkload(BaseWorkload):
 
 
 WORKLOAD = SetWorkload()
+
+
+class SetsWorkload(SetWorkload):
+    """``sets``: the set workload over :data:`SETS_KEYS` keys at once. A store that places keys
+    (a consistent-hash ring) moves some keys and not others on each membership change; with many
+    keys every change moves several, so a key lost in a rebalance has many chances to show."""
+
+    name = "sets"
+
+
+SETS_KEYS = 8
+SETS = SetsWorkload(keys=tuple(f"s{i}" for i in range(SETS_KEYS)))

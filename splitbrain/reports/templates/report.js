@@ -7,6 +7,7 @@
   const COLORS = ["#43a047", "#e53935", "#fbc02d"];
   const OUT = ["ok", "fail", "info"];
   const FAULT_FILL = "rgba(120,80,200,0.18)";
+  const MEMBERSHIP_FILL = "rgba(0,150,136,0.75)";
   const END_US = Math.max(1, Math.round(D.end_s * 1e6));
 
   function el(tag, cls, text) {
@@ -68,7 +69,7 @@
   // ---- timeline (canvas, only the visible slice is drawn)
   const calls = D.calls;
   const nLanes = calls.reduce((m, c) => Math.max(m, c[2] + 1), 1);
-  const LANE_H = 14, TOP = 18;
+  const LANE_H = 14, TOP = (D.membership && D.membership.length) ? 30 : 18;
   let byLane = [], openByLane = [];
   function buildLanes(key) {  // key: null = every key, else only that key's ops (independent keys)
     byLane = [];
@@ -98,6 +99,15 @@
       const a = (f.start * 1e6 - v0) * sx, b = (faultStop(f) * 1e6 - v0) * sx;
       if (b < 0 || a > w) continue;
       ctx.fillRect(a, 0, Math.max(2, b - a), h);
+    }
+    // the membership band: a strip across the top while nodes are out of the cluster
+    for (const m of D.membership || []) {
+      const a = (m.start * 1e6 - v0) * sx, b = ((m.stop === null ? END_US / 1e6 : m.stop) * 1e6 - v0) * sx;
+      if (b < 0 || a > w) continue;
+      ctx.fillStyle = m.removed.length ? MEMBERSHIP_FILL : "rgba(150,150,150,0.5)";
+      ctx.fillRect(a, 13, Math.max(2, b - a), 14);
+      ctx.fillStyle = "#fff"; ctx.font = "9px sans-serif";
+      ctx.fillText("membership " + m.label, Math.max(a, 0) + 2, 24);
     }
     ctx.fillStyle = "#5e35b1"; ctx.font = "10px sans-serif";
     for (const f of D.faults) {

@@ -14,7 +14,7 @@ ownership.
 
 from __future__ import annotations
 
-from splitbrain.systems.base import PythonSystem
+from splitbrain.systems.membership import MemberedPythonSystem
 
 BUGS = {
     "sloppy-quorum": "writes and reads use any W/R reachable nodes (hinted handoff), not the key's replicas",
@@ -22,12 +22,14 @@ BUGS = {
     "lww-clock": "conflicts resolve last-write-wins on the coordinator's wall clock, sets included",
     "no-fsync": "a replica acknowledges a write once it is written, before it is fsync'd, so a power "
     "loss of a quorum forgets writes the client was told are stored",
+    "no-handover": "a membership change moves ownership at once, without the joint phase and without "
+    "handing data over to the new replicas, so keys whose new replicas never stored them vanish",
 }
 
-SYSTEM = PythonSystem(
+SYSTEM = MemberedPythonSystem(
     name="ring",
     module="splitbrain.systems.ring",
     # register and kv send cas too: it fails definitely (unsupported), reads and writes are checked
-    workloads=("register", "rw-register", "kv", "set", "counter", "unique-ids"),
+    workloads=("register", "rw-register", "kv", "set", "sets", "counter", "unique-ids"),
     bugs=BUGS,
 )

@@ -3,7 +3,9 @@
 ``config.options``: ``replicas`` (N, default 3), ``vnodes`` (per node, default
 64), ``members`` (the initial ring, default every configured node). Besides the
 wire ops, ``{"op": "admin", "value": {"action": "join"|"leave", "node": NAME}}``
-changes membership for good.
+changes membership for good and ``{"op": "members"}`` answers this node's view
+(``members``, ``version`` = the ring's epoch, ``pending``, ``member``). A node outside
+the committed ring answers every client op with the definite error ``not-member``.
 
 Wires the transport-agnostic :class:`~.node.RingNode` to a process: peer messages over
 the lossy link ring is measured under (:meth:`PeerNet.lossy`), each handled in its own
@@ -20,12 +22,13 @@ from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.capabilities import WIPED_MARKER
 from splitbrain.systems.common.node import run_node, tick_forever
 from splitbrain.systems.common.peers import PeerNet
 from splitbrain.systems.common.storage import GroupCommitLog
-from splitbrain.systems.ring.node import HEARTBEAT_S, RingNode, Unavailable
+from splitbrain.systems.ring.node import HEARTBEAT_S, ChangeRefused, NotMember, RingNode, Unavailable
 
-SUPPORTED = ("read", "write", "add", "incr", "generate", "admin")
+SUPPORTED = ("read", "write", "add", "incr", "generate", "admin", "members")
 HANDOFF_S = 1.0
 
 
@@ -47,7 +50,8 @@ class RingServer:
 
     async def start(self) -> None:
         node = self.node
-        node.restore([(k, r) for k, r in self.store.read()])
+        node.restore([(k, r) for k, r in self.store.read()],
+                     wiped=(Path(self.config.data_dir) / WIPED_MARKER).exists())
         self.log.info("ring %s: members %s, N=%d, vnodes=%d, %d records restored%s",
                       self.config.name, list(node.ring.members), node.n, node.vnodes, len(node.data),
                       f"; seeded bug {self.config.bug}" if self.config.bug else "")
@@ -69,6 +73,10 @@ class RingServer:
         except Unavailable as e:
             # Reads change nothing; a write may have reached some replicas.
             return wire.error(req, "unavailable", op in ("read", "generate"), detail=str(e))
+        except NotMember as e:
+            return wire.error(req, "not-member", True, detail=str(e))
+        except ChangeRefused as e:
+            return wire.error(req, f"refused: {e}", True)
         except ValueError as e:
             return wire.error(req, f"bad-request: {e}", True)
 

@@ -1,0 +1,282 @@
+"""membership: nodes leave the cluster and come back while clients run.
+
+Reconfiguration is where consensus systems break most often (Raft's
+single-server change bug, etcd's and ZooKeeper's reconfiguration bugs), and
+rebalancing is what a consistent-hash ring exists for. This fault changes the
+cluster's *membership* through the system's own API (the
+:class:`~splitbrain.systems.capabilities.Membership` capability), which a kill
+or a partition never does:
+
+* ``start`` removes one node (a random one or the leader), or two at once
+  (two changes in flight: a system must serialize them or refuse one). Each
+  change is ``applied`` (then verified: the cluster's view must stop listing
+  the node within :data:`SETTLE_S`, else the run lost control, exit 255),
+  ``refused`` (allowed, recorded: no quorum, another change in flight) or
+  ``unknown`` (no answer; the view says whether it landed). A removed node
+  either keeps its data or is wiped (killed, its data dir emptied with
+  :data:`~splitbrain.systems.capabilities.WIPED_MARKER` left in it, and
+  restarted as a newcomer); a system that cannot take a member back with its
+  old data (etcd) always gets it wiped. A removed node that still runs answers
+  its clients ``not-member`` (a definite error: ``fail``).
+* ``stop`` adds the node back (retrying refusals while time allows) and
+  checks the view lists it again.
+* :meth:`MembershipFault.heal` runs at the end of every run, after the other
+  faults are stopped: the cluster must be back to every node as a member, or
+  the run ends 255 (it cannot vouch for a cluster smaller than it claims).
+
+Every start, stop and the final heal record the views seen, the outcome of
+each change and how long it took; ``results.json`` gets a ``membership``
+section from them and the report draws a membership band over the timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from splitbrain.errors import UsageError
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, params_for, resolve_targets
+from splitbrain.systems.capabilities import Membership, MembershipChange, MembershipView, SystemTraits
+
+VIEW_TIMEOUT_S = 2.0
+CHANGE_TIMEOUT_S = 10.0
+#: an applied change must show in the cluster's view within this
+SETTLE_S = 10.0
+#: an unknown change gets this long to show before it is recorded as unknown
+UNKNOWN_SETTLE_S = 3.0
+#: the stop keeps asking to add a node back this long (refusals are retried)
+READD_S = 15.0
+#: the final heal's bound: every node a member again
+HEAL_S = 60.0
+RETRY_S = 0.5
+
+
+@dataclass
+class MembershipAccess:
+    """The system's Membership capability bound to the cluster's client addresses."""
+
+    system: Membership
+    addresses: dict[str, tuple[str, int]]
+    traits: SystemTraits = field(default_factory=SystemTraits)
+
+    async def view(self) -> MembershipView:
+        return await self.system.members(self.addresses, VIEW_TIMEOUT_S)
+
+
+def _access(ctx: NemesisContext) -> MembershipAccess:
+    if not isinstance(ctx.membership, MembershipAccess):
+        raise UsageError("the membership fault needs a system with the Membership capability")
+    return ctx.membership
+
+
+def _view_json(v: MembershipView) -> dict[str, Any]:
+    return {"members": list(v.members), "node": v.node, "version": v.version, "pending": v.pending}
+
+
+def _change_json(c: MembershipChange) -> dict[str, Any]:
+    d = asdict(c)
+    d["members"] = list(c.members)
+    return d
+
+
+async def settle(access: MembershipAccess, done: Any, timeout_s: float) -> MembershipView | None:
+    """Poll the view until ``done(view)`` or the timeout; the last view seen (None: nobody answered)."""
+    deadline = time.monotonic() + timeout_s
+    last: MembershipView | None = None
+    while True:
+        try:
+            last = await access.view()
+        except Exception:  # noqa: BLE001 - nobody answered this time; ask again
+            pass
+        if last is not None and done(last):
+            return last
+        if time.monotonic() >= deadline:
+            return last
+        await asyncio.sleep(0.2)
+
+
+async def wipe(ctx: NemesisContext, node: str) -> None:
+    """Kill ``node`` and empty its data dir (the backend leaves the wiped marker)."""
+    wiper = getattr(ctx.backend, "wipe", None)
+    if wiper is None:
+        raise UsageError(f"backend {getattr(ctx.backend, 'name', '?')} cannot wipe a node's data")
+    await ctx.backend.kill(node)
+    await wiper(node)
+
+
+@dataclass(frozen=True)
+class MembershipFault:
+    name: str = "membership"
+    #: membership changes never overlap each other (one window at a time)
+    group: str = "membership"
+
+    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+        nodes = sorted(nodes)
+        modes = ["one", "one", "leader", "two"] if len(nodes) >= 5 else ["one", "leader"]
+        mode = rng.choice(modes)
+        rejoin = rng.choice(["old-data", "wiped"])
+        if mode == "two":
+            return {"targets": {"select": "two", "nodes": sorted(rng.sample(nodes, 2))}, "rejoin": rejoin}
+        one = rng.choice(nodes)
+        spec = {"select": "leader", "fallback": one} if mode == "leader" else {"select": "one", "nodes": [one]}
+        return {"targets": spec, "rejoin": rejoin}
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        access = _access(ctx)
+        params = params_for(self, ctx)
+        how, targets = await resolve_targets(ctx, params["targets"])
+        exits = access.traits.removed_member_exits
+        rejoin = "wiped" if access.traits.rejoin_wiped_only else str(params.get("rejoin", "old-data"))
+        t0 = time.monotonic()
+        before = await settle(access, lambda v: True, VIEW_TIMEOUT_S * 2)
+        if before is None:
+            raise FaultNotEffective(self.name, "no node answered with its membership view", {"nodes": targets})
+        targets = [t for t in targets if t in before.members and len(before.members) > 1]
+        details: dict[str, Any] = {"nodes": targets, "mode": how, "rejoin": rejoin, "before": _view_json(before)}
+        if exits:
+            for t in targets:  # it would exit by itself once removed; the harness's kill is what it expects
+                await ctx.backend.kill(t)
+        changes = await asyncio.gather(*(access.system.remove_member(t, access.addresses, CHANGE_TIMEOUT_S)
+                                         for t in targets))
+        asked = [t for t, c in zip(targets, changes, strict=True) if c.outcome != "refused"]
+        applied = [t for t, c in zip(targets, changes, strict=True) if c.outcome == "applied"]
+        view = await settle(access, lambda v: not set(asked) & set(v.members),
+                            SETTLE_S if applied else UNKNOWN_SETTLE_S)
+        details["changes"] = {t: _change_json(c) for t, c in zip(targets, changes, strict=True)}
+        details["took_s"] = round(time.monotonic() - t0, 3)
+        details["view"] = _view_json(view) if view is not None else None
+        still = [t for t in applied if view is None or t in view.members]
+        removed = [t for t in asked if view is not None and t not in view.members]
+        details["removed"] = removed
+        ctx.state[self.name] = {"asked": asked, "removed": removed, "rejoin": rejoin,
+                                "down": [t for t in targets if exits]}
+        if still:
+            details["verified"] = False
+            raise FaultNotEffective(self.name, f"the cluster said it removed {still} but its view still lists "
+                                    f"them after {SETTLE_S:.0f} s", details)
+        details["verified"] = True
+        for t in removed:
+            if rejoin == "wiped":
+                await wipe(ctx, t)
+                if not exits:
+                    await ctx.backend.start(t)  # runs as a newcomer, outside the cluster, until added
+        if exits:
+            for t in targets:
+                if t not in removed:  # refused or not landed: the node is still a member, bring it back
+                    await ctx.backend.start(t)
+            ctx.state[self.name]["down"] = removed
+        return details
+
+    async def _readd(self, ctx: NemesisContext, access: MembershipAccess, node: str, wiped: bool,
+                     down: bool, timeout_s: float) -> dict[str, Any]:
+        """Add ``node`` back until the view lists it (refusals retried); what happened."""
+        deadline = time.monotonic() + timeout_s
+        tries: list[dict[str, Any]] = []
+        started = False
+        while True:
+            view = await settle(access, lambda v: True, VIEW_TIMEOUT_S)
+            if view is not None and node in view.members:
+                if down and not started:
+                    await ctx.backend.start(node)
+                return {"member": True, "tries": tries, "view": _view_json(view)}
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return {"member": False, "tries": tries, "view": _view_json(view) if view else None}
+            change = await access.system.add_member(node, access.addresses, min(CHANGE_TIMEOUT_S, left), wiped)
+            tries.append(_change_json(change))
+            if change.outcome != "refused":
+                if down and not started:
+                    await ctx.backend.start(node)  # etcd: a member is added first, then started
+                    started = True
+                await settle(access, lambda v: node in v.members, min(SETTLE_S, max(0.1, left)))
+            else:
+                await asyncio.sleep(RETRY_S)
+
+    async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
+        state = ctx.state.pop(self.name, None)
+        if not state:
+            return {}
+        access = _access(ctx)
+        t0 = time.monotonic()
+        wiped = state["rejoin"] == "wiped"
+        out: dict[str, Any] = {"nodes": state["asked"], "rejoin": state["rejoin"], "added": {}}
+        for node in state["asked"]:
+            out["added"][node] = await self._readd(ctx, access, node, wiped and node in state["removed"],
+                                                   node in state["down"], READD_S)
+        out["took_s"] = round(time.monotonic() - t0, 3)
+        view = await settle(access, lambda v: True, VIEW_TIMEOUT_S)
+        out["view"] = _view_json(view) if view is not None else None
+        return out
+
+    async def heal(self, ctx: NemesisContext) -> dict[str, Any]:
+        """The end of the run: every node a member again, or FaultNotEffective (exit 255)."""
+        access = _access(ctx)
+        deadline = time.monotonic() + HEAL_S
+        added: dict[str, Any] = {}
+        while True:
+            view = await settle(access, lambda v: not v.pending, VIEW_TIMEOUT_S * 2)
+            missing = sorted(set(ctx.nodes) - set(view.members)) if view is not None else sorted(ctx.nodes)
+            if view is not None and not missing and not view.pending:
+                return {"view": _view_json(view), "added": added, "verified": True}
+            if time.monotonic() >= deadline:
+                details = {"view": _view_json(view) if view else None, "missing": missing, "added": added}
+                raise FaultNotEffective(self.name, f"the cluster is not back to full membership after "
+                                        f"{HEAL_S:.0f} s: {missing or 'a change still pending'} ", details)
+            for node in missing:
+                down = False
+                if access.traits.removed_member_exits:
+                    # etcd: a removed member cannot come back as it was; wipe it, add it, then start it
+                    await wipe(ctx, node)
+                    down = True
+                added[node] = await self._readd(ctx, access, node, down, down,
+                                                max(1.0, deadline - time.monotonic()))
+            if not missing:
+                await asyncio.sleep(RETRY_S)
+
+
+FAULT = MembershipFault()
+
+
+def summarize(ops: list[Any], nodes: list[str]) -> dict[str, Any] | None:
+    """The ``membership`` section of ``results.json`` from the history's membership ops: every
+    change and its outcome, the views seen, the final view, and whether the cluster ended with
+    the membership the harness asked for (every node). None when no membership op ran."""
+    mine = [op for op in ops if op.process == "nemesis" and str(op.f).endswith("-membership")
+            and isinstance(op.value, dict)]
+    if not mine:
+        return None
+    changes: list[dict[str, Any]] = []
+    views: list[dict[str, Any]] = []
+    final: dict[str, Any] | None = None
+    for op in mine:
+        v = op.value
+        at = round(op.time / 1e9, 3)
+        for node, c in (v.get("changes") or {}).items():
+            changes.append({"at_s": at, "action": "remove", "node": node, "outcome": c.get("outcome"),
+                            "reason": c.get("reason", ""), "took_s": v.get("took_s")})
+        for node, a in (v.get("added") or {}).items():
+            tries = a.get("tries") or []
+            outcome = "applied" if a.get("member") else (tries[-1].get("outcome") if tries else "unknown")
+            changes.append({"at_s": at, "action": "add", "node": node, "outcome": outcome, "tries": len(tries),
+                            "took_s": v.get("took_s")})
+        for key in ("before", "view"):
+            if isinstance(v.get(key), dict):
+                views.append({"at_s": at, "op": op.f, **v[key]})
+        if op.f == "heal-membership":
+            final = v.get("view") if isinstance(v.get("view"), dict) else None
+    outcomes = [c["outcome"] for c in changes]
+    final_members = sorted(final.get("members", [])) if final else None
+    return {
+        "changes": changes,
+        "applied": outcomes.count("applied"),
+        "refused": outcomes.count("refused"),
+        "unknown": outcomes.count("unknown"),
+        "views": views[-200:],
+        "final": final,
+        "expected": sorted(nodes),
+        # the harness asked for every node back; anything else is flagged (and the run ends 255)
+        "final_differs": final_members != sorted(nodes),
+    }

@@ -1,0 +1,126 @@
+"""The membership fault: nodes leave and rejoin a running cluster through the system's own API.
+
+Real node processes on the local backend: the fault's removal shows in the
+cluster's view, a removed node answers its clients ``not-member`` (recorded
+``fail``), every node is a member again at the end, a refused change is
+recorded and allowed, a cluster that cannot be healed ends 255, and a system
+without the capability is refused up front (exit 64).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from splitbrain.harness.cli import build_test
+from splitbrain.harness.runner import Run
+from splitbrain.nemesis import compose
+from splitbrain.nemesis import membership as fault
+from splitbrain.systems.capabilities import MembershipChange
+from splitbrain.systems.membership import MemberedPythonSystem
+
+
+def _cli(*args: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "splitbrain", *args], capture_output=True, text=True,
+                          timeout=timeout_s, env={**os.environ, "CI": "1"})
+
+
+def _history(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_ring_membership_changes_are_verified_healed_and_removed_nodes_answer_not_member(tmp_path: Path) -> None:
+    """The representative end-to-end test: ring, membership alone, ~15 s."""
+    r = _cli("run", "ring", "--workload", "sets", "--nemesis", "membership", "--nemesis-interval", "3",
+             "--time-limit", "12", "--seed", "1", "--store", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    results = json.loads((Path(out["run_dir"]) / "results.json").read_text())
+    m = results["membership"]
+    assert m["applied"] >= 2 and m["final_differs"] is False, m
+    assert m["final"]["members"] == ["n1", "n2", "n3", "n4", "n5"]
+    history = _history(Path(out["run_dir"]))
+    starts = [op["value"] for op in history if op["f"] == "start-membership"]
+    removed = [s for s in starts if s["removed"]]
+    assert removed and all(s["verified"] for s in removed)
+    # verified: the view taken after the removal does not list the removed node
+    assert all(not set(s["removed"]) & set(s["view"]["members"]) for s in removed)
+    heals = [op["value"] for op in history if op["f"] == "heal-membership"]
+    assert heals and heals[0]["verified"] is True
+    not_member = [op for op in history if op.get("error") == "not-member"]
+    assert not_member and all(op["type"] == "fail" for op in not_member)
+    assert {op["node"] for op in not_member} <= {n for s in removed for n in s["removed"]}
+    html = (Path(out["run_dir"]) / "report.html").read_text()
+    assert '"membership":[{' in html  # the band's data
+
+
+@dataclass(frozen=True)
+class Refusing(MemberedPythonSystem):
+    """A ring that refuses every removal, as a cluster with a change in flight does."""
+
+    async def remove_member(self, node: str, nodes: Any, timeout_s: float) -> MembershipChange:
+        return MembershipChange("refused", "n1", reason="change-in-progress (this cluster refuses every removal)")
+
+
+@dataclass(frozen=True)
+class NeverReadds(MemberedPythonSystem):
+    """A ring whose add answers 'applied' and does nothing: the view never lists the node again."""
+
+    async def add_member(self, node: str, nodes: Any, timeout_s: float, wiped: bool) -> MembershipChange:
+        return MembershipChange("applied", "n1")
+
+
+def _run_with(system_cls: type, tmp_path: Path, time_limit: float) -> Any:
+    test, ring, wl, backend_cls = build_test("ring", "sets", "membership", 3, "local", time_limit, 3, 20, 5, None,
+                                             str(tmp_path), None, 3.0, 2.0, {})
+    system = system_cls(ring.name, ring.module, ring.workloads, ring.bugs)
+    return asyncio.run(Run(test, system, wl, backend_cls(test.backend_options)).execute())
+
+
+def test_a_refused_change_is_recorded_not_failed(tmp_path: Path) -> None:
+    outcome = _run_with(Refusing, tmp_path, 6)
+    assert outcome.exit_code == 0, outcome.error
+    m = outcome.results["membership"]
+    assert m["refused"] >= 1 and m["applied"] == 0 and m["final_differs"] is False
+    assert "lost_control" not in outcome.results
+    starts = [op["value"] for op in _history(outcome.run_dir) if op["f"] == "start-membership"]
+    assert all(c["outcome"] == "refused" and "change-in-progress" in c["reason"]
+               for s in starts for c in s["changes"].values())
+
+
+def test_a_cluster_that_cannot_be_healed_to_full_membership_ends_255(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fault, "READD_S", 1.0)
+    monkeypatch.setattr(fault, "HEAL_S", 3.0)
+    outcome = _run_with(NeverReadds, tmp_path, 6)
+    assert outcome.exit_code == 255
+    assert outcome.results["valid"] != True  # noqa: E712 - never valid, whatever the checkers saw
+    assert any("heal-membership" in e and "full membership" in e for e in outcome.results["lost_control"])
+    assert outcome.results["membership"]["final_differs"] is True
+
+
+@pytest.mark.parametrize("system, why", [("memkv", "no Membership capability"), ("paxos", "fixed acceptor set")])
+def test_a_system_without_the_capability_is_refused_with_64(system: str, why: str, tmp_path: Path) -> None:
+    r = _cli("run", system, "--nemesis", "membership", "--time-limit", "2", "--store", str(tmp_path))
+    assert r.returncode == 64
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fault 'membership' cannot act on" in lines[0] and why in lines[0]
+    assert not (tmp_path / "latest").exists()
+
+
+def test_all_leaves_membership_out_and_membership_always_gets_a_window() -> None:
+    test, *_ = build_test("ring", "kv", "all", None, "local", 10, None, 10, 1, None, "st", None, 3.0, 5.0, {})
+    assert "membership" not in test.nemesis
+    import random
+
+    for seed in range(30):
+        s = compose.generate(["membership", "partition"], ["n1", "n2", "n3", "n4", "n5"], random.Random(seed), 30)
+        assert any(op.fault == "membership" for op in s.ops)
