@@ -1,6 +1,7 @@
 """The disk fault's figures: what it catches that kill cannot, what it costs, and no false alarms.
 
-usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,cost]
+usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,cost,fuse] [--parallel 1]
+                            [--kill-seeds N] [--backend local|docker]
 
 * bugs: each ``no-fsync`` seeded bug under its detect.py plan (``disk,partition``) and
   under ``kill`` alone, same seeds: detection rates side by side;
@@ -8,15 +9,24 @@ usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,
   set workload, and raft's register too) and etcd under
   ``disk:lose-unfsynced``, same seeds: every run must be valid (false alarms counted);
 * cost: raft ops/s at unlimited rate with 10 clients, with and without the FUSE layer
-  (``--backend-opt lazyfs=1`` mounts it with no fault scheduled).
+  (``--backend-opt lazyfs=1`` mounts it with no fault scheduled);
+* fuse: the layer alone, the I/O patterns of the systems' storage (an appended record,
+  the same with fsync, an atomic state file: write, fsync, rename, directory fsync; open
+  and read) per second, in a plain directory and through a lazyfs mount of it.
+
+``--parallel K`` runs K seeds at a time (the machine is shared: say the load with the figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,15 +38,26 @@ CORRECT = (("raft", "set", "disk,partition"), ("paxos", "set", "disk,partition")
            ("raft", "register", "disk,partition"), ("etcd", "register", "disk:lose-unfsynced"))
 
 
+PARALLEL = 1
+BACKEND = "local"
+
+
 def _rate(system: str, workload: str, nemesis: str, seeds: range, time_limit: float, bug: str | None,
-          extra: list[str]) -> tuple[int, list[str]]:
-    hits, odd = 0, []
-    for seed in seeds:
-        r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=time_limit, bug=bug, extra=extra)
-        hits += r["exit_code"] == 1
-        if r["exit_code"] not in (0, 1):
-            odd.append(f"{seed}(exit {r['exit_code']}: {r.get('stderr_tail')})")
-    return hits, odd
+          extra: list[str]) -> tuple[int, list[str], list[int]]:
+    """(runs that exit 1, runs that neither pass nor fail with why, seeds that exit 1)."""
+    def one(seed: int) -> dict:
+        return run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=time_limit, bug=bug,
+                   backend=BACKEND, extra=extra)
+
+    hits, odd, flagged = 0, [], []
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        for seed, r in zip(seeds, pool.map(one, seeds), strict=True):
+            hits += r["exit_code"] == 1
+            if r["exit_code"] == 1:
+                flagged.append(seed)
+            if r["exit_code"] not in (0, 1):
+                odd.append(f"{seed}(exit {r['exit_code']}: {r.get('stderr_tail')})")
+    return hits, odd, flagged
 
 
 def _ok_per_s(extra: list[str], seed: int, time_limit: float) -> float:
@@ -52,25 +73,38 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=30)
-    ap.add_argument("--parts", default="bugs,correct,cost")
+    ap.add_argument("--parts", default="bugs,correct,cost,fuse")
+    ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--kill-seeds", type=int, default=None, help="seeds for the kill-only column (default --seeds)")
+    ap.add_argument("--backend", default="local")
     args = ap.parse_args()
+    global PARALLEL, BACKEND
+    PARALLEL, BACKEND = max(1, args.parallel), args.backend
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores, "
+          f"{PARALLEL} run(s) at a time, backend {BACKEND}", flush=True)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    kill_seeds = range(args.first_seed, args.first_seed + (args.kill_seeds if args.kill_seeds is not None
+                                                           else args.seeds))
     parts = set(args.parts.split(","))
     if "bugs" in parts:
         print(f"{'system':6} {'bug':18} {'nemesis':16} {'detected':>9}   (seeds {seeds.start}..{seeds.stop - 1})")
         for system, bug in BUGS:
             plan = PLAN[(system, bug)]
-            for nemesis in (plan.nemesis, "kill"):
-                hits, odd = _rate(system, plan.workload, nemesis, seeds, plan.time_limit or args.time_limit, bug,
-                                  ["--nemesis-interval", "2", *plan.extra])
-                print(f"{system:6} {bug:18} {nemesis:16} {hits:>4}/{len(seeds):<4}" + (f"  {odd}" if odd else ""),
-                      flush=True)
+            for nemesis, on in ((plan.nemesis, seeds), ("kill", kill_seeds)):
+                if not on:
+                    continue
+                hits, odd, flagged = _rate(system, plan.workload, nemesis, on, plan.time_limit or args.time_limit,
+                                           bug, ["--nemesis-interval", "2", *plan.extra])
+                missed = sorted(set(on) - set(flagged))
+                print(f"{system:6} {bug:18} {nemesis:16} {hits:>4}/{len(on):<4} missed {missed}"
+                      + (f"  {odd}" if odd else ""), flush=True)
     if "correct" in parts:
         print(f"{'system':6} {'workload':12} {'nemesis':20} {'false alarms':>12}")
         for system, workload, nemesis in CORRECT:
-            hits, odd = _rate(system, workload, nemesis, seeds, args.time_limit, None, ["--nemesis-interval", "2"])
-            print(f"{system:6} {workload:12} {nemesis:20} {hits:>6}/{len(seeds):<5}" + (f"  {odd}" if odd else ""),
-                  flush=True)
+            hits, odd, flagged = _rate(system, workload, nemesis, seeds, args.time_limit, None,
+                                       ["--nemesis-interval", "2"])
+            print(f"{system:6} {workload:12} {nemesis:20} {hits:>6}/{len(seeds):<5} flagged {flagged}"
+                  + (f"  {odd}" if odd else ""), flush=True)
     if "cost" in parts:
         plain = [_ok_per_s([], s, 15) for s in seeds]
         fuse = [_ok_per_s(["--backend-opt", "lazyfs=1"], s, 15) for s in seeds]
@@ -78,6 +112,62 @@ def main() -> None:
               f"plain {statistics.mean(plain):.0f} (runs {[round(x) for x in plain]}), "
               f"through lazyfs {statistics.mean(fuse):.0f} (runs {[round(x) for x in fuse]}), "
               f"cost {100 * (1 - statistics.mean(fuse) / statistics.mean(plain)):.0f}%")
+    if "fuse" in parts:
+        fuse_figures()
+
+
+def _patterns(d: str, seconds: float = 3.0) -> dict[str, float]:
+    """Operations per second of each storage pattern in directory ``d``, ``seconds`` each."""
+    rec = b'{"term": 3, "index": 12345, "command": ["add", "s", 1234]}\n'
+    log = os.path.join(d, "log.jsonl")
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def atomic() -> None:
+        tmp = os.path.join(d, "state.tmp")
+        f = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(f, b'{"term": 3, "vote": "n1"}')
+        os.fsync(f)
+        os.close(f)
+        os.rename(tmp, os.path.join(d, "state.json"))
+        dfd = os.open(d, os.O_RDONLY)
+        os.fsync(dfd)
+        os.close(dfd)
+
+    def read() -> None:
+        with open(log, "rb") as fh:
+            fh.read(4096)
+
+    steps = {"append": lambda: os.write(fd, rec), "append+fsync": lambda: (os.write(fd, rec), os.fsync(fd)),
+             "atomic-file": atomic, "open+read": read}
+    out = {}
+    try:
+        for name, step in steps.items():
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                step()
+                n += 1
+            out[name] = n / (time.perf_counter() - start)
+    finally:
+        os.close(fd)
+    return out
+
+
+def fuse_figures() -> None:
+    from splitbrain.backends import diskmount
+
+    with tempfile.TemporaryDirectory(prefix="lazyfs-bench-") as root:
+        plain_dir = os.path.join(root, "plain")
+        os.makedirs(plain_dir)
+        plain = _patterns(plain_dir)
+        m = diskmount.Mount.under(os.path.join(root, "node"), "bench")
+        diskmount.start(m, sys.executable, f"bench-{os.getpid()}:n1", dict(os.environ))
+        try:
+            fuse = _patterns(m.mountpoint)
+        finally:
+            diskmount.release(m)
+    print(f"{'pattern':14} {'plain dir ops/s':>16} {'lazyfs ops/s':>13} {'lazyfs us/op':>13}")
+    for name in plain:
+        print(f"{name:14} {plain[name]:>16.0f} {fuse[name]:>13.0f} {1e6 / fuse[name]:>13.0f}")
 
 
 if __name__ == "__main__":

@@ -214,3 +214,40 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
         assert _mounts_under(tmp_path) == []
 
     asyncio.run(go())
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=10).ping()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not _docker_engine(), reason="no Docker engine reachable")
+def test_docker_power_loss_catches_no_fsync_and_containers_get_only_fuse_and_sys_admin(tmp_path):
+    """lazyfs inside each container: the seeded bug is caught, correct raft stays valid, the containers
+    had /dev/fuse and SYS_ADMIN (besides iptables' NET_ADMIN) and no privileged mode, and nothing stays."""
+    import docker
+
+    codes = {}
+    for bug in ("no-fsync", None):
+        proc = subprocess.run(_cmd(tmp_path, "raft", "--backend", "docker", "--nodes", "3", "--workload", "set",
+                                   "--nemesis", "disk:lose-unfsynced", "--time-limit", "15", "--nemesis-interval", "2",
+                                   "--seed", "1", "--json", *(["--bug", bug] if bug else [])),
+                              capture_output=True, text=True, timeout=400, env=_env())
+        codes[bug] = proc.returncode
+        run_dir = Path(json.loads(proc.stdout.strip().splitlines()[-1])["run_dir"])
+        facts = json.loads((run_dir / "backend.json").read_text())
+        assert facts["lazyfs"] is True and sorted(facts["cap_add"]) == ["NET_ADMIN", "SYS_ADMIN"], facts
+        assert facts["devices"] == ["/dev/fuse"] and not facts["privileged"], facts
+        crashes = [op["value"] for op in _history(tmp_path) if op["f"] == "start-disk:lose-unfsynced"]
+        assert crashes and all(v.get("verified") for v in crashes), crashes
+        assert (run_dir / "nodes" / "n1" / "data" / "raft-log").exists()
+        run_id = f"{run_dir.parent.name}/{run_dir.name}"
+        assert not docker.from_env().containers.list(all=True, filters={"label": f"splitbrain.run={run_id}"})
+    assert codes == {"no-fsync": 1, None: 0}, codes

@@ -99,3 +99,8 @@ class DiskBackend(Protocol):
         """Send one control request (stats, crash, fsync-error, slow-fsync, clear) to ``node``'s
         fault filesystem; its answer (a crash answers with what it dropped)."""
         ...
+
+    async def power_loss(self, node: str, torn: bool, seed: int) -> dict[str, Any]:
+        """Kill ``node`` and drop everything it never synced, in the order this backend needs
+        so that nothing is written in between; the crash report (dropped bytes, files, names)."""
+        ...

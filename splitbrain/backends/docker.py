@@ -26,15 +26,17 @@ import json
 import logging
 import os
 import re
+import shutil
 import tarfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, dockernet, faketime, nodesetup, owner
+from splitbrain.backends import bringup, dockerdisk, dockernet, faketime, nodesetup, owner
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.handles import DockerHandle
+from splitbrain.backends.lazyjournal import NAME_RULES
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.capabilities import traits_of
@@ -79,6 +81,10 @@ class DockerBackend:
         self._paused: set[str] = set()
         self._killed: set[str] = set()
         self._torn_down = False
+        #: node data dirs served by lazyfs inside the containers (a disk fault is scheduled)
+        self._disk = False
+        #: nodes armed with an fsync error: their container exiting is the fault's doing, not a lost node
+        self._may_stop: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docker-backend")
         # One lock per container: the nemesis applies fault groups concurrently, and an exec into a
         # container that another thread is killing or pausing fails ("cannot exec in a stopped
@@ -105,7 +111,9 @@ class DockerBackend:
         self.run_id, self.run_dir, self.nodes = cluster.run_id, cluster.run_dir, list(cluster.nodes)
         traits = traits_of(cluster.system)
         self.start_timeout_s = max(self.start_timeout_s, traits.start_timeout_s or 0.0)
-        self.image = self.image or images.ensure_node_image(debs=tuple(traits.debs), client=self.client)
+        self._disk = cluster.disk
+        debs = (*traits.debs, *(dockerdisk.DEBS if self._disk else ()))
+        self.image = self.image or images.ensure_node_image(debs=tuple(debs), client=self.client)
         atexit.register(self._teardown)
         labels = {LABEL: self.run_id, owner.LABEL: owner.control_id()}
         prefix = "splitbrain-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.run_id).strip("-")
@@ -125,6 +133,11 @@ class DockerBackend:
                                 ports=dict(own), addresses=addresses, files_dir=FILES_DIR)
             self.commands[name] = list(cluster.system.node_command(config, "python3"))
             wrap = _WRAP_AFTER_SETUP if nodesetup.needs_setup(cluster.system) else _WRAP
+            if self._disk:
+                names = str(self.options.get("lazyfs_names", "ordered"))
+                if names not in NAME_RULES:
+                    raise UsageError(f"--backend-opt lazyfs_names={names!r}: allowed values: {', '.join(NAME_RULES)}")
+                wrap = dockerdisk.mount_script(f"{self.run_id}:{name}", names) + wrap
             command = ["sh", "-c", wrap, "sh", *self.commands[name]]
             vol = self.client.volumes.create(name=f"{prefix}-{name}", labels=labels)
             self.volumes.append(vol)
@@ -132,24 +145,43 @@ class DockerBackend:
             env = (faketime.node_env("/data/faketime", LIB, base={})
                    if "clock" not in traits.unsupported_faults else {})
             api = self.client.api
+            disk = {"cap_add": ["NET_ADMIN", dockerdisk.CAPABILITY], "devices": [dockerdisk.DEVICE]} if self._disk \
+                else {"cap_add": ["NET_ADMIN"]}
             cid = api.create_container(
                 self.image, command=command, name=f"{prefix}-{name}", hostname=name, labels=labels,
                 environment=env, detach=True,
-                host_config=api.create_host_config(cap_add=["NET_ADMIN"], binds={vol.name: {"bind": "/data", "mode": "rw"}},
-                                                   network_mode=self.network.name),
+                host_config=api.create_host_config(binds={vol.name: {"bind": "/data", "mode": "rw"}},
+                                                   network_mode=self.network.name, **disk),
                 networking_config=api.create_networking_config(
                     {self.network.name: api.create_endpoint_config(ipv4_address=self.ips[name], aliases=[name])}),
             )["Id"]
             self.containers[name] = self.client.containers.get(cid)
+            if self._disk:
+                dockerdisk.install(self.containers[name])
             self.handles[name] = DockerHandle(name, self.containers[name], FILES_DIR, "/data/data")
             nodesetup.ship(cluster.system, self.handles[name])
         self.system = cluster.system
-        list(self._pool.map(lambda n: self.containers[n].start(), self.nodes))
+        list(self._pool.map(self._first_start, self.nodes))
         if nodesetup.needs_setup(cluster.system):
             list(self._pool.map(self._setup_node, self.nodes))
         list(self._pool.map(self._await_node, self.nodes))
+        host = self.containers[self.nodes[0]].attrs.get("HostConfig", {})
         _record(self.run_dir, {"backend": "docker", "image": self.image, "network": self.network.name,
-                               "ips": self.ips, "delay": "nfqueue", "netem_available": self._netem_available()})
+                               "ips": self.ips, "delay": "nfqueue", "netem_available": self._netem_available(),
+                               "cap_add": host.get("CapAdd"), "privileged": host.get("Privileged"),
+                               "devices": [d.get("PathOnHost") for d in host.get("Devices") or []],
+                               "lazyfs": self._disk})
+
+    def _first_start(self, name: str) -> None:
+        import docker
+
+        try:
+            self.containers[name].start()
+        except docker.errors.APIError as e:
+            if self._disk and "/dev/fuse" in str(e):
+                raise UsageError(f"the disk fault cannot run on this docker engine: its host has no /dev/fuse "
+                                 f"({e.explanation or e})") from None
+            raise
 
     def _setup_node(self, name: str) -> None:
         """Run the system's setup hook in the started container, then let the node's command go."""
@@ -262,6 +294,11 @@ class DockerBackend:
                     m.name = m.name.split("/", 1)[1] if "/" in m.name else ""
                 tar.extractall(dest, members=[m for m in members if m.name and not m.name.startswith("..")],
                                filter="data")
+            backing, data = os.path.join(dest, "data.disk"), os.path.join(dest, "data")
+            if os.path.isdir(backing):  # the lazyfs platter is the node's data dir (as on the local backend)
+                shutil.rmtree(data, ignore_errors=True)
+                os.rename(backing, data)
+                shutil.rmtree(os.path.join(dest, "data.trash"), ignore_errors=True)
         except Exception as e:  # noqa: BLE001 - a missing log must not hide the run's result
             with open(os.path.join(dest, "collect-error.txt"), "w") as fh:
                 fh.write(f"{type(e).__name__}: {e}\n")
@@ -313,6 +350,7 @@ class DockerBackend:
             c.start()
             self._await_node(node)
         self._killed.discard(node)
+        self._may_stop.discard(node)
         self._apply_node(node)
 
     async def pause(self, node: str) -> None:
@@ -350,6 +388,42 @@ class DockerBackend:
                 if node not in self._killed:
                     self._apply_node(node)
         await asyncio.to_thread(go)
+
+    # ------------------------------------------------------------------ disks
+    async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._disk_request, node, request)
+
+    def _disk_request(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
+        if not self._disk:
+            raise HarnessError(f"{node} has no fault filesystem (the cluster was started without a disk fault)")
+        with self._lock(node):
+            c = self.containers[node]
+            c.reload()
+            if c.status != "running":
+                try:
+                    events = self._read_volume_file(node, dockerdisk.EVENTS.removeprefix("/data/"))
+                except Exception:  # noqa: BLE001 - no failed fsync recorded yet
+                    events = None
+                return dockerdisk.stopped_answer(node, request, events)
+            code, out = c.exec_run(dockerdisk.ask_argv(request), environment={"LD_PRELOAD": ""})
+            if request.get("cmd") == "fsync-error":
+                self._may_stop.add(node)  # a correct node stops on the injected EIO (fail-stop): the fault's doing
+            elif request.get("cmd") == "clear":
+                self._may_stop.discard(node)
+            return dockerdisk.parse_answer(node, request, code, out)
+
+    async def power_loss(self, node: str, torn: bool, seed: int) -> dict[str, Any]:
+        """Drop what ``node`` never synced, then kill its container (the daemon dies with it, so
+        the crash comes first and freezes the disk until the kill)."""
+        def go() -> dict[str, Any]:
+            with self._lock(node):
+                self._killed.add(node)  # a correct node stops by itself on the frozen disk's first EIO
+                answer = self._disk_request(node, {"cmd": "crash", "torn": torn, "seed": seed, "freeze": True})
+                if answer.get("stopped"):
+                    raise HarnessError(f"{node} was not running at the power loss")
+                self._kill_locked(node)
+                return answer
+        return await asyncio.to_thread(go)
 
     # ------------------------------------------------------------------ faults
     def _live(self) -> list[str]:
@@ -420,8 +494,10 @@ class DockerBackend:
                         c.unpause()
                     self._paused.discard(n)
             self._grudge, self._packet, self._clock = {}, {}, {}
-            list(self._pool.map(self._start, [n for n in self.nodes if n in self._killed]))
+            list(self._pool.map(self._start, [n for n in self.nodes if n in self._killed or n in self._may_stop]))
             list(self._pool.map(self._apply_if_live, self._live()))
+            if self._disk:  # disarm fsync errors and delays
+                list(self._pool.map(lambda n: self._disk_request(n, {"cmd": "clear"}), self._live()))
         await asyncio.to_thread(go)
 
     async def verify(self) -> dict[str, Any]:
@@ -443,7 +519,7 @@ class DockerBackend:
                 raise HarnessError(f"container {c.name} of node {n} was removed under the run "
                                    "(someone else's `docker rm` or `splitbrain cleanup --all`?)") from None
             out["states"][n] = c.status
-            if c.status in ("exited", "dead") and n not in self._killed:
+            if c.status in ("exited", "dead") and n not in self._killed and n not in self._may_stop:
                 out["lost"].append(f"node {n}'s container {c.status} without the harness killing it "
                                    f"(exit code {c.attrs.get('State', {}).get('ExitCode')})")
             if c.status == "paused":

@@ -41,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import mfusepy  # type: ignore[import-untyped]
 
@@ -58,6 +58,13 @@ def _oserror(e: OSError) -> mfusepy.FuseOSError:
     return mfusepy.FuseOSError(e.errno or errno.EIO)
 
 
+def _powered_off() -> NoReturn:
+    """After a crash with ``freeze`` the disk is gone until the node's container is killed: every
+    change fails with EIO. (Not a wait: a process inside a FUSE request the daemon has taken cannot
+    be killed until it is answered, so a container whose node waited there would never die.)"""
+    raise mfusepy.FuseOSError(errno.EIO)
+
+
 class LazyOps(mfusepy.Operations):  # type: ignore[misc]
     """Pass-through operations; every change is recorded in the journal under one lock."""
 
@@ -70,9 +77,11 @@ class LazyOps(mfusepy.Operations):  # type: ignore[misc]
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             with self.mutex:
-                return fn(*args)
+                if not self.j.frozen:
+                    return fn(*args)
         except OSError as e:
             raise _oserror(e) from None
+        _powered_off()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -150,13 +159,16 @@ class LazyOps(mfusepy.Operations):  # type: ignore[misc]
         if delay:
             threading.Event().wait(delay)
         with self.mutex:
-            saved, self.j.fsync_delay_s = self.j.fsync_delay_s, 0.0
-            try:
-                self.j.fsync(fh, path or "?")
-            except OSError as e:
-                raise _oserror(e) from None
-            finally:
-                self.j.fsync_delay_s = saved
+            if not self.j.frozen:
+                saved, self.j.fsync_delay_s = self.j.fsync_delay_s, 0.0
+                try:
+                    self.j.fsync(fh, path or "?")
+                except OSError as e:
+                    raise _oserror(e) from None
+                finally:
+                    self.j.fsync_delay_s = saved
+                return 0
+        _powered_off()
         return 0
 
     def flush(self, path: str, fh: int) -> int:
@@ -225,7 +237,9 @@ def _control(journal: Journal, lock: threading.Lock, req: dict[str, Any]) -> dic
                     "fsync_delay_ms": journal.fsync_delay_s * 1000.0}
         if cmd == "crash":
             report = journal.crash(random.Random(req.get("seed")), torn=bool(req.get("torn")))
-            return {"ok": True, **report.to_json()}
+            # The node still runs (its container is killed next): from now on the disk is off.
+            journal.frozen = bool(req.get("freeze"))
+            return {"ok": True, **report.to_json(), "frozen": journal.frozen}
         if cmd == "fsync-error":
             journal.fail_next_fsyncs = int(req.get("count", 1))
             return {"ok": True, "armed_fsync_errors": journal.fail_next_fsyncs}
@@ -275,7 +289,27 @@ def watch_parent(parent: int, mountpoint: str) -> None:
     os._exit(0)
 
 
+def ask(path: str, request: str, timeout_s: float = 10.0) -> int:
+    """``lazyfs.py ask SOCK JSON``: one control request from inside the node's container
+    (an abstract socket is reachable only from its own network namespace); prints the answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect("\0" + path[1:] if path.startswith("@") else path)
+        s.sendall(request.strip().encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    sys.stdout.write(buf.decode())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ask"] and len(argv) == 3:
+        return ask(argv[1], argv[2])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("mountpoint")
     ap.add_argument("--backing", required=True)
@@ -287,11 +321,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="name changes durable at the next fsync of anything (ordered) or of their directory (posix)")
     ap.add_argument("--cache-s", type=float, default=0.0, help="how long the kernel may cache names and attributes")
     ap.add_argument("--parent", type=int, default=None, help="unmount and exit when this process dies")
+    ap.add_argument("--events", default=None, help="file keeping failed fsyncs across restarts")
     args = ap.parse_args(argv)
     if args.parent is not None:
         threading.Thread(target=watch_parent, args=(args.parent, args.mountpoint), daemon=True,
                          name="lazyfs-parent").start()
-    journal = Journal(args.backing, args.trash, args.names)
+    journal = Journal(args.backing, args.trash, args.names, args.events)
     ops = LazyOps(journal)
     threading.Thread(target=serve_control, args=(args.control, journal, ops.mutex), daemon=True,
                      name="lazyfs-control").start()

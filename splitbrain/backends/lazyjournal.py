@@ -33,6 +33,7 @@ calls (one lock in the filesystem daemon).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
 import shutil
@@ -86,6 +87,18 @@ class _Name:
     parked: str | None = None  # trash path of what was removed or replaced
 
 
+def _load_events(path: str | None) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass  # a line cut by the container's kill
+    return out
+
+
 def _parent(path: str) -> str:
     return os.path.dirname(path.rstrip("/")) or "/"
 
@@ -119,7 +132,9 @@ def _merge(covered: list[tuple[int, int]], new: list[tuple[int, int]]) -> list[t
 class Journal:
     """The undo journal over ``backing`` (names are paths from the mount root, ``/a/b``)."""
 
-    def __init__(self, backing: str, trash: str, names: str = "ordered") -> None:
+    def __init__(self, backing: str, trash: str, names: str = "ordered", events: str | None = None) -> None:
+        """``events``: a file that keeps the failed fsyncs across restarts of the daemon (in a
+        container the daemon dies with its node; the fault still reports which fsync failed)."""
         if names not in NAME_RULES:
             raise ValueError(f"names must be one of {', '.join(NAME_RULES)}, got {names!r}")
         self.names_rule = names
@@ -132,8 +147,11 @@ class Journal:
         self._parked = 0
         self.fail_next_fsyncs = 0
         self.fsync_delay_s = 0.0
-        self.failed_fsyncs: list[dict[str, object]] = []
+        self.events = events
+        self.failed_fsyncs: list[dict[str, object]] = _load_events(events)
         self.fsyncs = 0
+        #: after a crash that froze the disk (power is off until the node's container dies)
+        self.frozen = False
 
     def real(self, path: str) -> str:
         return os.path.join(self.backing, path.lstrip("/"))
@@ -187,6 +205,9 @@ class Journal:
         if self.fail_next_fsyncs > 0:
             self.fail_next_fsyncs -= 1
             self.failed_fsyncs.append({"path": path, "at": time.time(), "fsync": self.fsyncs})
+            if self.events:
+                with open(self.events, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(self.failed_fsyncs[-1]) + "\n")
             raise OSError(errno.EIO, "injected fsync failure")
         st = os.fstat(fd)
         d = self._dirty.pop((st.st_dev, st.st_ino), None)

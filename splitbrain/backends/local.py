@@ -402,6 +402,12 @@ class LocalBackend:
             self._our_kills.discard(node)
         return await asyncio.to_thread(diskmount.control, self._mounts[node].control, request)
 
+    async def power_loss(self, node: str, torn: bool, seed: int) -> dict[str, Any]:
+        """Kill ``node``, then drop what it never synced (its daemon outlives it, so in this order
+        nothing can be written between the crash and the kill)."""
+        await self.kill(node)
+        return await self.disk(node, {"cmd": "crash", "torn": torn, "seed": seed})
+
     # ------------------------------------------------------------------ network and clocks
 
     def _is_cut(self, src: str | None, dst: str | None) -> bool:

@@ -44,7 +44,7 @@ def parse_nemesis(text: str) -> list[str]:
 def disk_refusal(backend_cls: Any) -> str | None:
     """Why ``backend_cls`` cannot serve data dirs through the fault filesystem here, or None."""
     if not hasattr(backend_cls, "disk"):
-        return "it has no fault filesystem (disk faults run on the local backend)"
+        return "it has no fault filesystem (disk faults run on the local and docker backends)"
     check = getattr(backend_cls, "disk_unavailable", None)
     return check() if callable(check) else None
 
