@@ -160,21 +160,24 @@ class LinkTap:
         self.origin_ns = origin_ns
         self.max_records = max_records
         self.rows: list[tuple[str, str, int, int | None, int, bytes, str | None]] = []
-        self.by_link: Counter[str] = Counter()
-        self.sent = 0
+        self.away_by_link: Counter[str] = Counter()  # links of the messages sampled away
         self.sampled_away = 0
         self.dropped_away = 0  # dropped messages among those sampled away
 
     def record(self, src: str, dst: str, t_ns: int, deliver_ns: int | None, line: bytes,
                fault: str | None) -> None:
-        self.sent += 1
-        self.by_link[f"{src}->{dst}"] += 1
-        if len(self.rows) >= self.max_records:
-            self.sampled_away += 1
-            if deliver_ns is None:
-                self.dropped_away += 1
+        rows = self.rows
+        if len(rows) < self.max_records:
+            rows.append((src, dst, t_ns, deliver_ns, len(line), line[:HEAD_BYTES], fault))
             return
-        self.rows.append((src, dst, t_ns, deliver_ns, len(line), line[:HEAD_BYTES], fault))
+        self.sampled_away += 1
+        self.away_by_link[f"{src}->{dst}"] += 1
+        if deliver_ns is None:
+            self.dropped_away += 1
+
+    @property
+    def sent(self) -> int:
+        return len(self.rows) + self.sampled_away
 
     def records(self) -> list[MessageRecord]:
         out = []
@@ -190,10 +193,9 @@ class LinkTap:
     def write(self, path: Path) -> dict[str, Any]:
         """Write ``messages.jsonl``; returns the summary for ``results.json``."""
         recs = self.records()
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
         with open(path, "w", encoding="utf-8") as fh:
-            for rec in recs:
-                fh.write(json.dumps({k: v for k, v in asdict(rec).items() if v is not None},
-                                    separators=(",", ":")) + "\n")
+            fh.writelines(dumps({k: v for k, v in rec.__dict__.items() if v is not None}) + "\n" for rec in recs)
         by_type: Counter[str] = Counter(r.type for r in recs)
         if self.sampled_away:
             by_type["(sampled away)"] = self.sampled_away
@@ -207,7 +209,7 @@ class LinkTap:
             "recorded": len(recs),
             "sampled_away": self.sampled_away,
             "by_type": dict(by_type.most_common()),
-            "by_link": dict(sorted(self.by_link.items())),
+            "by_link": dict(sorted((Counter(r.link for r in recs) + self.away_by_link).items())),
             "dropped": sum(dropped_by_link.values()) + self.dropped_away,
             "dropped_by_link": dict(sorted(dropped_by_link.items())),
             "by_fault": dict(by_fault),

@@ -8,7 +8,8 @@ node, ``timeout_s`` each) and writes one line to ``node-states.jsonl`` per *chan
 of what matters for reading a run (reachable or not, role, term, leader, suspects);
 the commit index rides along but does not make a line by itself, or every poll
 would. A node that does not answer in time (killed, paused, overloaded) is recorded
-as ``{"up": false}`` until it answers again.
+as ``{"up": false}`` until it answers again. A node may say how long ago its state
+last changed (``age_s``, raft does): the change is then dated there, not at the poll.
 
 The report draws these as one band per node and uses them to say, for a wrong
 answer, in which role and term the node that gave it was. The nemesis's kill and
@@ -59,6 +60,9 @@ class NodeState:
 def state_from_status(t_ns: int, node: str, value: Any) -> NodeState:
     """A status answer (any dict) as a :class:`NodeState`; unknown fields go to ``extra``."""
     v = value if isinstance(value, dict) else {}
+    age = v.get("age_s")
+    if isinstance(age, int | float) and not isinstance(age, bool) and 0 <= age < 3600:
+        t_ns -= int(age * 1e9)  # the node says when it changed: place the change there, not at the poll
     term = v.get("term")
     commit = v.get("commit")
     suspects = v.get("suspects")
@@ -69,7 +73,8 @@ def state_from_status(t_ns: int, node: str, value: Any) -> NodeState:
         leader=str(v["leader"]) if v.get("leader") is not None else None,
         commit=commit if isinstance(commit, int) and not isinstance(commit, bool) else None,
         suspects=[str(s) for s in suspects][:64] if isinstance(suspects, list) else None,
-        extra={str(k): v[k] for k in list(v)[:16] if k not in ("role", "term", "leader", "commit", "suspects")},
+        extra={str(k): v[k] for k in list(v)[:16]
+               if k not in ("role", "term", "leader", "commit", "suspects", "age_s")},
     )
 
 
@@ -80,6 +85,7 @@ class StateLog:
         self.max_records = max_records
         self.records: list[NodeState] = []
         self.last: dict[str, tuple[Any, ...]] = {}
+        self.last_t: dict[str, int] = {}
         self.polls = 0
         self.dropped = 0
 
@@ -90,6 +96,10 @@ class StateLog:
         if self.last.get(st.node) == k:
             return False
         self.last[st.node] = k
+        prev = self.last_t.get(st.node)
+        if prev is not None and st.t_ns < prev:
+            st.t_ns = prev  # a change dated before the node's previous line: keep the lines in order
+        self.last_t[st.node] = st.t_ns
         if len(self.records) >= self.max_records:
             self.dropped += 1
             return True

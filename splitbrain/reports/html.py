@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from splitbrain.reports.diagram import default_window, pack_messages, pack_states
 from splitbrain.reports.localize import anomalies, localize
 from splitbrain.reports.rundata import RunData, load_run
 
@@ -134,7 +135,7 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
     faults = [{"kind": f.kind, "start": f.start_s, "stop": _finite(f.stop_s), "start_index": f.start_index,
                "stop_index": f.stop_index, "targets": _short(f.targets)} for f in run.faults]
     membership = [_membership_band(f) for f in run.faults if f.kind == "membership"]
-    return {
+    data: dict[str, Any] = {
         "test": {k: _short(v) for k, v in test.items()},
         "command": str(test.get("command", "")),
         "valid": (results or {}).get("valid", "unknown") if results is not None else None,
@@ -149,25 +150,37 @@ def build_data(run: RunData, counterexamples: list[dict[str, Any]] | None = None
         "logs": {n: [[t, lvl, msg] for t, lvl, msg in lines] for n, lines in run.logs.items()},
         "localization": localize(run, anomalies(run) + [
             (c["checker"], {"kind": "counterexample core", "ops": c.get("op_indices", []),
+                            "unplaceable": c.get("unplaceable", []),
                             "explanation": c.get("expected", "")}) for c in counterexamples or []]),
         "counterexamples": counterexamples or [],
         "schedule": _schedule(run.schedule),
         "keys": _keys(run, checkers),
         "messages": _messages(results),
     }
+    data["window"] = default_window(run, data["localization"])
+    data["diagram"] = pack_messages(run, data["window"])
+    data["states"] = pack_states(run)
+    return data
 
 
 def _messages(results: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The message counts a system's session recorded (``messages.jsonl``'s summary), if any."""
-    for v in (results or {}).values():
-        if isinstance(v, dict) and isinstance(v.get("messages"), dict):
-            m = v["messages"]
-            return {"summary": {k: m.get(k) for k in ("total", "recorded", "sampled_away", "dropped")},
-                    "latency": m.get("node_latency_ms") or {},
-                    "by_type": sorted((m.get("by_type") or {}).items(), key=lambda kv: -kv[1])[:200],
-                    "by_link": sorted((m.get("by_link") or {}).items())[:2000],
-                    "dropped_by_link": m.get("dropped_by_link") or {},
-                    "node_errors": [str(e) for e in (v.get("node_errors") or [])][:50]}
+    """The message counts of the run (the link proxies' ``messages`` in results.json, or a system
+    session's, e.g. Maelstrom's shims), or why none were captured; None for an old run without either."""
+    res = results or {}
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    if isinstance(res.get("messages"), dict):
+        found.append((res["messages"], res))
+    found += [(v["messages"], v) for v in res.values() if isinstance(v, dict) and isinstance(v.get("messages"), dict)]
+    for m, v in found:
+        if m.get("captured_by") is None and m.get("not_captured"):
+            return {"not_captured": _short(m["not_captured"])}
+        return {"summary": {k: m.get(k) for k in ("total", "recorded", "sampled_away", "dropped")},
+                "latency": m.get("node_latency_ms") or {},
+                "by_type": sorted((m.get("by_type") or {}).items(), key=lambda kv: -kv[1])[:200],
+                "by_link": sorted((m.get("by_link") or {}).items())[:2000],
+                "dropped_by_link": m.get("dropped_by_link") or {},
+                "by_fault": m.get("by_fault") or {},
+                "node_errors": [str(e) for e in (v.get("node_errors") or [])][:50]}
     return None
 
 
@@ -238,7 +251,8 @@ def render(data: dict[str, Any]) -> str:
     return tpl.render(
         title=f"splitbrain {data['test'].get('system', '')} {data['test'].get('workload', '')}",
         css=Markup((_HERE / "templates" / "report.css").read_text()),
-        js=Markup("\n".join((_HERE / "templates" / name).read_text() for name in ("report.js", "schedule.js"))),
+        js=Markup("\n".join((_HERE / "templates" / name).read_text()
+                             for name in ("report.js", "schedule.js", "diagram.js"))),
         data=Markup(safe_json(data)),
         messages=data.get("messages"),
     )

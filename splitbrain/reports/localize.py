@@ -6,7 +6,9 @@ the windows intersect, and *precedes* it when it ended at most ``follow_s``
 seconds before the anomaly began (damage often surfaces after the heal, e.g.
 a stale leader's writes read after the partition closed). The nodes that served
 the ops (their ``node`` field) point at the logs worth reading, and the lines
-of those logs within ``margin_s`` of the span are quoted.
+of those logs within ``margin_s`` of the span are quoted, and
+:mod:`.diagnosis` writes one sentence naming the node that answered wrong, its role
+and term then, and the fault that touched it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from splitbrain.reports.diagnosis import sentence
 from splitbrain.reports.rundata import RunData
 
 FOLLOW_S = 5.0
 MARGIN_S = 0.5
 MAX_LINES = 20
 MAX_ANOMALIES = 50
+#: anomalies that get a diagnosis sentence (each scans the messages once)
+MAX_SENTENCES = 10
 
 
 def anomalies(run: RunData) -> list[tuple[str, dict[str, Any]]]:
@@ -62,8 +67,13 @@ def localize(run: RunData, items: list[tuple[str, dict[str, Any]]] | None = None
                         times.append(o2.time / 1e9)
                         if o2.node:
                             nodes.add(str(o2.node))
+        invokes = sorted({calls_by_index[i].invoke_index for i in idxs if i in calls_by_index})
         entry: dict[str, Any] = {"checker": checker, "kind": str(a.get("kind", "")),
-                                 "explanation": str(a.get("explanation", "")), "ops": idxs}
+                                 "explanation": str(a.get("explanation", "")), "ops": idxs, "sentence": None,
+                                 "invokes": invokes[:200]}
+        if len(out) < MAX_SENTENCES:
+            prefer = [i for i in a.get("unplaceable") or [] if isinstance(i, int)]
+            entry["sentence"] = sentence(run, idxs, prefer)
         if not times:
             entry.update(start_s=None, end_s=None, faults=[], nodes=sorted(nodes), lines=[])
             out.append(entry)

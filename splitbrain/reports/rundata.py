@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.errors import BadInputError, MissingInputError, UsageError
+from splitbrain.harness.messages import MessageRecord, read_messages
+from splitbrain.harness.nodestates import FILE as STATES_FILE
+from splitbrain.harness.nodestates import NodeState, read_states
 from splitbrain.history import NEMESIS, Call, History, Op, loads_line, op_from_json
 
 #: log lines kept per node (the newest ones): a report must stay openable
@@ -45,6 +48,21 @@ class RunData:
     notes: list[str] = field(default_factory=list)
     #: the nemesis schedule (schedule.json): planned windows and what they resolved to; None if absent
     schedule: dict[str, Any] | None = None
+    #: messages.jsonl (node-to-node messages the harness saw); None if the run has none
+    messages: list[MessageRecord] | None = None
+    #: node-states.jsonl (each node's polled status, one entry per change); None if absent
+    states: list[NodeState] | None = None
+
+    @property
+    def node_names(self) -> list[str]:
+        """The cluster's nodes in test.json's order (else as the history, logs and states name them)."""
+        nodes = self.test.get("nodes")
+        if isinstance(nodes, list) and nodes and all(isinstance(n, str) for n in nodes):
+            return list(nodes)
+        seen = dict.fromkeys(sorted(self.logs))
+        for st in self.states or []:
+            seen.setdefault(st.node)
+        return list(seen)
 
     @property
     def end_s(self) -> float:
@@ -192,5 +210,12 @@ def load_run(run_dir: Path) -> RunData:
     if (run_dir / "schedule.json").exists():
         schedule = _load_json(run_dir / "schedule.json", notes, "the nemesis schedule")
         schedule = schedule if isinstance(schedule, dict) else None
+    messages = None
+    if (run_dir / "messages.jsonl").is_file():
+        try:
+            messages = read_messages(run_dir / "messages.jsonl")
+        except (OSError, ValueError, TypeError) as e:
+            notes.append(f"messages.jsonl is unreadable: {e}")
+    states = read_states(run_dir / STATES_FILE) if (run_dir / STATES_FILE).is_file() else None
     return RunData(run_dir, test, results, history, calls, faults, read_logs(run_dir, start_wall, notes), notes,
-                   schedule)
+                   schedule, messages, states)

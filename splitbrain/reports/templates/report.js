@@ -379,6 +379,7 @@
   for (const e of D.localization) {
     const box = el("div", "loc-item");
     box.appendChild(el("h3", null, e.checker + ": " + e.kind + (e.start_s === null ? "" : " at " + fmt(e.start_s) + "-" + fmt(e.end_s) + "s")));
+    if (e.sentence) box.appendChild(el("p", "diagnosis", e.sentence));
     box.appendChild(el("p", null, e.explanation));
     const fl = e.faults.map((h) => h.kind + " #" + h.fault + " (" + h.relation + (h.relation === "precedes" ? ", ended " + fmt(h.gap_s) + "s before" : "") + ")");
     box.appendChild(el("p", null, "faults: " + (fl.length ? fl.join("; ") : "none active or just before")));

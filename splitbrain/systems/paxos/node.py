@@ -134,7 +134,7 @@ class PaxosNode:
         else:
             role, b = "follower", self.leader_ballot
         return {"role": role, "term": b[0], "ballot": list(b), "leader": self.leader,
-                "commit": self.learner.first_unlearned}
+                "commit": self.learner.first_unlearned, "term_name": "ballot"}
 
     # -- clients ---------------------------------------------------------------
 

@@ -373,7 +373,7 @@ class RingNode:
         the term, and the peers its failure detector suspects say whom it cannot hear."""
         now = time.monotonic()
         role = "member" if self.name in self.ring.members else "left"
-        return {"role": role, "term": self.epoch, "leader": None,
+        return {"role": role, "term": self.epoch, "term_name": "epoch", "leader": None,
                 "suspects": sorted(p for p in self.detector.last_heard if self.detector.suspected(p, now))}
 
     # -- client operations ----------------------------------------------------------------
