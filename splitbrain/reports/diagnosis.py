@@ -106,8 +106,9 @@ def _as(st: NodeState | None) -> str:
     return ", ".join(parts)
 
 
-def _focus(run: RunData, ops: list[int], prefer: list[int]) -> Any:
-    """The call the sentence is about (see the module docs)."""
+def _focus(run: RunData, ops: list[int], prefer: list[int], kind: str = "") -> Any:
+    """The call the sentence is about (see the module docs). A *lost* write is about its
+    acknowledgement, not the later read that missed it."""
     calls: dict[int, Any] = {}
     for c in run.calls:
         calls[c.invoke_index] = c
@@ -117,6 +118,10 @@ def _focus(run: RunData, ops: list[int], prefer: list[int]) -> Any:
     if not chosen:
         return None
     pref = [calls[i] for i in prefer if i in calls]
+    if "lost" in kind:
+        acked = [c for c in chosen if c.type == "ok" and c.f in WRITES and c.f not in READS[1:] and c.node]
+        if acked:
+            return acked[0]
     for group in (pref, chosen):
         reads = [c for c in group if c.type == "ok" and c.f in READS and c.node]
         if reads:
@@ -186,9 +191,10 @@ def _max_term_at(states: States, t_ns: int) -> tuple[str, NodeState] | None:
     return best
 
 
-def sentence(run: RunData, ops: list[int], prefer: list[int] | None = None) -> str | None:
-    """The diagnosis of one anomaly (its history indices), or None when no op of it names a node."""
-    c = _focus(run, ops, prefer or [])
+def sentence(run: RunData, ops: list[int], prefer: list[int] | None = None, kind: str = "") -> str | None:
+    """The diagnosis of one anomaly (its history indices, the checker's kind), or None when no op
+    of it names a node."""
+    c = _focus(run, ops, prefer or [], kind)
     if c is None:
         return None
     node = str(c.node)

@@ -73,7 +73,7 @@ def localize(run: RunData, items: list[tuple[str, dict[str, Any]]] | None = None
                                  "invokes": invokes[:200]}
         if len(out) < MAX_SENTENCES:
             prefer = [i for i in a.get("unplaceable") or [] if isinstance(i, int)]
-            entry["sentence"] = sentence(run, idxs, prefer)
+            entry["sentence"] = sentence(run, idxs, prefer, str(a.get("kind", "")))
         if not times:
             entry.update(start_s=None, end_s=None, faults=[], nodes=sorted(nodes), lines=[])
             out.append(entry)
