@@ -153,7 +153,7 @@ def _patterns(d: str, seconds: float = 3.0) -> dict[str, float]:
 
 
 def fuse_figures() -> None:
-    from splitbrain.backends import diskmount
+    from splitbrain.backends.disk import mount as diskmount
 
     with tempfile.TemporaryDirectory(prefix="lazyfs-bench-") as root:
         plain_dir = os.path.join(root, "plain")

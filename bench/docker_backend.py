@@ -24,8 +24,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 sys.path.insert(0, os.path.join(_HERE, ".."))
 
-from splitbrain.backends import images  # noqa: E402
 from splitbrain.backends.base import ClusterSpec  # noqa: E402
+from splitbrain.backends.docker import images  # noqa: E402
 
 
 def cold_build() -> tuple[float, float]:
@@ -50,7 +50,7 @@ def cold_build() -> tuple[float, float]:
 
 
 def cluster_start(system_name: str, nodes: int) -> float:
-    from splitbrain.backends.docker import DockerBackend
+    from splitbrain.backends.docker.backend import DockerBackend
     from splitbrain.registry import SYSTEMS
 
     backend = DockerBackend({})

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.backends.base import ClusterSpec
-from splitbrain.backends.local import LocalBackend
-from splitbrain.backends.proxy import LinkProxy, ProxyThread
+from splitbrain.backends.local.backend import LocalBackend
+from splitbrain.backends.local.proxy import LinkProxy, ProxyThread
 from splitbrain.registry import SYSTEMS
 
 

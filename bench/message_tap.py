@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splitbrain.backends.proxy import LinkProxy, ProxyThread  # noqa: E402
+from splitbrain.backends.local.proxy import LinkProxy, ProxyThread  # noqa: E402
 from splitbrain.harness.messages import LinkTap  # noqa: E402
 
 

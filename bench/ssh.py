@@ -21,7 +21,7 @@ from _runs import run  # noqa: E402
 
 async def _start_time(lab: dict, nodes: int) -> float:
     from splitbrain.backends.base import ClusterSpec
-    from splitbrain.backends.ssh import SshBackend
+    from splitbrain.backends.ssh.backend import SshBackend
     from splitbrain.registry import SYSTEMS
 
     b = SshBackend({"nodes_file": lab["nodes_file"], "ssh_key": lab["ssh_key"], "known_hosts": lab["known_hosts"]})
@@ -39,9 +39,9 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=10)
     args = ap.parse_args()
-    from splitbrain.backends.hosts import load_nodes_file
-    from splitbrain.backends.lab import lab_down, lab_up
-    from splitbrain.backends.ssh import Connection
+    from splitbrain.backends.docker.lab import lab_down, lab_up
+    from splitbrain.backends.ssh.backend import Connection
+    from splitbrain.backends.ssh.hosts import load_nodes_file
 
     d = tempfile.mkdtemp()
     lab = lab_up(args.nodes, d)

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from splitbrain.backends.base import ClusterSpec  # noqa: E402
-from splitbrain.harness.cli import build_test  # noqa: E402
+from splitbrain.harness.build import build_test  # noqa: E402
 from splitbrain.harness.client import open_client  # noqa: E402
 from splitbrain.harness.runner import Run  # noqa: E402
 

@@ -257,9 +257,9 @@ FAULTS = FaultRegistry(
 BACKENDS: Registry[type[Backend]] = Registry(
     "backend",
     {
-        "local": "splitbrain.backends.local:LocalBackend",
-        "docker": "splitbrain.backends.docker:DockerBackend",
-        "ssh": "splitbrain.backends.ssh:SshBackend",
+        "local": "splitbrain.backends.local.backend:LocalBackend",
+        "docker": "splitbrain.backends.docker.backend:DockerBackend",
+        "ssh": "splitbrain.backends.ssh.backend:SshBackend",
     },
     group="splitbrain.backends",
     check=_check_callable,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from splitbrain.backends import diskmount
+from splitbrain.backends.disk import mount as diskmount
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitbrain.backends.base import ClusterSpec
-from splitbrain.backends.local import LocalBackend, proc_state
+from splitbrain.backends.local.backend import LocalBackend, proc_state
 from splitbrain.systems.base import NodeConfig
 
 NODE = str(Path(__file__).with_name("peer_node.py"))

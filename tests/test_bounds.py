@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.backends.base import ClusterSpec
-from splitbrain.backends.local import LocalBackend
+from splitbrain.backends.local.backend import LocalBackend
 from splitbrain.checkers.linearizable import check_history
 from splitbrain.checkers.models import get_model
 from splitbrain.formats.porcupine import read_porcupine_kv

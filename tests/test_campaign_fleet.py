@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.skipif(not _engine(), reason="no Docker engine reachab
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from splitbrain.backends.lab import lab_down, lab_up
+    from splitbrain.backends.docker.lab import lab_down, lab_up
 
     d = str(tmp_path_factory.mktemp("fleet"))
     info = lab_up(6, d)

@@ -152,8 +152,8 @@ def test_missing_inputs_exit_66_naming_the_path(tmp_path: Path) -> None:
 
 
 def test_json_longest_prefix_is_bounded_and_ends_where_the_search_stuck(tmp_path: Path) -> None:
-    from splitbrain.checkers.cli import MAX_PREFIX_SHOWN
     from splitbrain.checkers.synth import write_register
+    from splitbrain.cli.check import MAX_PREFIX_SHOWN
 
     p = tmp_path / "h.jsonl"
     write_register(p, 6000, invalid=True, seed=5, info_rate=0.0)

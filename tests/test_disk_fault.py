@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from lazyfs_mount import lazyfs
 
-from splitbrain.backends import diskmount
+from splitbrain.backends.disk import mount as diskmount
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(diskmount.unavailable() is not None, reason=str(diskmount.unavailable()))
@@ -159,7 +159,7 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
     import random
 
     from splitbrain.backends.base import ClusterSpec
-    from splitbrain.backends.local import LocalBackend
+    from splitbrain.backends.local.backend import LocalBackend
     from splitbrain.nemesis.base import NemesisContext
     from splitbrain.nemesis.disk import variant
     from splitbrain.systems.raft import SYSTEM as RAFT

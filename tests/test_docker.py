@@ -65,7 +65,7 @@ def labelled(client: Any, run_id: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from splitbrain.backends.docker import DockerBackend
+    from splitbrain.backends.docker.backend import DockerBackend
     from splitbrain.registry import SYSTEMS
 
     run_id = f"test-{uuid.uuid4().hex[:8]}"
@@ -89,7 +89,7 @@ def connects(backend: Any, src: str, targets: list[tuple[str, int]], timeout_s: 
 
 def reachability(backend: Any) -> set[tuple[str, str]]:
     """Ordered pairs (src, dst) where src can open a TCP connection to dst's peer port."""
-    from splitbrain.backends.docker import PEER_PORT
+    from splitbrain.backends.docker.backend import PEER_PORT
 
     ok = set()
     for src in NODES:
@@ -225,7 +225,7 @@ def test_clock_skew_is_visible_inside_and_monotonic_is_untouched(cluster: Any) -
 
 
 def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
-    from splitbrain.backends.docker import PEER_PORT
+    from splitbrain.backends.docker.backend import PEER_PORT
 
     backend, _, _ = cluster
     n2, n3 = (backend.ips["n2"], PEER_PORT), (backend.ips["n3"], PEER_PORT)
@@ -249,7 +249,7 @@ def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
 
 
 def test_node_that_dies_on_start_names_itself_and_leaves_nothing(tmp_path: Any) -> None:
-    from splitbrain.backends.docker import DockerBackend
+    from splitbrain.backends.docker.backend import DockerBackend
     from splitbrain.errors import NodeStartError
 
     class Broken:
@@ -276,7 +276,7 @@ def test_no_engine_is_a_usage_error_with_the_way_out() -> None:
 
 
 def test_warm_image_build_is_a_no_op() -> None:
-    from splitbrain.backends import images
+    from splitbrain.backends.docker import images
 
     tag = images.ensure_node_image()
     start = time.monotonic()

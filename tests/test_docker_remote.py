@@ -100,7 +100,7 @@ def test_run_on_an_engine_named_by_backend_opt(tmp_path: Path, engine_socket: An
 
 
 def test_docker_host_is_honoured_and_a_dead_address_is_one_line(tmp_path: Path, engine_socket: Any) -> None:
-    from splitbrain.backends.images import docker_client
+    from splitbrain.backends.docker.images import docker_client
     from splitbrain.errors import BackendUnavailable
 
     server, url = engine_socket

@@ -7,7 +7,7 @@ import warnings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splitbrain.backends.hosts import parse_hosts
+from splitbrain.backends.ssh.hosts import parse_hosts
 from splitbrain.errors import BadInputError, UsageError
 from splitbrain.harness.campaign import load_toml
 from splitbrain.history import parse_jsonl, read_jsonl

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from splitbrain.checkers.cli import effective_model
+from splitbrain.checkers.judge import effective_model
 from splitbrain.checkers.linearizable import check_history
 from splitbrain.errors import BadInputError
 from splitbrain.formats.detect import read_history

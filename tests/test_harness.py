@@ -12,7 +12,8 @@ import pytest
 from splitbrain.checkers.result import Result
 from splitbrain.errors import UsageError
 from splitbrain.harness import generator as g
-from splitbrain.harness.cli import build_test, parse_nemesis, systems_info
+from splitbrain.harness.build import build_test, parse_nemesis
+from splitbrain.harness.catalog import systems_info
 from splitbrain.harness.client import Recorder, Workers
 from splitbrain.harness.config import Test
 from splitbrain.harness.recheck import recheck_run

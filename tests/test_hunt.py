@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_run_cli import _env
 
+from splitbrain.cli.hunt import parse_duration
 from splitbrain.hunt import shrink
-from splitbrain.hunt.cli import parse_duration
 from splitbrain.nemesis.plan import Schedule, Window
 
 pytestmark = pytest.mark.timeout(400)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lazyfs_mount import fsync_dir, lazyfs, write
 
-from splitbrain.backends import diskmount
+from splitbrain.backends.disk import mount as diskmount
 from splitbrain.systems.common.storage import AppendLog, atomic_write, read_json, write_json
 
 pytestmark = pytest.mark.skipif(diskmount.unavailable() is not None, reason=str(diskmount.unavailable()))

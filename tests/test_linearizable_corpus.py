@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.checkers.cli import effective_model
+from splitbrain.checkers.judge import effective_model
 from splitbrain.checkers.linearizable import check_history
 from splitbrain.errors import BadInputError
 from splitbrain.formats import read_history

@@ -21,7 +21,7 @@ import pytest
 from peer_cluster import ask, eventually, gone, hears, spec
 
 from splitbrain.backends.base import PacketRule
-from splitbrain.backends.local import LocalBackend, proc_state
+from splitbrain.backends.local.backend import LocalBackend, proc_state
 from splitbrain.errors import NodeStartError
 
 pytestmark = pytest.mark.timeout(120)
@@ -157,7 +157,7 @@ def test_killed_control_process_leaves_no_node_behind(tmp_path):
         import asyncio, sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from peer_cluster import spec
-        from splitbrain.backends.local import LocalBackend
+        from splitbrain.backends.local.backend import LocalBackend
         import pathlib
         async def main():
             b = LocalBackend({{}})
@@ -201,7 +201,7 @@ def test_verify_spots_peer_traffic_that_bypasses_the_proxies(tmp_path):
 def test_node_log_is_capped(tmp_path):
     import threading
 
-    from splitbrain.backends.nodeproc import pump_log
+    from splitbrain.backends.local.nodeproc import pump_log
 
     r, w = os.pipe()
     path = tmp_path / "node.log"
@@ -227,7 +227,7 @@ def test_teardown_without_setup_is_harmless():
 def test_proxy_delays_each_line_and_keeps_their_order():
     import random
 
-    from splitbrain.backends.proxy import LinkProxy, ProxyThread
+    from splitbrain.backends.local.proxy import LinkProxy, ProxyThread
 
     async def go():
         got: list[tuple[float, int]] = []

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from splitbrain.backends.base import ClusterSpec
-from splitbrain.backends.local import LocalBackend
+from splitbrain.backends.local.backend import LocalBackend
 from splitbrain.nemesis import grudges
 from splitbrain.registry import SYSTEMS
 

@@ -125,7 +125,7 @@ def test_nodes_leave_nothing_in_dev_shm(tmp_path: Path) -> None:
     """libfaketime makes two /dev/shm objects per node process and removes them only on a clean
     exit; the harness removes those of every node it killed or stopped."""
     from splitbrain.backends.base import ClusterSpec
-    from splitbrain.backends.local import LocalBackend
+    from splitbrain.backends.local.backend import LocalBackend
     from splitbrain.registry import SYSTEMS
 
     if not faketime.available():

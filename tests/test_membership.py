@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from splitbrain.harness.cli import build_test
+from splitbrain.harness.build import build_test
 from splitbrain.harness.runner import Run
 from splitbrain.nemesis import compose
 from splitbrain.nemesis import membership as fault

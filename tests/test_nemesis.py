@@ -9,7 +9,7 @@ import time
 import pytest
 from peer_cluster import ask, eventually, hears, spec
 
-from splitbrain.backends.local import LocalBackend, proc_state
+from splitbrain.backends.local.backend import LocalBackend, proc_state
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext
 from splitbrain.nemesis.compose import generate, sequential
 from splitbrain.nemesis.plan import Schedule
@@ -293,7 +293,7 @@ def test_a_system_aims_partition_at_the_cuts_its_anomalies_need():
 
 def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
     from splitbrain.errors import UsageError
-    from splitbrain.harness.cli import parse_nemesis
+    from splitbrain.harness.build import parse_nemesis
     from splitbrain.nemesis import grudges
 
     assert parse_nemesis("partition:bridge,kill") == ["partition:bridge", "kill"]

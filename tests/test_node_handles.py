@@ -79,14 +79,14 @@ async def _serve_once(backend: Any, system: Hooked, tmp_path: Path, run_id: str)
 
 def _backend(kind: str, lab: Any) -> Any:
     if kind == "local":
-        from splitbrain.backends.local import LocalBackend
+        from splitbrain.backends.local.backend import LocalBackend
 
         return LocalBackend({})
     if kind == "docker":
-        from splitbrain.backends.docker import DockerBackend
+        from splitbrain.backends.docker.backend import DockerBackend
 
         return DockerBackend({})
-    from splitbrain.backends.ssh import SshBackend
+    from splitbrain.backends.ssh.backend import SshBackend
 
     return SshBackend({"nodes_file": lab["nodes_file"], "ssh_key": lab["ssh_key"], "known_hosts": lab["known_hosts"]})
 
@@ -115,7 +115,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if not DOCKER or not any("ssh" in item.name for item in request.session.items):
         yield None
         return
-    from splitbrain.backends.lab import lab_down, lab_up
+    from splitbrain.backends.docker.lab import lab_down, lab_up
 
     d = str(tmp_path_factory.mktemp("lab"))
     info = lab_up(2, d)

@@ -63,7 +63,7 @@ def _assert_explains(err: NodeStartError, case: str, last: str, status: int | No
 @pytest.mark.parametrize("case,argv,last,status", CASES, ids=[c[0] for c in CASES])
 def test_local_node_that_fails_to_start_says_why(tmp_path: Path, case: str, argv: Any, last: str,
                                                   status: int | None) -> None:
-    from splitbrain.backends.local import LocalBackend
+    from splitbrain.backends.local.backend import LocalBackend
 
     b = LocalBackend({"start_timeout_s": 2})
     with pytest.raises(NodeStartError) as e:
@@ -95,7 +95,7 @@ needs_docker = pytest.mark.skipif(DOCKER is None, reason="no Docker engine runni
 @pytest.mark.parametrize("case,argv,last,status", CASES, ids=[c[0] for c in CASES])
 def test_docker_node_that_fails_to_start_says_why(tmp_path: Path, case: str, argv: Any, last: str,
                                                    status: int | None) -> None:
-    from splitbrain.backends.docker import LABEL, DockerBackend
+    from splitbrain.backends.docker.backend import LABEL, DockerBackend
 
     run_id = f"startfail-{uuid.uuid4().hex[:8]}"
     b = DockerBackend({"start_timeout_s": 8})
@@ -110,7 +110,7 @@ def test_docker_node_that_fails_to_start_says_why(tmp_path: Path, case: str, arg
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: Any) -> Any:
-    from splitbrain.backends.lab import lab_down, lab_up
+    from splitbrain.backends.docker.lab import lab_down, lab_up
 
     d = str(tmp_path_factory.mktemp("lab"))
     info = lab_up(1, d)
@@ -123,7 +123,7 @@ def lab(tmp_path_factory: Any) -> Any:
 @pytest.mark.parametrize("case,argv,last,status", CASES, ids=[c[0] for c in CASES])
 def test_ssh_node_that_fails_to_start_says_why(lab: Any, tmp_path: Path, case: str, argv: Any, last: str,
                                                 status: int | None) -> None:
-    from splitbrain.backends.ssh import SshBackend
+    from splitbrain.backends.ssh.backend import SshBackend
 
     b = SshBackend({"nodes_file": lab["nodes_file"], "ssh_key": lab["ssh_key"], "known_hosts": lab["known_hosts"],
                     "start_timeout_s": 4})

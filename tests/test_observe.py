@@ -14,8 +14,8 @@ import time
 import pytest
 
 from splitbrain.backends.base import ClusterSpec, PacketRule
-from splitbrain.backends.local import LocalBackend
-from splitbrain.backends.proxy import LinkProxy, ProxyThread
+from splitbrain.backends.local.backend import LocalBackend
+from splitbrain.backends.local.proxy import LinkProxy, ProxyThread
 from splitbrain.harness.messages import LinkTap, parse_head, read_messages
 from splitbrain.harness.nodestates import StatePoller, read_states
 from splitbrain.harness.observe import Observers

@@ -119,7 +119,7 @@ def test_the_jvm_honours_libfaketime_so_zookeeper_takes_clock_faults(tmp_path: P
     from kazoo.client import KazooClient
 
     from splitbrain.api import ClusterSpec
-    from splitbrain.backends.local import LocalBackend
+    from splitbrain.backends.local.backend import LocalBackend
     from splitbrain.registry import SYSTEMS
     from splitbrain.systems.capabilities import wait_serving
 
@@ -180,7 +180,7 @@ def test_a_follower_cut_off_from_the_leader_serves_stale_plain_reads_and_sync_re
     from dataclasses import replace
 
     from splitbrain.api import ClusterSpec
-    from splitbrain.backends.local import LocalBackend
+    from splitbrain.backends.local.backend import LocalBackend
     from splitbrain.nemesis import grudges
     from splitbrain.registry import SYSTEMS
     from splitbrain.systems.capabilities import wait_serving
@@ -250,7 +250,7 @@ def test_redis_sentinel_register_shows_anomalies_under_partition(tmp_path: Path)
 
 def _docker_ready() -> bool:
     try:
-        from splitbrain.backends import images
+        from splitbrain.backends.docker import images
 
         images.docker_client()
         return True

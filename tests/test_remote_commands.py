@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from splitbrain.backends import remote
-from splitbrain.backends.hosts import Host, parse_hosts
+from splitbrain.backends.ssh import remote
+from splitbrain.backends.ssh.hosts import Host, parse_hosts
 from splitbrain.errors import BadInputError
 
 HOSTILE = ["a b", "$(touch /tmp/pwned-sb)", "`id`", "x; rm -rf /", "it's", '"q"', "\\", "*", "\n", "--x"]

@@ -68,7 +68,7 @@ def test_systems_json_follows_the_contract(tmp_path):
 
 
 def test_all_faults_on_etcd_leave_out_the_clock_it_cannot_skew(tmp_path):
-    from splitbrain.harness.cli import build_test
+    from splitbrain.harness.build import build_test
 
     test, *_ = build_test("etcd", "register", "all", None, "local", 1.0, 1, 1.0, 1, None, str(tmp_path), None,
                           3.0, 1.0, {})

@@ -32,7 +32,7 @@ LAB_DIR: list[str] = []  # this module's lab (its own containers: other labs on 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from splitbrain.backends.lab import lab_down, lab_up
+    from splitbrain.backends.docker.lab import lab_down, lab_up
 
     d = str(tmp_path_factory.mktemp("lab"))
     info = lab_up(3, d)
@@ -53,7 +53,7 @@ def _run(lab, tmp_path, *args, known_hosts=None, user=None, timeout=300):
 def _leftovers():
     """splitbrain processes, iptables chains and run dirs left on any lab host."""
     found = []
-    from splitbrain.backends.lab import LABEL, lab_id
+    from splitbrain.backends.docker.lab import LABEL, lab_id
 
     mine = lab_id(os.path.dirname(LAB_DIR[0])) if LAB_DIR else ""
     for c in ENGINE.containers.list(filters={"label": f"{LABEL}={mine}"}):
@@ -127,7 +127,7 @@ def test_unreachable_host_fails_cleanly(lab, tmp_path):
 
 def test_dropped_connection_is_reestablished_and_faults_verified(lab, tmp_path):
     from splitbrain.backends.base import ClusterSpec, PacketRule
-    from splitbrain.backends.ssh import SshBackend
+    from splitbrain.backends.ssh.backend import SshBackend
     from splitbrain.registry import SYSTEMS
 
     async def scenario():

@@ -93,7 +93,7 @@ class Backend(Protocol):
 @runtime_checkable
 class DiskBackend(Protocol):
     """The capability the ``disk`` fault needs: nodes whose data dirs are served by lazyfs
-    (:mod:`splitbrain.backends.lazyfs`) when ``ClusterSpec.disk`` is set."""
+    (:mod:`splitbrain.backends.disk.lazyfs`) when ``ClusterSpec.disk`` is set."""
 
     async def disk(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
         """Send one control request (stats, crash, fsync-error, slow-fsync, clear) to ``node``'s

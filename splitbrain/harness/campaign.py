@@ -27,8 +27,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from splitbrain.checkers.memory import ENV_VAR as MEMORY_ENV
 from splitbrain.checkers.memory import default_cap_mb
 from splitbrain.errors import (
@@ -160,7 +158,7 @@ def load_toml(path: str) -> dict[str, Any]:
     for key, value in data.items():
         if key in ("systems", "workloads", "nemesis", "extra_args", "system_opts"):
             if isinstance(value, str):
-                value = [value] if key in ("nemesis", "extra_args", "system_opts") else _split(value)
+                value = [value] if key in ("nemesis", "extra_args", "system_opts") else split_names(value)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise BadInputError(f"{key!r} must be a string or a list of strings", path)
         elif key in ("seeds", "seed_base", "parallel", "concurrency", "nodes"):
@@ -182,7 +180,7 @@ def load_toml(path: str) -> dict[str, Any]:
     return out
 
 
-def _split(text: str) -> list[str]:
+def split_names(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
@@ -190,14 +188,14 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
     """The matrix, validated up front: a typo fails before any run starts (exit 64)."""
     if spec.seeds < 1 or spec.parallel < 1 or spec.time_limit <= 0:
         raise UsageError("--seeds and --parallel must be >= 1 and --time-limit > 0")
-    from splitbrain.harness.cli import load_system  # the run command's own reading of a system name
+    from splitbrain.harness.build import load_system
 
     sysobjs = {s: load_system(s) for s in spec.systems}
     opts = parse_system_opts(spec.system_opts)
     for w in spec.workloads:
         if w not in WORKLOADS:
             raise UsageError(f"unknown workload {w!r}; valid: {', '.join(WORKLOADS.names())}")
-    from splitbrain.harness.cli import parse_nemesis  # the run command's own reading of --nemesis
+    from splitbrain.harness.build import parse_nemesis
 
     for n in spec.nemesis:
         try:
@@ -328,7 +326,7 @@ def github_annotations(outcomes: list[RunOutcome]) -> None:
     for o in outcomes:
         if o.exit_code != 0:
             msg = (o.anomaly or o.error or f"verdict {o.valid}").replace("\n", " ").replace("%", "%25")
-            click.echo(f"::error title=splitbrain {o.spec.name}::{msg} (report: {o.run_dir}/report.html)")
+            print(f"::error title=splitbrain {o.spec.name}::{msg} (report: {o.run_dir}/report.html)", flush=True)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         rows = ["| run | verdict | seconds | report |", "| --- | --- | --- | --- |"]

@@ -1,4 +1,4 @@
-"""``splitbrain campaign merge``: the shards of one campaign joined into one campaign.
+"""The shards of one campaign joined into one campaign (``splitbrain campaign merge``).
 
 Each CI runner ran ``campaign --shard K/N`` into its own store and uploaded
 it; the merge job downloads them all and joins them: one index.json (what
@@ -15,12 +15,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import click
-
 from splitbrain.errors import BadInputError, MissingInputError, UsageError, worst_exit
-from splitbrain.harness.campaign import CampaignPlan, CampaignSpec, RunOutcome, github_annotations
+from splitbrain.harness.campaign import CampaignPlan, CampaignSpec, RunOutcome
 from splitbrain.harness.campaign_index import campaign_dir, load_index, write_index
-from splitbrain.harness.junit import write_junit
 from splitbrain.harness.shards import Shard, run_key
 
 
@@ -151,31 +148,3 @@ def merge_shards(shards: list[ShardResult], store: Path, name: str | None) -> tu
     write_index(directory, p, outcomes, worst_exit([o.exit_code for o in outcomes]),
                 extra={"merged_from": [str(s.directory) for s in shards]})
     return directory, outcomes
-
-
-@click.command()
-@click.argument("dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write the merged JUnit XML here.")
-@click.option("--store", default="store", show_default=True,
-              help="Store to merge into: the merged index goes to STORE/campaigns/, run dirs are copied in.")
-@click.option("--name", default=None, help="Name of the merged campaign (default: the shards' name).")
-@click.option("--json", "as_json", is_flag=True, help="Print the merged index as JSON.")
-def merge(dirs: tuple[str, ...], junit: str | None, store: str, name: str | None, as_json: bool) -> None:
-    """Join the shards of one campaign (campaign dirs, or stores holding them) into one campaign.
-
-    Exits with the worst verdict of all runs (255 > 66 > 65 > 64 > 1 > 2 > 0); refuses shards of
-    different campaigns or a shard given twice (64), a missing or unfinished shard (66)."""
-    import sys
-
-    directory, outcomes = merge_shards(find_shards(list(dirs)), Path(store), name)
-    code = worst_exit([o.exit_code for o in outcomes])
-    if junit:
-        write_junit(junit, name or str(load_index(directory)["name"]), outcomes)
-    github_annotations(outcomes)
-    if as_json:
-        click.echo((directory / "index.json").read_text())
-    else:
-        from splitbrain.harness.campaign_view import print_summary
-
-        print_summary(outcomes, directory / "index.json")
-    sys.exit(code)

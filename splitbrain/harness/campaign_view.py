@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import click
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -74,7 +73,7 @@ class CampaignView:
             self._live = Live(self._table(), refresh_per_second=2)
             self._live.__enter__()
         else:
-            click.echo(self.progress(), err=True)
+            print(self.progress(), file=sys.stderr, flush=True)
         return self
 
     def done(self, outcome: Any) -> None:
@@ -82,9 +81,9 @@ class CampaignView:
         if self._live is not None:
             self._live.update(self._table())
         else:
-            click.echo(f"[{len(self.done_runs)}/{len(self.runs)}] {outcome.spec.name}: {_verdict(outcome)} "
-                       f"({outcome.seconds:.1f}s) {outcome.run_dir or outcome.error}", err=True)
-            click.echo(f"  {self.progress()}", err=True)
+            print(f"[{len(self.done_runs)}/{len(self.runs)}] {outcome.spec.name}: {_verdict(outcome)} "
+                  f"({outcome.seconds:.1f}s) {outcome.run_dir or outcome.error}", file=sys.stderr, flush=True)
+            print(f"  {self.progress()}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:

@@ -14,7 +14,7 @@ import queue
 from collections.abc import Iterator
 from pathlib import Path
 
-from splitbrain.backends.hosts import load_nodes_file
+from splitbrain.backends.ssh.hosts import load_nodes_file
 from splitbrain.errors import UsageError
 
 

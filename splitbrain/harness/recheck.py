@@ -10,10 +10,9 @@ completion count as ``info``.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
-
-import click
 
 from splitbrain.errors import BadInputError, HarnessError, UsageError, exit_for_valid
 from splitbrain.harness.config import Test
@@ -41,7 +40,7 @@ def recheck_run(run_dir: str | Path, timeout_s: float | None = None, quiet: bool
         history = read_jsonl(path) if path.exists() else History([], source=str(path))
     for w in caught:
         if not quiet:
-            click.echo(f"warning: {w.message}", err=True)
+            print(f"warning: {w.message}", file=sys.stderr, flush=True)
     history.calls(strict=True)  # structural errors are bad data (65), not an unknown verdict
     try:
         workload = WORKLOADS.get(test.workload)
@@ -74,6 +73,6 @@ def recheck_run(run_dir: str | Path, timeout_s: float | None = None, quiet: bool
         detach_log(handler)
     if not quiet:
         for name, r in verdicts.items():
-            click.echo(f"  {name:<14} {json.dumps(r.valid):<9} {r.summary}")
-        click.echo(f"{run_dir}: valid: {json.dumps(results['valid'])} ({results['ops']} ops, {results['faults']} faults)")
+            print(f"  {name:<14} {json.dumps(r.valid):<9} {r.summary}", flush=True)
+        print(f"{run_dir}: valid: {json.dumps(results['valid'])} ({results['ops']} ops, {results['faults']} faults)", flush=True)
     return code

@@ -2,5 +2,5 @@
 
 :mod:`.runs` runs one test as a child ``splitbrain run``; :mod:`.search` is the
 guided search and the replay-checked shrink loop; :mod:`.shrink` proposes
-smaller candidates (pure functions); :mod:`.cli` is the command.
+smaller candidates (pure functions); the command is :mod:`splitbrain.cli.hunt`.
 """

@@ -1,4 +1,4 @@
-"""disk: storage faults through the fault filesystem (:mod:`splitbrain.backends.lazyfs`).
+"""disk: storage faults through the fault filesystem (:mod:`splitbrain.backends.disk.lazyfs`).
 
 A process kill cannot test durability: the kernel keeps a killed process's
 unsynced writes. These faults act on what a node's disk has *promised*:
@@ -32,7 +32,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.backends.diskmount import KERNEL_CACHE_S
+from splitbrain.backends.disk.mount import KERNEL_CACHE_S
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, minority
 

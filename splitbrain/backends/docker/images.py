@@ -30,12 +30,9 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import click
 
 from splitbrain.errors import BackendUnavailable, HarnessError
 
@@ -44,7 +41,6 @@ NODE_REPO = "splitbrain-node"
 SUITE = "bookworm"
 PACKAGES = ("python3", "iproute2", "iptables", "procps", "openssh-server")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-_PKG = Path(__file__).resolve().parent.parent  # the splitbrain package dir
 _FILES = Path(__file__).resolve().parent / "image_files"
 
 Say = Callable[[str], None]
@@ -101,15 +97,10 @@ def base_tag() -> str:
 
 def _context_files() -> dict[str, Path]:
     """Build-context path -> source file: everything the Dockerfile copies."""
-    from splitbrain.backends import faketime
+    from splitbrain.backends import faketime, onnode
 
-    files = {"Dockerfile": _FILES / "Dockerfile", "libfaketime.so.1": Path(faketime.library_path()),
-             "netdelay.py": Path(__file__).resolve().parent / "netdelay.py",
-             "splitbrain/__init__.py": _PKG / "__init__.py",
-             "splitbrain/errors.py": _PKG / "errors.py"}  # stdlib-only; the systems' capabilities raise its errors
-    for src in sorted((_PKG / "systems").rglob("*.py")):
-        files[f"splitbrain/{src.relative_to(_PKG).as_posix()}"] = src
-    return files
+    return {"Dockerfile": _FILES / "Dockerfile", "libfaketime.so.1": Path(faketime.library_path()),
+            **onnode.node_files()}
 
 
 def node_tag(base: str | None = None) -> str:
@@ -233,7 +224,7 @@ def build_with_debs(client: Any, node: str, debs: tuple[str, ...], say: Say) -> 
     return tag
 
 
-def _prune(client: Any, keep: set[str]) -> None:
+def prune(client: Any, keep: set[str]) -> None:
     """Drop node images of older inputs (each code change to the systems makes one, and a layer of
     extra packages on each); images that a container still uses stay."""
     import docker
@@ -246,61 +237,3 @@ def _prune(client: Any, keep: set[str]) -> None:
                 client.images.remove(t, noprune=False)
             except docker.errors.APIError:
                 pass  # a container (a running test, the lab) still uses it
-
-
-@click.group()
-def image() -> None:
-    """Node images for the docker backend (built offline, tagged by their inputs)."""
-
-
-def system_debs() -> dict[str, tuple[str, ...]]:
-    """Registered systems whose nodes need extra Debian packages, and the packages."""
-    from splitbrain.registry import SYSTEMS
-    from splitbrain.systems.capabilities import traits_of
-
-    out: dict[str, tuple[str, ...]] = {}
-    for name in SYSTEMS.names():
-        try:
-            debs = tuple(traits_of(SYSTEMS.get(name)).debs)
-        except Exception:  # noqa: BLE001 - a broken plugin is reported by `splitbrain systems`, not here
-            continue
-        if debs:
-            out[name] = debs
-    return out
-
-
-@image.command("build")
-@click.option("--system", "systems", multiple=True, metavar="NAME",
-              help="Also build the image of a system whose nodes need extra Debian packages "
-                   "(zookeeper, redis-sentinel); a docker run builds it on first use otherwise.")
-def build_cmd(systems: tuple[str, ...]) -> None:
-    """Build the base (debootstrap) and node images unless they are up to date."""
-    from rich.console import Console
-
-    from splitbrain.errors import UsageError
-
-    needs = system_debs()
-    unknown = [s for s in systems if s not in needs]
-    if unknown:
-        raise UsageError(f"--system {unknown[0]!r}: systems with extra packages: {', '.join(sorted(needs)) or '(none)'}")
-    console = Console(stderr=True)
-    start = time.monotonic()
-    with console.status("building images") as status:
-        def say(text: str) -> None:
-            if text.startswith(("I: Retrieving", "I: Validating", "I: Extracting", "I: Unpacking", "I: Configuring")):
-                status.update(f"[bold]debootstrap[/] {text[3:]}")
-            else:
-                status.update(text[:120])
-                if text.startswith(("base image", "node image", "debootstrap", "docker ", "packing")):
-                    console.print(text)
-        tags = {"": ensure_node_image(say)}
-        for system in systems:
-            tags[system] = ensure_node_image(say, needs[system])
-        # only here: a run in progress may be about to use its tag; a system's image on top of
-        # the current node image stays, built or not
-        keep = set(tags.values()) | {debs_tag(tags[""], debs) for debs in needs.values()}
-        _prune(docker_client(), keep=keep)
-    for system, tag in tags.items():
-        console.print(f"[green]ready[/] {tag}{f' (for {system})' if system else ''}")
-    console.print(f"({time.monotonic() - start:.1f}s)")
-    click.echo(tags[""])

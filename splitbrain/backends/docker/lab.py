@@ -1,4 +1,4 @@
-"""``splitbrain lab``: SSH-reachable test hosts on one machine, to try the ssh backend.
+"""SSH-reachable test hosts on one machine, to try the ssh backend (``splitbrain lab``).
 
 Jepsen users get a docker environment of sshd hosts; this is ours. ``lab up``
 starts N containers from splitbrain's node image running sshd on a private
@@ -18,8 +18,6 @@ import shutil
 import socket
 from pathlib import Path
 from typing import Any
-
-import click
 
 from splitbrain.errors import BackendUnavailable, HarnessError, UsageError
 
@@ -45,7 +43,7 @@ def _docker() -> Any:
 
 
 def _image() -> str:
-    from splitbrain.backends import images
+    from splitbrain.backends.docker import images
 
     return images.ensure_node_image()
 
@@ -155,35 +153,5 @@ def lab_down(state_dir: str = DEFAULT_DIR, quiet: bool = False, every_lab: bool 
         if empty is not None and empty.is_dir() and not any(empty.iterdir()):
             shutil.rmtree(empty, ignore_errors=True)
     if not quiet:
-        click.echo(f"lab: removed {removed} host(s)")
+        print(f"lab: removed {removed} host(s)", flush=True)
     return removed
-
-
-@click.group()
-def lab() -> None:
-    """Local SSH-reachable test hosts (containers running sshd) for the ssh backend."""
-
-
-@lab.command("up")
-@click.option("--nodes", default=5, show_default=True, type=int)
-@click.option("--dir", "state_dir", default=DEFAULT_DIR, show_default=True, help="Where the key and files go.")
-@click.option("--json", "as_json", is_flag=True)
-def up(nodes: int, state_dir: str, as_json: bool) -> None:
-    """Start N sshd hosts and print a nodes file, key and known_hosts for `--backend ssh`."""
-    info = lab_up(nodes, state_dir)
-    if as_json:
-        click.echo(json.dumps(info))
-    else:
-        click.echo(f"lab: {nodes} hosts up")
-        for k, v in info.items():
-            click.echo(f"  {k}: {v}")
-        click.echo(f"try: splitbrain run raft --backend ssh --nodes {nodes} --nodes-file {info['nodes_file']} "
-                   f"--ssh-key {info['ssh_key']} --known-hosts {info['known_hosts']}")
-
-
-@lab.command("down")
-@click.option("--dir", "state_dir", default=DEFAULT_DIR, show_default=True)
-@click.option("--all", "every_lab", is_flag=True, help="Remove every lab on this Docker engine, not only this one.")
-def down(state_dir: str, every_lab: bool) -> None:
-    """Remove the lab made with the same --dir (its hosts, network, key and files)."""
-    lab_down(state_dir, every_lab=every_lab)

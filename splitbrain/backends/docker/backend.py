@@ -2,7 +2,7 @@
 
 Faults act on the kernel, not on a proxy: partitions and loss are iptables
 rules in each container's own network namespace (see
-:mod:`splitbrain.backends.dockernet`), delay is NFQUEUE plus a tiny daemon,
+:mod:`splitbrain.backends.linux.net`), delay is NFQUEUE plus a tiny daemon,
 kill is ``docker kill``, pause is the cgroup freezer (``docker pause``), and
 clock skew is libfaketime reading ``/data/faketime`` inside the container.
 Nodes dial each other's container IPs directly; the control node reaches the
@@ -33,10 +33,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, dockerdisk, dockernet, faketime, nodesetup, owner
+from splitbrain.backends import bringup, faketime, nodesetup
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.disk import container as dockerdisk
+from splitbrain.backends.disk.lazyjournal import NAME_RULES
+from splitbrain.backends.docker import owner
 from splitbrain.backends.handles import DockerHandle
-from splitbrain.backends.lazyjournal import NAME_RULES
+from splitbrain.backends.linux import net as linuxnet
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.capabilities import traits_of
@@ -102,7 +105,7 @@ class DockerBackend:
             raise
 
     def _setup(self, cluster: ClusterSpec) -> None:
-        from splitbrain.backends import images
+        from splitbrain.backends.docker import images
 
         if not cluster.nodes:
             raise UsageError("the docker backend needs at least one node")
@@ -238,7 +241,7 @@ class DockerBackend:
                 self._log_tail(name), waited_s=r.waited_s, facts={"state": state.get("Status"),
                                                                  "error": state.get("Error") or None}))
         log.info("%s: client port %s:%d accepting after %.2f s", name, self.ips[name], CLIENT_PORT, r.waited_s)
-        self._exec(name, dockernet.prepare_script())
+        self._exec(name, linuxnet.prepare_script())
 
     def _log_tail(self, name: str, lines: int = 20) -> str:
         """The node's last output: its node.log in the volume, after anything the wrapper shell printed
@@ -431,17 +434,17 @@ class DockerBackend:
 
     def _apply_node(self, node: str) -> None:
         """Bring one running container's rules, daemons and clock file to the desired state."""
-        self._exec(node, dockernet.partition_script([self.ips[s] for s in self._grudge.get(node, set())]))
-        self._exec(node, dockernet.packet_script(self._faults_from(node)))
-        self._exec(node, dockernet.clock_script(faketime.offset_text(self._clock.get(node, 0.0))))
+        self._exec(node, linuxnet.partition_script([self.ips[s] for s in self._grudge.get(node, set())]))
+        self._exec(node, linuxnet.packet_script(self._faults_from(node)))
+        self._exec(node, linuxnet.clock_script(faketime.offset_text(self._clock.get(node, 0.0))))
 
     def _apply_if_live(self, node: str) -> None:
         with self._lock(node):
             if node in self._live():
                 self._apply_node(node)
 
-    def _faults_from(self, src: str) -> list[dockernet.LinkFault]:
-        return [dockernet.LinkFault(self.ips[dst], dockernet.QUEUE_BASE + self.nodes.index(dst), r.loss, r.delay_ms,
+    def _faults_from(self, src: str) -> list[linuxnet.LinkFault]:
+        return [linuxnet.LinkFault(self.ips[dst], linuxnet.QUEUE_BASE + self.nodes.index(dst), r.loss, r.delay_ms,
                                     r.jitter_ms)
                 for (s, dst), r in sorted(self._packet.items()) if s == src]
 
@@ -462,7 +465,7 @@ class DockerBackend:
         old = self._grudge
         self._grudge = {k: set(v) - {k} for k, v in grudge.items() if set(v) - {k}}
         changed = [n for n in self._live() if old.get(n, set()) != self._grudge.get(n, set())]
-        await asyncio.to_thread(self._each, changed, lambda n: dockernet.partition_script(
+        await asyncio.to_thread(self._each, changed, lambda n: linuxnet.partition_script(
             [self.ips[s] for s in self._grudge.get(n, set())]))
 
     async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
@@ -474,7 +477,7 @@ class DockerBackend:
             else:
                 self._packet.pop((src, dst), None)
         srcs = sorted({s for s, _ in links} & set(self._live()))
-        await asyncio.to_thread(self._each, srcs, lambda n: dockernet.packet_script(self._faults_from(n)))
+        await asyncio.to_thread(self._each, srcs, lambda n: linuxnet.packet_script(self._faults_from(n)))
 
     async def clock(self, node: str, offset_s: float) -> None:
         if offset_s:
@@ -482,7 +485,7 @@ class DockerBackend:
         else:
             self._clock.pop(node, None)
         await asyncio.to_thread(self._exec_if_live, node,
-                                lambda n: dockernet.clock_script(faketime.offset_text(offset_s)))
+                                lambda n: linuxnet.clock_script(faketime.offset_text(offset_s)))
 
     async def heal(self) -> None:
         def go() -> None:
@@ -534,7 +537,7 @@ class DockerBackend:
                 if n not in self._live():  # killed or paused since the status read above
                     return n, {}, 0.0
                 before = time.time()
-                m = dockernet.parse_verify(self._exec(n, dockernet.VERIFY_SCRIPT + "; true"))
+                m = linuxnet.parse_verify(self._exec(n, linuxnet.VERIFY_SCRIPT + "; true"))
                 return n, m, (before + time.time()) / 2
 
         out["wall_skew_s"] = {}
@@ -577,7 +580,7 @@ def _record(run_dir: str, facts: dict[str, Any]) -> None:
 
 def remove_labelled(client: Any, run_id: str | None = None, live_too: bool = False) -> dict[str, int]:
     """Remove containers, networks and volumes labelled ``splitbrain.run`` (or ``=run_id``) whose
-    control node is gone (:mod:`splitbrain.backends.owner`); ``live_too`` removes live runs' as well.
+    control node is gone (:mod:`splitbrain.backends.docker.owner`); ``live_too`` removes live runs' as well.
     ``counts["spared"]`` is how many live runs were left alone."""
     selector = f"{LABEL}={run_id}" if run_id else LABEL
     counts = {"containers": 0, "networks": 0, "volumes": 0, "spared": 0}

@@ -1,9 +1,9 @@
 """The fault filesystem daemon: a node's data directory that forgets what was never fsync'd.
 
 Runs on the node's host (or inside its container), beside the node it serves:
-``python3 -m splitbrain.backends.lazyfs --backing DIR --trash DIR --control SOCK MOUNTPOINT``.
+``python3 -m splitbrain.backends.disk.lazyfs --backing DIR --trash DIR --control SOCK MOUNTPOINT``.
 It is a FUSE filesystem passing every operation through to ``--backing`` while
-the :class:`~splitbrain.backends.lazyjournal.Journal` remembers how to return to
+the :class:`~splitbrain.backends.disk.lazyjournal.Journal` remembers how to return to
 the last durable state. Needs only the standard library, ``mfusepy`` (pure
 Python, ctypes over libfuse3, shipped beside this file to containers) and
 libfuse3 with ``fusermount3``.
@@ -46,7 +46,7 @@ from typing import Any, NoReturn
 import mfusepy  # type: ignore[import-untyped]
 
 try:
-    from splitbrain.backends.lazyjournal import NAME_RULES, Journal
+    from splitbrain.backends.disk.lazyjournal import NAME_RULES, Journal
 except ImportError:  # shipped flat beside this file
     from lazyjournal import NAME_RULES, Journal  # type: ignore[import-not-found,no-redef]
 

@@ -1,7 +1,7 @@
 """The control node's side of the fault filesystem: mount, talk to, and unmount lazyfs.
 
 A node whose cluster runs a ``disk`` fault gets its data directory served by
-:mod:`splitbrain.backends.lazyfs`: ``nodes/<name>/data`` becomes the mount
+:mod:`splitbrain.backends.disk.lazyfs`: ``nodes/<name>/data`` becomes the mount
 point, ``nodes/<name>/data.disk`` the backing directory (the "platter"), and
 ``data.trash`` holds removed files until a directory fsync makes the removal
 durable. At teardown the mount goes away and ``data.disk`` is moved back to
@@ -79,7 +79,7 @@ class Mount:
                 cache_s: float = KERNEL_CACHE_S, names: str = "ordered") -> list[str]:
         """argv of the daemon; with ``parent`` it unmounts and exits when that process dies."""
         watch = ["--parent", str(parent)] if parent is not None else []
-        return [python, "-m", "splitbrain.backends.lazyfs", "--backing", self.backing, "--trash", self.trash,
+        return [python, "-m", "splitbrain.backends.disk.lazyfs", "--backing", self.backing, "--trash", self.trash,
                 "--control", self.control, "--fsname", f"{FSNAME_PREFIX}:{source}", "--subtype", SUBTYPE,
                 "--cache-s", str(cache_s), "--names", names, *watch, self.mountpoint]
 

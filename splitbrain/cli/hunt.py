@@ -43,7 +43,7 @@ def hunt(system: str, bug: str | None, workload: str | None, budget: str, max_ru
     """Search seeds and fault schedules of SYSTEM for a failing run; shrink it to a minimal reproducer."""
     import secrets
 
-    from splitbrain.harness.cli import build_test
+    from splitbrain.harness.build import build_test
     from splitbrain.hunt.search import Hunt
 
     budget_s = parse_duration(budget)

@@ -1,6 +1,6 @@
 """The fault filesystem inside a node's container (the docker backend's side of ``disk`` faults).
 
-The lazyfs daemon (:mod:`splitbrain.backends.lazyfs`) runs in the node's own
+The lazyfs daemon (:mod:`splitbrain.backends.disk.lazyfs`) runs in the node's own
 container, started by the container's command just before the node: it
 mounts ``/data/data`` over the backing directory ``/data/data.disk`` in the
 node's volume, and the node is exec'd once the mount answers. What a
@@ -36,7 +36,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from splitbrain.backends.diskmount import FSNAME_PREFIX, KERNEL_CACHE_S, SUBTYPE
+from splitbrain.backends.disk.mount import FSNAME_PREFIX, KERNEL_CACHE_S, SUBTYPE
 from splitbrain.errors import HarnessError
 
 #: where the daemon's files go in the container

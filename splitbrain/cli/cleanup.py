@@ -8,15 +8,15 @@ machine -- and without touching a run whose control node is still alive (on a
 shared host, another user's run): that takes ``--all``. Fault-filesystem mounts
 (``disk`` faults) unmount themselves when their daemon dies; any that did not
 are unmounted here first, sparing mounts a live run still serves
-(:func:`splitbrain.backends.diskmount.unmount_leftovers`).
+(:func:`splitbrain.backends.disk.mount.unmount_leftovers`).
 """
 
 from __future__ import annotations
 
 import click
 
-from splitbrain.backends.docker import remove_labelled
-from splitbrain.backends.images import docker_client
+from splitbrain.backends.docker.backend import remove_labelled
+from splitbrain.backends.docker.images import docker_client
 
 
 @click.command()
@@ -25,7 +25,7 @@ from splitbrain.backends.images import docker_client
               help="also remove runs whose control node is still alive (breaks them mid-run)")
 def cleanup(run_id: str | None, live_too: bool) -> None:
     """Unmount dead lazyfs mounts; remove containers, networks and volumes of runs whose control node is gone."""
-    from splitbrain.backends.diskmount import unmount_leftovers
+    from splitbrain.backends.disk.mount import unmount_leftovers
     from splitbrain.backends.faketime import release_orphans
 
     released = release_orphans()

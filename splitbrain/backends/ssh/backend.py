@@ -5,7 +5,7 @@ reconnect on a dropped connection); commands fan out across hosts in
 parallel. Host keys are checked against ``known_hosts`` and an unknown or
 changed key is refused unless ``--insecure-host-keys`` is given: never added
 silently. Every remote command is built from quoted argv
-(:mod:`splitbrain.backends.remote`), and ``sudo -n`` is prefixed when the user
+(:mod:`splitbrain.backends.ssh.remote`), and ``sudo -n`` is prefixed when the user
 is not root.
 
 Install: splitbrain's system code (stdlib only) and libfaketime's library
@@ -28,10 +28,12 @@ from typing import Any
 
 import paramiko
 
-from splitbrain.backends import bringup, dockernet, faketime, nodesetup, remote
+from splitbrain.backends import bringup, faketime, nodesetup, onnode
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.handles import SshHandle
-from splitbrain.backends.hosts import Host, load_nodes_file
+from splitbrain.backends.linux import net as linuxnet
+from splitbrain.backends.ssh import remote
+from splitbrain.backends.ssh.hosts import Host, load_nodes_file
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.capabilities import traits_of
@@ -180,16 +182,6 @@ class Connection:
             self.client = None
 
 
-def _package_files() -> list[tuple[Path, str]]:
-    """(local path, relative path) of the stdlib-only code a node needs."""
-    root = Path(__file__).resolve().parent.parent
-    files = [(root / "__init__.py", "splitbrain/__init__.py"), (root / "backends" / "netdelay.py", "netdelay.py"),
-             (root / "errors.py", "splitbrain/errors.py")]  # stdlib-only; the systems' capabilities import it
-    for p in sorted((root / "systems").rglob("*.py")):
-        files.append((p, "splitbrain/" + p.relative_to(root).as_posix()))
-    return files
-
-
 def _faketime_lib() -> Path | None:
     try:
         import libfaketime  # type: ignore[import-untyped]
@@ -295,7 +287,7 @@ class SshBackend:
         sftp = conn.sftp()
         try:
             made: set[str] = set()
-            for local, rel in _package_files():
+            for rel, local in onnode.node_files().items():
                 d = f"{node.workdir}/{os.path.dirname(rel)}"
                 parts = d.split("/")
                 for k in range(2, len(parts) + 1):
@@ -379,7 +371,7 @@ class SshBackend:
                 self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL")
                           + "; " + faketime.release_command(pid), check=False)
                 self._run(name, remote.remove_chains(), check=False)
-                self._run(name, dockernet.packet_script([]) + "; iptables -w -D OUTPUT -j SB-PKT 2>/dev/null; "
+                self._run(name, linuxnet.packet_script([]) + "; iptables -w -D OUTPUT -j SB-PKT 2>/dev/null; "
                           "iptables -w -X SB-PKT 2>/dev/null; true", check=False)
                 self._collect(name)
                 self._run(name, f"rm -rf {remote.q(node.workdir)}", check=False)
@@ -463,10 +455,10 @@ class SshBackend:
             jitter = max([r.jitter_ms for r in mine.values()], default=0.0)
             self._run(src, remote.netem_delay(self._dev(src), delay, jitter))
             return
-        faults = [dockernet.LinkFault(addr[d], dockernet.QUEUE_BASE + i, r.loss, r.delay_ms, r.jitter_ms)
+        faults = [linuxnet.LinkFault(addr[d], linuxnet.QUEUE_BASE + i, r.loss, r.delay_ms, r.jitter_ms)
                   for i, (d, r) in enumerate(sorted(mine.items()))]
-        self._run(src, dockernet.prepare_script() + "; " +
-                  dockernet.packet_script(faults, netdelay=f"{self.nodes[src].workdir}/netdelay.py"))
+        self._run(src, linuxnet.prepare_script() + "; " +
+                  linuxnet.packet_script(faults, netdelay=f"{self.nodes[src].workdir}/netdelay.py"))
 
     def _dev(self, node: str) -> str:
         out = self._run(node, "ip -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'",
@@ -494,7 +486,7 @@ class SshBackend:
             drops = [ln.split()[ln.split().index("-s") + 1].split("/")[0] for ln in rules.splitlines()
                      if "-s" in ln.split() and "DROP" in ln]
             degraded = sorted({m.group(1) for ln in pkt.splitlines()
-                               if (m := dockernet._LOSS.match(ln.strip()) or dockernet._QUEUE.match(ln.strip()))})
+                               if (m := linuxnet.LOSS_RULE.match(ln.strip()) or linuxnet.QUEUE_RULE.match(ln.strip()))})
             return {"dropped_from": drops, "state": state.strip(), "faketime": fake.strip(), "degraded_to": degraded,
                     "netem": "netem" in pkt,
                     "rtt_s": round(time.time() - t0, 4)}

@@ -3,11 +3,11 @@
 Each node gets ``run_dir/nodes/<name>/`` with its data directory and
 ``node.log`` (its stdout and stderr, capped), a client port and a peer port.
 Nodes never dial each other directly: a node's address for a peer is the link
-proxy src -> dst (:mod:`splitbrain.backends.proxy`), so partitions, delay and
+proxy src -> dst (:mod:`splitbrain.backends.local.proxy`), so partitions, delay and
 loss act per directed link without root. Systems whose members must agree on
 every peer URL (``shared_peer_addresses``, e.g. etcd) get one proxy per
 destination that identifies the caller through /proc instead
-(:mod:`splitbrain.backends.sourceproxy`).
+(:mod:`splitbrain.backends.local.sourceproxy`).
 
 Faults on processes are signals to the node's own process group: SIGKILL (a
 restart reuses the same data dir and ports), SIGSTOP/SIGCONT. Wall-clock skew
@@ -37,12 +37,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from splitbrain.backends import bringup, diskmount, faketime, nodesetup
+from splitbrain.backends import bringup, faketime, nodesetup
 from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.disk import mount as diskmount
+from splitbrain.backends.disk.lazyjournal import NAME_RULES
 from splitbrain.backends.handles import LocalHandle
-from splitbrain.backends.lazyjournal import NAME_RULES
-from splitbrain.backends.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
-from splitbrain.backends.proxy import LinkProxy, ProxyThread, established_to
+from splitbrain.backends.local.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
+from splitbrain.backends.local.proxy import LinkProxy, ProxyThread, established_to
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.harness.messages import LinkTap
 from splitbrain.systems.base import NodeConfig
@@ -103,7 +104,7 @@ class LocalBackend:
         self._faketime_lib = (faketime.library_path()
                               if wants_clock and self.options.get("faketime", faketime.available()) else None)
         self._env = dict(os.environ)
-        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         self._env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, self._env.get("PYTHONPATH")) if p)
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="splitbrain-spawner")
         self._proxies = ProxyThread()
@@ -123,7 +124,7 @@ class LocalBackend:
         #: port name -> node -> address every node dials (shared) or this node's own view (per link)
         book: dict[str, dict[str, tuple[str, int]]] = {}
         if shared:
-            from splitbrain.backends.sourceproxy import SourceProxy
+            from splitbrain.backends.local.sourceproxy import SourceProxy
 
             targets = {"peer": peer_port, **{p: client_port if p == "client" else {n: own_ports[n][p] for n in names}
                                             for p in extra_names}}

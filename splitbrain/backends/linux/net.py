@@ -4,7 +4,7 @@ Each node container gets two iptables chains of its own: ``SB-PART`` hooked
 into INPUT (partitions: a grudge ``{dst: {src}}`` becomes ``-s src -j DROP`` in
 dst's chain, exactly Jepsen's model) and ``SB-PKT`` hooked into OUTPUT (packet
 faults on the links leaving this node: loss via the ``statistic`` match, delay
-via NFQUEUE to :mod:`splitbrain.backends.netdelay`, since this kernel has no
+via NFQUEUE to :mod:`splitbrain.backends.onnode.netdelay`, since this kernel has no
 ``sch_netem``). Every fault change is one ``sh -c`` exec per container, which
 rebuilds the chain from the desired state, so re-applying after a restart
 (Docker gives a restarted container a fresh namespace) is the same code path.
@@ -75,8 +75,8 @@ VERIFY_SCRIPT = ("iptables -S SB-PART 2>&1; echo '@@'; iptables -S SB-PKT 2>&1; 
                  "done; true")
 
 _DROP = re.compile(r"^-A SB-PART -s (\S+?)(?:/32)? -j DROP")
-_LOSS = re.compile(r"^-A SB-PKT -d (\S+?)(?:/32)? -m statistic --mode random --probability (\S+) -j DROP")
-_QUEUE = re.compile(r"^-A SB-PKT -d (\S+?)(?:/32)? -j NFQUEUE --queue-num (\d+)")
+LOSS_RULE = re.compile(r"^-A SB-PKT -d (\S+?)(?:/32)? -m statistic --mode random --probability (\S+) -j DROP")
+QUEUE_RULE = re.compile(r"^-A SB-PKT -d (\S+?)(?:/32)? -j NFQUEUE --queue-num (\d+)")
 
 
 def parse_verify(out: str) -> dict[str, object]:
@@ -84,8 +84,8 @@ def parse_verify(out: str) -> dict[str, object]:
     parts = (out.split("@@\n") + [""] * 6)[:6]
     part, pkt, counters, now, faketime, daemons = parts
     dropped = [m.group(1) for line in part.splitlines() if (m := _DROP.match(line.strip()))]
-    loss = {m.group(1): float(m.group(2)) for line in pkt.splitlines() if (m := _LOSS.match(line.strip()))}
-    queued = {m.group(1): int(m.group(2)) for line in pkt.splitlines() if (m := _QUEUE.match(line.strip()))}
+    loss = {m.group(1): float(m.group(2)) for line in pkt.splitlines() if (m := LOSS_RULE.match(line.strip()))}
+    queued = {m.group(1): int(m.group(2)) for line in pkt.splitlines() if (m := QUEUE_RULE.match(line.strip()))}
     try:
         wall = float(now.strip().splitlines()[-1])
     except (ValueError, IndexError):

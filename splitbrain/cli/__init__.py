@@ -1,9 +1,11 @@
-"""The ``splitbrain`` command line.
+"""The ``splitbrain`` command line: every verb, and the one place errors become exit codes.
 
-Each verb lives beside the concept it drives (``check`` with the checkers,
-``run`` with the harness, ``report``/``serve`` with the reports, ...); this
-module only assembles them and maps errors to exit codes in one place, so no
-verb ever ends in a traceback.
+Each verb is a module here (``run``/``systems``, ``check``, ``report``/``serve``,
+``campaign``, ``hunt``, ``image``, ``lab``, ``cleanup``) that reads flags and
+prints, over plain functions in the package that owns the concept (the
+harness, the checkers, the reports, the backends). Nothing outside this
+package imports click. This module assembles the verbs lazily and maps errors
+to exit codes, so no verb ever ends in a traceback.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_USAGE, Splitb
 
 #: verb -> "module:attribute" of its click command
 COMMANDS = {
-    "run": "splitbrain.harness.cli:run",
-    "hunt": "splitbrain.hunt.cli:hunt",
-    "systems": "splitbrain.harness.cli:systems",
-    "check": "splitbrain.checkers.cli:check",
-    "report": "splitbrain.reports.cli:report",
-    "serve": "splitbrain.reports.cli:serve",
-    "campaign": "splitbrain.harness.campaign_cli:campaign",
-    "image": "splitbrain.backends.images:image",
-    "cleanup": "splitbrain.backends.cleanup:cleanup",
-    "lab": "splitbrain.backends.lab:lab",
+    "run": "splitbrain.cli.run:run",
+    "hunt": "splitbrain.cli.hunt:hunt",
+    "systems": "splitbrain.cli.run:systems",
+    "check": "splitbrain.cli.check:check",
+    "report": "splitbrain.cli.report:report",
+    "serve": "splitbrain.cli.report:serve",
+    "campaign": "splitbrain.cli.campaign:campaign",
+    "image": "splitbrain.cli.image:image",
+    "cleanup": "splitbrain.cli.cleanup:cleanup",
+    "lab": "splitbrain.cli.lab:lab",
 }
 
 

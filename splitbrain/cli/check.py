@@ -1,17 +1,14 @@
 """``splitbrain check``: judge history files, or re-judge a stored run directory.
 
-Each file is read in its own format (``--format auto`` tells them apart), with
-that format's semantics: an EDN history is checked with the Knossos flavour of
-the register models (a ``nil`` read is a wildcard), a Porcupine etcd log with
-Porcupine's etcd model (``:fail :cas`` observed a failed compare). Files are
-judged one after another; a malformed one prints one ``file:line: ...`` line,
-counts as exit 65, and the others are still checked. The command exits with the
-worst code (see :func:`splitbrain.errors.worst_exit`).
+Files are judged one after another (:func:`splitbrain.checkers.judge.check_file`);
+a malformed one prints one ``file:line: ...`` line, counts as exit 65, and the
+others are still checked. A run directory is re-checked from its files
+(:mod:`splitbrain.harness.recheck`). The command exits with the worst code (see
+:func:`splitbrain.errors.worst_exit`).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import time
@@ -20,8 +17,17 @@ from typing import Any
 
 import click
 
-from splitbrain.checkers.memory import MemoryCap, MemoryCapReached
-from splitbrain.checkers.models import ALIASES, KNOSSOS_VARIANT, MODELS
+from splitbrain.checkers.judge import (
+    FORMAT_CHOICES,
+    LINEAR_MODELS,
+    OTHER_MODELS,
+    TXN_MODELS,
+    check_file,
+    exit_valid,
+    other_checker,
+    txn_options,
+)
+from splitbrain.checkers.models import ALIASES, MODELS
 from splitbrain.checkers.result import Result
 from splitbrain.errors import (
     EXIT_DATA,
@@ -33,24 +39,8 @@ from splitbrain.errors import (
     worst_exit,
 )
 
-#: models judged by the linearizability checker; the others go to their own checkers
-LINEAR_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex", "etcd")
-OTHER_MODELS = ("set", "counter", "unique-ids", "list-append", "rw-register", "txn-rw-register")
-#: transactional models: they take --consistency-models / --anomalies (Elle's names)
-TXN_MODELS = ("list-append", "rw-register", "txn-rw-register")
 #: longest-prefix entries printed by --json (the last ones, next to where the search got stuck)
 MAX_PREFIX_SHOWN = 1000
-FORMAT_CHOICES = ("auto", "jsonl", "porcupine-etcd", "porcupine-kv", "edn")
-
-
-def effective_model(model: str, fmt: str) -> str:
-    """The model variant that applies ``fmt``'s semantics."""
-    name = ALIASES.get(model, model)
-    if fmt == "edn":
-        return KNOSSOS_VARIANT.get(name, name)
-    if fmt == "porcupine-etcd" and name in ("register", "cas-register"):
-        return "etcd"
-    return name
 
 
 def _parse_init(text: str | None) -> Any:
@@ -60,63 +50,6 @@ def _parse_init(text: str | None) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise UsageError(f"--init must be JSON (e.g. 0, null, '{{\"x\": 0}}'): {e}") from None
-
-
-def _other_checker(model: str) -> Any:
-    from splitbrain.registry import CHECKERS
-
-    try:
-        return CHECKERS.get(model)
-    except (ImportError, AttributeError) as e:
-        raise HarnessError(f"the {model} checker is not available in this installation ({e})") from None
-
-
-def check_file(path: str, model: str, fmt: str, init: Any, timeout_s: float, max_memory_mb: float | None,
-               txn_opts: dict[str, Any] | None = None) -> tuple[Result, int, str]:
-    """Read and judge one file under the memory cap; returns (result, client ops, model actually used).
-
-    Reaching the cap, while reading or checking, is an ``unknown`` that says how far it got.
-    """
-    from splitbrain.formats.detect import detect_format, read_history
-
-    real_fmt = detect_format(path) if fmt == "auto" else fmt
-    used = model if model in OTHER_MODELS else effective_model(model, real_fmt)
-    cap = MemoryCap.default(max_memory_mb)
-    progress: dict[str, Any] = {"phase": "reading", "ops_read": 0}
-    ops = 0
-    # Millions of acyclic records (ops, calls, the search's memo keys): the cycle collector would
-    # rescan them again and again while they are built, for nothing to free.
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        with cap.enforced(progress):
-            history = read_history(path, real_fmt, on_progress=lambda n: progress.__setitem__("ops_read", n))
-            progress.update(phase="checking", ops_read=len(history.ops))
-            ops = sum(1 for op in history.ops if op.is_client and op.type == "invoke")
-            if model in OTHER_MODELS:
-                if gc_was_on:
-                    gc.enable()  # other checkers (graphs, Elle's cycles) may make cyclic garbage
-                fn = _other_checker(model)
-                history.calls(strict=True)
-                opts: dict[str, Any] = {"timeout_s": timeout_s}
-                if init is not None:
-                    opts["init"] = init
-                if model in TXN_MODELS:
-                    opts.update(txn_opts or {})
-                return fn(history, **opts), ops, model
-            from splitbrain.checkers.linearizable import check_history
-
-            return check_history(history, used, init=init, timeout_s=timeout_s, max_memory_mb=cap.limit_mb), ops, used
-    except (MemoryCapReached, MemoryError) as e:
-        if isinstance(e, MemoryError):
-            e = MemoryCapReached(cap.limit_mb or 0, progress)
-        summary = f"could not decide: {e}"
-        res = Result(checker="linearizable" if model not in OTHER_MODELS else model, valid="unknown",
-                     summary=summary, error=summary, stats={**e.progress, "rss_mb": round(cap.seen_mb)})
-        return res, ops, used
-    finally:
-        if gc_was_on:
-            gc.enable()
 
 
 def _report(path: str, model: str, used: str, res: Result, ops: int, seconds: float, as_json: bool) -> None:
@@ -176,20 +109,6 @@ def _check_dir(path: str, timeout_s: float | None, as_json: bool) -> int:
     return code
 
 
-def txn_options(models: str | None, anomalies: str | None) -> dict[str, Any]:
-    """``--consistency-models`` / ``--anomalies`` as checker options, validated (exit 64 on a bad name)."""
-    if models is None and anomalies is None:
-        return {}
-    from splitbrain.checkers.consistency import parse_expectation
-
-    e = parse_expectation(models, anomalies)
-    return {"consistency_models": list(e.models), "anomalies": list(e.anomalies)}
-
-
-def exit_valid(code: int) -> Any:
-    return {0: True, 1: False}.get(code, "unknown")
-
-
 @click.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "-m", default=None,
@@ -223,7 +142,7 @@ def check(paths: tuple[str, ...], model: str | None, fmt: str, init_json: str | 
         valid = sorted({*LINEAR_MODELS, *OTHER_MODELS, *ALIASES})
         raise UsageError(f"unknown model {model!r}; valid: {', '.join(valid)}")
     if model in OTHER_MODELS and files:
-        _other_checker(model)
+        other_checker(model)
     txn_opts = txn_options(models, anomalies)
     if txn_opts and model not in TXN_MODELS and files:
         raise UsageError(f"--consistency-models / --anomalies apply to {', '.join(TXN_MODELS)}, not {model!r}")

@@ -1,7 +1,7 @@
 """``splitbrain campaign``: run a matrix (or one shard of it), resume one, or merge shards.
 
-The campaign model (spec, matrix, one run) lives in :mod:`splitbrain.harness.campaign`;
-this module is the command: flags and TOML into a plan, the plan run into its
+The campaign model (spec, matrix, one run) lives in :mod:`splitbrain.harness.campaign`
+and the merge in :mod:`splitbrain.harness.campaign_merge`; this module is the command: flags and TOML into a plan, the plan run into its
 directory, the verdict out as index.json, JUnit, annotations and an exit code.
 """
 
@@ -20,13 +20,14 @@ from splitbrain.harness.campaign import (
     CampaignPlan,
     CampaignSpec,
     RunOutcome,
-    _split,
     execute,
     github_annotations,
     load_toml,
     plan,
+    split_names,
 )
 from splitbrain.harness.campaign_index import campaign_dir, load_index, write_index
+from splitbrain.harness.campaign_merge import find_shards, merge_shards
 from splitbrain.harness.junit import write_junit
 
 
@@ -36,8 +37,6 @@ class _CampaignCommand(click.Command):
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         if args and args[0] == "merge":
-            from splitbrain.harness.campaign_merge import merge
-
             return merge.make_context("campaign merge", args[1:], parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -101,8 +100,8 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
         _finish(p, Path(resume), done, as_json)
     values: dict[str, Any] = load_toml(config) if config else {}
     flags = {
-        "name": name, "systems": _split(systems) if systems else None,
-        "workloads": _split(workloads) if workloads else None, "nemesis": list(nemesis) or None,
+        "name": name, "systems": split_names(systems) if systems else None,
+        "workloads": split_names(workloads) if workloads else None, "nemesis": list(nemesis) or None,
         "seeds": seeds, "seed_base": seed_base, "time_limit": time_limit, "bug": bug, "backend": backend,
         "store": store, "parallel": parallel, "nodes": nodes, "junit": junit, "extra_args": list(run_args) or None,
         "system_opts": list(system_opts) or None, "shard": shard,
@@ -142,4 +141,30 @@ def _finish(p: CampaignPlan, directory: Path, done: list[RunOutcome], as_json: b
         from splitbrain.harness.campaign_view import print_summary
 
         print_summary(outcomes, index)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write the merged JUnit XML here.")
+@click.option("--store", default="store", show_default=True,
+              help="Store to merge into: the merged index goes to STORE/campaigns/, run dirs are copied in.")
+@click.option("--name", default=None, help="Name of the merged campaign (default: the shards' name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the merged index as JSON.")
+def merge(dirs: tuple[str, ...], junit: str | None, store: str, name: str | None, as_json: bool) -> None:
+    """Join the shards of one campaign (campaign dirs, or stores holding them) into one campaign.
+
+    Exits with the worst verdict of all runs (255 > 66 > 65 > 64 > 1 > 2 > 0); refuses shards of
+    different campaigns or a shard given twice (64), a missing or unfinished shard (66)."""
+    directory, outcomes = merge_shards(find_shards(list(dirs)), Path(store), name)
+    code = worst_exit([o.exit_code for o in outcomes])
+    if junit:
+        write_junit(junit, name or str(load_index(directory)["name"]), outcomes)
+    github_annotations(outcomes)
+    if as_json:
+        click.echo((directory / "index.json").read_text())
+    else:
+        from splitbrain.harness.campaign_view import print_summary
+
+        print_summary(outcomes, directory / "index.json")
     sys.exit(code)
