@@ -8,7 +8,10 @@ cluster's *membership* through the system's own API (the
 or a partition never does:
 
 * ``start`` removes one node (a random one or the leader), or two at once
-  (two changes in flight: a system must serialize them or refuse one). Each
+  (two changes in flight: a system must serialize them or refuse one), random
+  ones or ones the smallest side of a partition cannot reach right now
+  (measured cut links: an operator replacing the nodes that look dead from
+  there, the classic way to lose the overlap of two majorities). Each
   change is ``applied`` (then verified: the cluster's view must stop listing
   the node within :data:`SETTLE_S`, else the run lost control, exit 255),
   ``refused`` (allowed, recorded: no quorum, another change in flight) or
@@ -115,19 +118,37 @@ class MembershipFault:
 
     def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
         nodes = sorted(nodes)
-        modes = ["one", "one", "leader", "two"] if len(nodes) >= 5 else ["one", "leader"]
+        # two at once half the time: the change a reconfiguring system must serialize (or refuse);
+        # half of those are nodes the smallest side of a partition cannot reach (an operator
+        # replacing the nodes that look dead from there)
+        modes = ["one", "leader", "two", "unreachable"] if len(nodes) >= 5 else ["one", "leader"]
         mode = rng.choice(modes)
         rejoin = rng.choice(["old-data", "wiped"])
-        if mode == "two":
-            return {"targets": {"select": "two", "nodes": sorted(rng.sample(nodes, 2))}, "rejoin": rejoin}
+        if mode in ("two", "unreachable"):
+            return {"targets": {"select": mode, "nodes": sorted(rng.sample(nodes, 2))}, "rejoin": rejoin}
         one = rng.choice(nodes)
         spec = {"select": "leader", "fallback": one} if mode == "leader" else {"select": "one", "nodes": [one]}
         return {"targets": spec, "rejoin": rejoin}
 
+    async def _targets(self, ctx: NemesisContext, spec: dict[str, Any]) -> tuple[str, list[str]]:
+        """``unreachable``: two nodes on the far side of the network's smallest part right now (the
+        measured cut links), else the drawn ones; the other modes as :func:`resolve_targets` does."""
+        if spec.get("select") != "unreachable":
+            return await resolve_targets(ctx, spec)
+        drawn = [str(n) for n in spec.get("nodes") or [] if n in ctx.nodes]
+        report = await ctx.backend.verify()
+        cut = {tuple(link) for link in (report.get("cut") or []) if isinstance(link, list | tuple)}
+        parts = components(sorted(ctx.nodes), cut)
+        if len(parts) < 2:
+            return "unreachable:no-partition", drawn
+        small = min(parts, key=lambda p: (len(p), p))
+        far = sorted(n for n in ctx.nodes if n not in small)
+        return f"unreachable-from:{','.join(small)}", sorted(ctx.rng.sample(far, min(2, len(far))))
+
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
         access = _access(ctx)
         params = params_for(self, ctx)
-        how, targets = await resolve_targets(ctx, params["targets"])
+        how, targets = await self._targets(ctx, params["targets"])
         exits = access.traits.removed_member_exits
         rejoin = "wiped" if access.traits.rejoin_wiped_only else str(params.get("rejoin", "old-data"))
         t0 = time.monotonic()
@@ -238,6 +259,22 @@ class MembershipFault:
 
 
 FAULT = MembershipFault()
+
+
+def components(nodes: list[str], cut: set[tuple[Any, ...]]) -> list[list[str]]:
+    """The groups of nodes that still reach each other both ways, given the cut directed links."""
+    left, out = list(nodes), []
+    while left:
+        group, frontier = {left[0]}, [left[0]]
+        while frontier:
+            a = frontier.pop()
+            for b in left:
+                if b not in group and (a, b) not in cut and (b, a) not in cut:
+                    group.add(b)
+                    frontier.append(b)
+        out.append(sorted(group))
+        left = [n for n in left if n not in group]
+    return out
 
 
 def summarize(ops: list[Any], nodes: list[str]) -> dict[str, Any] | None:

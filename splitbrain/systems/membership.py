@@ -85,22 +85,72 @@ async def wire_change(action: str, node: str, nodes: Mapping[str, tuple[str, int
     return MembershipChange("refused", "", reason="no member could decide: " + "; ".join(reasons or ["no time"]))
 
 
+async def wire_change_everywhere(action: str, node: str, nodes: Mapping[str, tuple[str, int]],
+                                 timeout_s: float) -> MembershipChange:
+    """Send the change to every node at once, as a client that retries everywhere would: each
+    node forwards it to the leader it knows, so under a partition the leader of each side gets
+    it. A leader-based system must take it once (a duplicate finds it done, or is refused).
+    ``applied`` if any node says so, else ``unknown`` if any gave no answer, else ``refused``."""
+
+    async def one(asked: str) -> MembershipChange:
+        try:
+            resp = await _request(nodes[asked], {"op": "admin", "value": {"action": action, "node": node}},
+                                  timeout_s)
+        except (TimeoutError, ConnectionError, OSError) as e:
+            return MembershipChange("unknown", asked, reason=f"{type(e).__name__}: no answer")
+        if resp.get("ok"):
+            return MembershipChange("applied", asked, tuple(sorted(resp.get("value") or ())))
+        return MembershipChange("refused" if resp.get("definite") else "unknown", asked,
+                                reason=str(resp.get("error")))
+
+    answers = await asyncio.gather(*(one(n) for n in sorted(nodes)))
+    for outcome in ("applied", "unknown"):
+        hits = [a for a in answers if a.outcome == outcome]
+        if hits:
+            return hits[0]
+    return MembershipChange("refused", "", reason="; ".join(sorted({f"{a.node}: {a.reason}" for a in answers})))
+
+
 @dataclass(frozen=True)
 class WireMembership:
-    """Mix-in: the Membership capability for a system speaking the wire protocol's ``members``/``admin``."""
+    """Mix-in: the Membership capability for a system speaking the wire protocol's ``members``/``admin``.
+    ``fan_out``: send each change to every node at once (leader-based systems), else ask one
+    member after another."""
+
+    fan_out: bool = False
 
     async def members(self, nodes: Mapping[str, tuple[str, int]], timeout_s: float) -> MembershipView:
         return (await wire_view(nodes, timeout_s))[0]
 
+    async def _change(self, action: str, node: str, nodes: Mapping[str, tuple[str, int]],
+                      timeout_s: float) -> MembershipChange:
+        if self.fan_out:
+            return await wire_change_everywhere(action, node, nodes, timeout_s)
+        return await wire_change(action, node, nodes, timeout_s)
+
     async def remove_member(self, node: str, nodes: Mapping[str, tuple[str, int]],
                             timeout_s: float) -> MembershipChange:
-        return await wire_change("leave", node, nodes, timeout_s)
+        return await self._change("leave", node, nodes, timeout_s)
 
     async def add_member(self, node: str, nodes: Mapping[str, tuple[str, int]], timeout_s: float,
                          wiped: bool) -> MembershipChange:
-        return await wire_change("join", node, nodes, timeout_s)
+        return await self._change("join", node, nodes, timeout_s)
 
 
 @dataclass(frozen=True)
-class MemberedPythonSystem(WireMembership, PythonSystem):
+class MemberedPythonSystem(PythonSystem):
     """A :class:`PythonSystem` whose nodes answer ``members`` and ``admin`` (ring, raft)."""
+
+    #: see :class:`WireMembership`
+    fan_out: bool = False
+
+    async def members(self, nodes: Mapping[str, tuple[str, int]], timeout_s: float) -> MembershipView:
+        return await WireMembership(self.fan_out).members(nodes, timeout_s)
+
+    async def remove_member(self, node: str, nodes: Mapping[str, tuple[str, int]],
+                            timeout_s: float) -> MembershipChange:
+        return await WireMembership(self.fan_out).remove_member(node, nodes, timeout_s)
+
+    async def add_member(self, node: str, nodes: Mapping[str, tuple[str, int]], timeout_s: float,
+                         wiped: bool) -> MembershipChange:
+        return await WireMembership(self.fan_out).add_member(node, nodes, timeout_s, wiped)

@@ -1,11 +1,14 @@
 """raft: a Raft replicated key-value store (standard library only). See :mod:`.node`."""
 
-from splitbrain.systems.base import PythonSystem
+from splitbrain.systems.membership import MemberedPythonSystem
 from splitbrain.systems.raft.node import BUGS
 
-SYSTEM = PythonSystem(
+SYSTEM = MemberedPythonSystem(
     name="raft",
     module="splitbrain.systems.raft",
     workloads=("register", "kv", "set", "counter", "list-append", "txn-rw-register", "unique-ids"),
     bugs=BUGS,
+    # a membership change goes to every node at once: each forwards it to the leader it knows, so
+    # under a partition the leader of each side gets it (a client that retries everywhere)
+    fan_out=True,
 )

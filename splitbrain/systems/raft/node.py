@@ -16,6 +16,12 @@ outbound link), so a request and its answer can be lost independently.
   keeps its role until it hears a higher term. That is safe (it can neither commit nor
   confirm a read) and it is exactly the deposed leader the stale-read bug needs.
 * Other ops go through the log; ``generate`` returns the entry's log index.
+* Membership: single-server changes through the log (``admin`` join/leave; ``members``
+  answers a node's view). A configuration takes effect when appended; the leader takes
+  one change at a time, and only once an entry of its own term is committed. Entries go
+  to every configured node, members or not (a removed node learns it and answers
+  ``not-member``; a wiped newcomer catches up before it is added and votes only once a
+  leader reached it); only members count in majorities, vote, or are voted for.
 * A follower proxies a client request to the leader it knows. If the leader's answer does
   not come back in time the outcome is unknown (``definite: false``); with no known
   leader it answers ``not-leader`` without forwarding (``definite: true``).
@@ -31,10 +37,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.capabilities import WIPED_MARKER
 from splitbrain.systems.common.machine import StateMachine
 from splitbrain.systems.common.peers import PeerNet
 from splitbrain.systems.raft.log import RaftLog
@@ -50,6 +58,9 @@ BUGS = {
     "confirmation, so two nodes of five elect a leader and commit on their own",
     "no-fsync": "log entries, term and vote are written but never fsync'd before the node answers, "
     "so a power loss (not a process kill) forgets acknowledged writes and votes",
+    "unsafe-membership": "the leader takes a membership change while another is still uncommitted and "
+    "before an entry of its own term is committed (no no-op guard), so two changes are in flight at "
+    "once: their majorities need not overlap, and two leaders can each commit",
 }
 
 HEARTBEAT_S = 0.05
@@ -66,15 +77,23 @@ class RaftNode:
         self.name = config.name
         self.bug = config.bug
         self.log = log
+        #: every configured node but this one: entries go to all of them, members or not, so a removed
+        #: node learns it was removed and a wiped newcomer catches up before it is added
         self.peers = sorted(config.peers)
-        n = len(self.peers) + 1
-        self.quorum = n // 2 if self.bug == "quorum-off-by-one" and n > 2 else n // 2 + 1
+        wiped = (Path(config.data_dir) / WIPED_MARKER).exists()
         self.heartbeat_s = float(opts.get("heartbeat_s", HEARTBEAT_S))
         self.election_s = (float(opts.get("election_min_s", ELECTION_MIN_S)),
                            float(opts.get("election_max_s", ELECTION_MAX_S)))
         self.timeout_s = float(opts.get("request_timeout_s", REQUEST_TIMEOUT_S))
         self.read_timeout_s = float(opts.get("read_timeout_s", READ_TIMEOUT_S))
         self.rlog = RaftLog(config.data_dir, fsync=self.bug != "no-fsync")
+        #: the configuration before any config entry: every node, or none for a wiped newcomer
+        self.initial = [] if wiped and self.rlog.last_index == 0 else sorted({self.name, *self.peers})
+        #: a wiped newcomer votes for nobody until a leader reached it (it may have voted before the wipe)
+        self.joining = wiped and self.rlog.last_index == 0
+        self.config: list[str] = []
+        self.config_index = 0
+        self.recompute_config()
         self.net = PeerNet(config.name, (config.peer_host, config.peer_port), config.peers,
                            self.on_message, log)
         self.sm = StateMachine()
@@ -102,6 +121,36 @@ class RaftNode:
     @property
     def term(self) -> int:
         return self.rlog.term
+
+    @property
+    def quorum(self) -> int:
+        """A majority of the current configuration (the latest config entry in the log, committed or
+        not: Raft's single-server changes take effect on append, so old and new majorities overlap)."""
+        n = len(self.config)
+        return n // 2 if self.bug == "quorum-off-by-one" and n > 2 else n // 2 + 1
+
+    @property
+    def member(self) -> bool:
+        return self.name in self.config
+
+    def recompute_config(self) -> None:
+        """The latest configuration in the log (after a restart or a truncation)."""
+        for i in range(self.rlog.last_index, 0, -1):
+            _, cmd = self.rlog.entry(i)
+            if cmd.get("op") == "config":
+                self.config, self.config_index = sorted(cmd["members"]), i
+                return
+        self.config, self.config_index = list(self.initial), 0
+
+    def note_entries(self, first: int) -> None:
+        """Entries from ``first`` on were appended: a config entry among them takes effect now."""
+        for i in range(self.rlog.last_index, first - 1, -1):
+            _, cmd = self.rlog.entry(i)
+            if cmd.get("op") == "config":
+                if i != self.config_index:
+                    self.config, self.config_index = sorted(cmd["members"]), i
+                    self.log.info("configuration at index %d: %s", i, self.config)
+                return
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -143,6 +192,9 @@ class RaftNode:
         self.poke()
 
     def start_election(self) -> None:
+        if not self.member:
+            self.reset_election_timer()  # not in its own latest configuration: it never campaigns
+            return
         self.rlog.save_meta(self.term + 1, self.name)
         self.role = "candidate"
         self.leader = None
@@ -179,13 +231,17 @@ class RaftNode:
             if fut is not None and not fut.done():
                 fut.set_result(m["resp"])
             return
+        if kind == "vote" and (self.joining or sender not in self.config):
+            # A candidate outside our configuration (removed, or not yet added) cannot be elected by
+            # us: ignored, term and all, so a removed node cannot depose the leader again and again.
+            return
         term = int(m.get("term", 0))
         if term > self.term:
             self.become_follower(term, sender if kind == "append" else None)
         if kind == "vote":
             self.on_vote(m)
         elif kind == "vote_resp":
-            if self.role == "candidate" and term == self.term and m["granted"] and sender:
+            if self.role == "candidate" and term == self.term and m["granted"] and sender in self.config:
                 self.votes.add(str(sender))
                 if len(self.votes) >= self.quorum:
                     self.become_leader()
@@ -226,7 +282,9 @@ class RaftNode:
             resp["hint"] = max(1, i)
             self.net.send(sender, resp)
             return
+        self.joining = False
         idx = prev
+        first_new = 0
         for term, cmd in m["entries"]:
             idx += 1
             if idx <= self.rlog.last_index:
@@ -235,7 +293,12 @@ class RaftNode:
                 self.log.info("truncating log from %d (term %d != %d)", idx, self.rlog.term_at(idx), term)
                 self.rlog.truncate_from(idx)
                 self.fail_results_from(idx)
+                if idx <= self.config_index:
+                    self.recompute_config()
             self.rlog.append(term, cmd)
+            first_new = first_new or idx
+        if first_new:
+            self.note_entries(first_new)
         self.rlog.sync()  # stored before we say so
         match = prev + len(m["entries"])
         if m["commit"] > self.commit:
@@ -258,6 +321,10 @@ class RaftNode:
                 self.send_append(peer)
         else:
             hint = int(m.get("hint", self.next_idx[peer] - 1))
+            if hint <= self.match_idx[peer]:
+                # it no longer has what it once acknowledged: wiped (removed first, then emptied, so
+                # its old acknowledgements no longer count anywhere); replicate from what it has
+                self.match_idx[peer] = max(0, hint - 1)
             self.next_idx[peer] = max(1, self.match_idx[peer] + 1, min(hint, self.next_idx[peer] - 1))
             self.send_append(peer)
         self.poke()
@@ -296,11 +363,15 @@ class RaftNode:
         for n in range(self.rlog.last_index, self.commit, -1):
             if self.rlog.term_at(n) != self.term:
                 break  # only entries of the current term are committed by counting
-            stored = 1 if self.rlog.persisted >= n else 0
-            stored += sum(1 for p in self.peers if self.match_idx.get(p, 0) >= n)
+            stored = 1 if self.member and self.rlog.persisted >= n else 0
+            stored += sum(1 for p in self.peers if p in self.config and self.match_idx.get(p, 0) >= n)
             if stored >= self.quorum:
                 self.commit = n
                 self.apply_committed()
+                if not self.member and self.commit >= self.config_index:
+                    # it led the change that removed it: committed, so it steps down for good
+                    self.log.info("removed from the configuration %s: stepping down", self.config)
+                    self.become_follower(self.term, None)
                 return
 
     def apply_committed(self) -> None:
@@ -310,7 +381,9 @@ class RaftNode:
         while self.applied < limit:
             self.applied += 1
             term, cmd = self.rlog.entry(self.applied)
-            out = self.sm.apply(cmd, self.applied) if cmd.get("op") != "noop" else (True, None)
+            op = cmd.get("op")
+            out = (True, cmd["members"]) if op == "config" else (True, None) if op == "noop" else \
+                self.sm.apply(cmd, self.applied)
             waiting = self.results.pop(self.applied, None)
             if waiting is not None and not waiting[1].done():
                 waiting[1].set_result(out if waiting[0] == term else (False, "leader-changed"))
@@ -359,17 +432,26 @@ class RaftNode:
         ``age_s``: how long ago role, term or leader last changed (as far as this node knows, read
         at each change below), so a poller that asks every 0.2 s still places a change exactly."""
         return {"role": self.role, "term": self.term, "leader": self.leader, "commit": self.commit, "term_name": "term",
-                "age_s": round(time.monotonic() - self._seen_at, 4)}
+                "age_s": round(time.monotonic() - self._seen_at, 4), "members": self.config}
 
     def _note_state(self) -> None:
         state = (self.role, self.term, self.leader)
         if state != self._seen_state:
             self._seen_state, self._seen_at = state, time.monotonic()
 
+    def view(self) -> dict[str, Any]:
+        """The ``members`` op: this node's latest configuration and whether it is committed yet."""
+        return {"members": self.config, "version": self.config_index, "pending": self.config_index > self.commit,
+                "member": self.member}
+
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
-        if op not in wire.OPS:
+        if op == "members":
+            return wire.reply(req, self.view())
+        if op not in wire.OPS and op != "admin":
             return wire.error(req, "unsupported", True)
+        if not self.member:
+            return wire.error(req, "not-member", True, members=self.config)
         if self.role == "leader":
             return await self.execute(req)
         if self.bug == "follower-read" and op == "read":
@@ -402,13 +484,45 @@ class RaftNode:
         resp["node"] = self.name
         self.net.send(m["from"], {"type": "fwd_resp", "rid": m["rid"], "resp": resp})
 
+    async def change_config(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A single-server membership change through the log (Ongaro's thesis, section 4.1).
+
+        Safe only one at a time: the leader refuses a change while the previous config entry is
+        uncommitted, and until an entry of its own term is committed (the no-op it appended on
+        election): otherwise a change from an earlier term, not yet known to be committed or
+        overwritten, and this one could both be in flight with majorities that do not overlap."""
+        value = req.get("value")
+        if not isinstance(value, dict) or value.get("action") not in ("join", "leave"):
+            return wire.error(req, "bad-request: admin needs {action: join|leave, node}", True)
+        node = str(value.get("node"))
+        if node not in ({self.name, *self.peers}):
+            return wire.error(req, f"bad-request: unknown node {node!r}", True)
+        if self.bug != "unsafe-membership":
+            if self.rlog.term_at(self.commit) != self.term:
+                return wire.error(req, "refused: no entry of this leader's term is committed yet", True)
+            if self.config_index > self.commit:
+                return wire.error(req, "refused: change-in-progress", True)
+        members = set(self.config)
+        members = members | {node} if value["action"] == "join" else members - {node}
+        if sorted(members) == self.config:
+            return wire.reply(req, self.config)
+        if not members:
+            return wire.error(req, "refused: a configuration cannot be empty", True)
+        return await self.replicate(req, {"op": "config", "members": sorted(members)})
+
     async def execute(self, req: dict[str, Any]) -> dict[str, Any]:
+        if req["op"] == "admin":
+            return await self.change_config(req)
         if req["op"] == "read":
             return await self.read(req, time.monotonic() + self.read_timeout_s)
+        return await self.replicate(req, {k: req[k] for k in ("op", "key", "value") if k in req})
+
+    async def replicate(self, req: dict[str, Any], cmd: dict[str, Any]) -> dict[str, Any]:
+        """Append ``cmd`` to the log and answer once it is committed and applied."""
         deadline = time.monotonic() + self.timeout_s
-        cmd: dict[str, Any] = {k: req[k] for k in ("op", "key", "value") if k in req}
         term = self.term
         index = self.rlog.append(term, cmd)
+        self.note_entries(index)
         fut: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self.results[index] = (term, fut)
         self.schedule_flush()
@@ -441,7 +555,8 @@ class RaftNode:
         self.schedule_flush()
 
         def confirmed() -> bool:
-            return 1 + sum(1 for s in self.acked_seq.values() if s >= need) >= self.quorum
+            acks = sum(1 for p, s in self.acked_seq.items() if s >= need and p in self.config)
+            return int(self.member) + acks >= self.quorum
 
         if not await self.wait_for(lambda: not still_leader() or confirmed(), deadline):
             return wire.error(req, "timeout", True)
