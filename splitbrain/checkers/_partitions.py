@@ -43,6 +43,11 @@ class Job:
     step: Callable[[Any, Any, Any], tuple[bool, Any]]
     init: Any
     readonly: list[bool]
+    #: reads that name the state they saw (the search's guide), and the model's "on the way to it"
+    targets: list[bool] | None = None
+    toward: Callable[[Any, Any], bool] | None = None
+    #: ops that must come after each op (see :mod:`splitbrain.checkers._appends`)
+    after: list[list[int]] | None = None
 
 
 @dataclass
@@ -71,7 +76,8 @@ def usable_cpus() -> int:
 
 def _interleave(jobs: list[Job], which: list[int], deadline: float, cap_mb: float | None) -> Decision:
     live: list[tuple[int, Generator[tuple[int, int], None, Outcome]]] = [
-        (i, search(j.call_pos, j.ret_pos, j.inputs, j.outputs, j.step, j.init, j.readonly))
+        (i, search(j.call_pos, j.ret_pos, j.inputs, j.outputs, j.step, j.init, j.readonly, j.targets, j.toward,
+                      j.after))
         for i in which for j in (jobs[i],)]
     d = Decision(valid=True)
     best: dict[int, int] = {}

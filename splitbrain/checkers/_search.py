@@ -10,7 +10,7 @@ state) -- both exact, the set a window of bits that slides with the returns pass
 already shown to fail; keyed by the bitset alone the search would be wrong, keyed
 by nothing it would be exponential.
 
-Three refinements beyond Porcupine, all exact:
+Refinements beyond Porcupine, all exact:
 
 * ``info`` ops (may have happened, or not) return after every other entry, and
   the search succeeds as soon as it reaches the first such return: every op that
@@ -20,6 +20,13 @@ Three refinements beyond Porcupine, all exact:
   places it later can place it here instead (it is already invoked, nothing
   unplaced has returned, and it changes nothing wherever it goes). If that configuration is already in the
   memo, this whole configuration fails.
+
+* A crashed op that would leave the state as it is is not linearized there: any
+  linearization going on from that configuration also goes on from the one without it
+  (the op simply never happened), which the search explores anyway. More generally a
+  configuration is skipped when the memo holds the same one minus one crashed op (same
+  state, same definite ops): whatever completes the larger one completes the smaller,
+  which was already explored and failed.
 
 * Crashed ops with the same input and output are interchangeable (both may take
   effect at any time after their invocations, with the same effect): the later-invoked
@@ -44,6 +51,8 @@ _MISS: Any = object()
 _ILLEGAL: Any = object()
 #: frontier states and blocked ops kept for the explanation
 _KEEP = 8
+#: a search frame: (op, state, base, hi, crashed, guide position, whether the op was the guided first try)
+_Frame = tuple[int, Any, int, int, int, int, bool]
 
 
 @dataclass
@@ -61,10 +70,16 @@ class Outcome:
 
 def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outputs: list[Any],
            step: Callable[[Any, Any, Any], tuple[bool, Any]], init: Any,
-           readonly: list[bool] | None = None) -> Generator[tuple[int, int], None, Outcome]:
+           readonly: list[bool] | None = None, targets: list[bool] | None = None,
+           toward: Callable[[Any, Any], bool] | None = None,
+           after: list[list[int]] | None = None) -> Generator[tuple[int, int], None, Outcome]:
     """Decide whether ops (call position, return position or inf, input, output) linearize.
 
-    ``readonly[k]`` says op k never changes any state when legal (a read).
+    ``readonly[k]`` says op k never changes any state when legal (a read). ``targets[k]``
+    says op k is a read whose output names the state it must see (a guide, see below);
+    ``toward(state, output)`` says a state is on the way to one a read saw (default: the
+    read is legal in it). ``after[k]``: ops that every linearization places after op k
+    (see :mod:`splitbrain.checkers._appends`); an op is only tried once all its predecessors are placed.
     """
     n = len(inputs)
     ro = readonly if readonly is not None else [False] * n
@@ -115,20 +130,80 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             last[sig] = c
         except TypeError:  # unhashable: no twin
             pass
+    # The guide: the read that returns first among those not yet linearized names a state the
+    # search must reach before that return. At each new configuration the first candidate (in list
+    # order) whose new state is on the way there is tried before the others. Only the order of trying
+    # changes, never the set of candidates, so the verdict cannot; a valid history's order is found
+    # with a fraction of the backtracking (the etcd and kv corpora: 5-100x fewer configurations).
+    succ: list[list[int]] | list[tuple[()]] = after if after is not None else [()] * n
+    need = [0] * n  # predecessors not yet placed
+    for ks in succ:
+        for k in ks:
+            need[k] += 1
+    tg = targets if targets is not None else ro
+    guide = sorted((k for k in range(n) if tg[k] and ret_pos[k] != math.inf), key=lambda k: (ret_pos[k], k))
+    n_guide = len(guide)
+    done = bytearray(n)
+    if toward is None:
+        def toward_of(ns: Any, g: int) -> bool:
+            t = trans[g]
+            r = t.get(ns, _MISS)
+            if r is _MISS:
+                legal, r = step(ns, inputs[g], outputs[g])
+                t[ns] = r = r if legal else _ILLEGAL
+            return r is not _ILLEGAL
+    else:
+        to = toward
+
+        def toward_of(ns: Any, g: int) -> bool:
+            return to(ns, outputs[g])
     memo: set[tuple[int, int, int, Any]] = set()
-    stack: list[tuple[int, Any, int, int, int]] = []
+    stack: list[_Frame] = []
     best = -1
-    best_stack: list[tuple[int, Any, int, int, int]] = []
+    best_stack: list[_Frame] = []
     out = Outcome(ok=False)
-    base = hi = crashed = 0
+    base = hi = crashed = gp = 0
     state = init
     entry = nxt[head]
     steps = 0
     budget = SLICE
+    fresh = True
     while True:
+        guided = False
+        if fresh:
+            # a new configuration: find the guided first try, if any
+            fresh = False
+            while gp < n_guide and done[guide[gp]]:
+                gp += 1
+            entry = nxt[head]
+            if gp < n_guide:
+                g = guide[gp]
+                first = -1
+                e = entry
+                while e < n:
+                    tw = twin[e]
+                    if tw >= 0 and not crashed >> tw & 1 or need[e]:
+                        e = nxt[e]
+                        continue
+                    t = trans[e]
+                    ns = t.get(state, _MISS)
+                    if ns is _MISS:
+                        legal, ns = step(state, inputs[e], outputs[e])
+                        t[state] = ns = ns if legal else _ILLEGAL
+                    if ns is not _ILLEGAL:
+                        if ro[e]:
+                            first = -1
+                            entry = e  # a legal read is forced (see below): no other choice is tried
+                            break
+                        if first < 0 and toward_of(ns, g) and (rank[e] >= 0 or ns != state):
+                            first = e
+                    e = nxt[e]
+                if first >= 0:
+                    entry = first
+                    guided = True
         if entry < n:
             tw = twin[entry]
-            if tw >= 0 and not crashed >> tw & 1:
+            if tw >= 0 and not crashed >> tw & 1 or need[entry]:
                 entry = nxt[entry]
                 continue
             t = trans[entry]
@@ -153,11 +228,26 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                     nh >>= shift
                     nb += shift
             else:
+                if ns == state:  # a crashed op that changes nothing here: "never" does as well (see above)
+                    entry = nxt[entry]
+                    continue
                 nb, nh, nc = base, hi, crashed | cbit[entry]
             key = (nb, nh, nc, ns)
-            if key not in memo:
+            dominated = False
+            if nc:
+                m_ = nc
+                while m_:
+                    low = m_ & -m_
+                    m_ ^= low
+                    if (nb, nh, nc ^ low, ns) in memo:
+                        dominated = True
+                        break
+            if not dominated and key not in memo:
                 memo.add(key)
-                stack.append((entry, state, base, hi, crashed))
+                stack.append((entry, state, base, hi, crashed, gp, guided))
+                done[entry] = 1
+                for k in succ[entry]:
+                    need[k] -= 1
                 budget -= 1
                 if not budget:
                     budget = SLICE
@@ -174,6 +264,9 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 q = nxt[r]
                 nxt[p] = q
                 prv[q] = p
+                fresh = True
+                continue
+            if guided:  # already explored: the plain walk below tries the rest (and skips it)
                 entry = nxt[head]
                 continue
             if not ro[entry]:
@@ -202,7 +295,10 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 out.steps, out.memo = steps + SLICE - budget, len(memo)
                 out.prefix = [fr[0] for fr in best_stack]
                 return out
-            k, state, base, hi, crashed = stack.pop()
+            k, state, base, hi, crashed, gp, was_guided = stack.pop()
+            done[k] = 0
+            for j in succ[k]:
+                need[j] += 1
             r = k + n
             nxt[prv[r]] = r
             prv[nxt[r]] = r
@@ -210,4 +306,5 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             prv[nxt[k]] = k
             if not ro[k]:
                 break
-        entry = nxt[k]
+        # after the guided first try, the plain walk from the start (where it is met again and skipped)
+        entry = nxt[head] if was_guided else nxt[k]

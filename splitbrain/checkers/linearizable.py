@@ -8,7 +8,9 @@ decided on its own, by the cheapest exact method that applies:
   is decided in O(n log n) by zones (:mod:`splitbrain.checkers._zones`), which is
   what splitbrain's own register workloads produce;
 * a read of a value that nothing wrote is illegal at once;
-* anything else gets Porcupine's search (:mod:`splitbrain.checkers._search`),
+* anything else gets Porcupine's search (:mod:`splitbrain.checkers._search`), guided
+  towards the state the next read saw and, for kv keys with appends, held to the
+  orders the gets' values imply (:mod:`splitbrain.checkers._appends`),
   partitions interleaved and, when it pays, spread over worker processes
   (:mod:`splitbrain.checkers._partitions`); the first illegal one ends the check.
 
@@ -29,6 +31,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.checkers._appends import precedence
 from splitbrain.checkers._partitions import Job, decide
 from splitbrain.checkers._search import Outcome, search
 from splitbrain.checkers._zones import ZoneOutcome, check_zones, qualifies, unwritten_read
@@ -143,8 +146,10 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
         if bad is not None:
             return False, p, bad, stats
         ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
+        tg = ro if model.target is None else [model.target(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
         searched.append(p)
-        jobs.append(Job(call_pos, rets, p.inputs, p.outputs, model.step, init, ro))
+        after = precedence(call_pos, rets, p.inputs, p.outputs, init) if model.register_like else None
+        jobs.append(Job(call_pos, rets, p.inputs, p.outputs, model.step, init, ro, tg, model.toward, after))
     if not jobs:
         return True, None, None, stats
     d = decide(jobs, deadline, cap.limit_mb if cap.active else None, workers)
@@ -176,7 +181,9 @@ def _search_explanation(p: Partition, model: Model, init: Any, budget_s: float) 
     deadline = time.monotonic() + budget_s
     call_pos, rets = _positions(p)
     ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
-    gen = search(call_pos, rets, p.inputs, p.outputs, model.step, init, ro)
+    tg = ro if model.target is None else [model.target(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
+    after = precedence(call_pos, rets, p.inputs, p.outputs, init) if model.register_like else None
+    gen = search(call_pos, rets, p.inputs, p.outputs, model.step, init, ro, tg, model.toward, after)
     while time.monotonic() < deadline:
         try:
             next(gen)

@@ -86,6 +86,12 @@ class Model:
     #: reads ("r", or kv "g") and writes ("w", v) follow :func:`_register_step`: a partition of
     #: those alone with unique written values is decided in O(n log n) (:mod:`._zones`)
     register_like: bool = False
+    #: whether the op is a read whose output names the one state it saw (default: :attr:`readonly`);
+    #: the search heads for the state the next such read names (see :mod:`._search`)
+    target: Callable[[Any, Any], bool] | None = None
+    #: ``toward(state, output)``: whether ``state`` may lie on the way to the state a target read saw
+    #: (default: the read is legal in it); a heuristic only: it orders the search, never prunes it
+    toward: Callable[[Any, Any], bool] | None = None
 
 
 # --------------------------------------------------------------------------- registers
@@ -141,6 +147,14 @@ def _register_step(state: Any, inp: tuple[Any, ...], out: Any) -> tuple[bool, An
 
 def _register_readonly(inp: Any, out: Any) -> bool:
     return inp[0] in ("r", "g")
+
+
+def _string_toward(state: Any, out: Any) -> bool:
+    """kv's appends only extend a string: a state is on the way to any string it begins."""
+    if isinstance(out, str):
+        s = "" if state is None else state
+        return isinstance(s, str) and out.startswith(s)
+    return bool(state == out)
 
 
 def _plain_init(default: Any) -> Callable[[Any], Hashable]:
@@ -266,22 +280,23 @@ def _mutex_init(v: Any) -> Hashable:
 # --------------------------------------------------------------------------- registry
 
 _R = _register_readonly
+_T = _register_readonly  # register reads (and kv gets) name the value they saw; etcd's failed cas does not
 MODELS: dict[str, Model] = {
     "register": Model("register", _plain_init(None), _register_prepare(False, False), _register_step,
-                      readonly=_R, unseen_pending=True, register_like=True),
+                      readonly=_R, unseen_pending=True, register_like=True, target=_T, toward=_string_toward),
     "cas-register": Model("cas-register", _plain_init(None), _register_prepare(True, False), _register_step,
-                          readonly=_R, unseen_pending=True, register_like=True),
+                          readonly=_R, unseen_pending=True, register_like=True, target=_T, toward=_string_toward),
     "kv": Model("kv", _plain_init(None), _register_prepare(True, False, kv_ops=True), _register_step, _by_key,
-                readonly=_R, unseen_pending=True, register_like=True),
+                readonly=_R, unseen_pending=True, register_like=True, target=_T, toward=_string_toward),
     "multi-register": Model("multi-register", _multi_init, _multi_prepare, _multi_step, None, _multi_describe,
                             readonly=_multi_readonly),
     "mutex": Model("mutex", _mutex_init, _mutex_prepare, _mutex_step),
     "etcd": Model("etcd", _plain_init(None), _etcd_prepare, _etcd_step, readonly=_etcd_readonly,
-                  register_like=True),
+                  register_like=True, target=_T),
     "knossos-register": Model("knossos-register", _plain_init(None), _register_prepare(False, True),
-                              _register_step, readonly=_R, unseen_pending=True, register_like=True),
+                              _register_step, readonly=_R, unseen_pending=True, register_like=True, target=_T),
     "knossos-cas-register": Model("knossos-cas-register", _plain_init(None), _register_prepare(True, True),
-                                  _register_step, readonly=_R, unseen_pending=True, register_like=True),
+                                  _register_step, readonly=_R, unseen_pending=True, register_like=True, target=_T),
 }
 ALIASES = {"etcd-register": "etcd", "porcupine-kv": "kv", "knossos-multi-register": "multi-register"}
 #: what each model becomes when the history came from Knossos (EDN): nil reads are wildcards
