@@ -14,8 +14,8 @@ unsynced writes. These faults act on what a node's disk has *promised*:
 
 ``disk`` draws one of them per start (power loss most often: it is the one
 that finds acknowledged writes that were never durable); ``disk:<variant>``
-always uses that one. Power loss hits the whole cluster one time in two, a
-majority one in four, and one node, a minority or the leader otherwise: a
+always uses that one. Power loss hits the whole cluster two times in three,
+a majority one in six, and one node, a minority or the leader otherwise: a
 write acknowledged by a quorum that never fsync'd is lost only when every
 copy is (a node that kept it teaches it back to the others), so a power
 failure of every node at once, as Jepsen's lazyfs tests use, is the one
@@ -52,7 +52,7 @@ async def _targets(ctx: NemesisContext, power_loss: bool) -> tuple[str, list[str
     nodes = sorted(ctx.nodes)
     modes, weights = ["one", "minority", "leader"], [1, 1, 1]
     if power_loss:  # what a quorum acknowledged is lost only when every copy is: mostly the whole cluster
-        modes, weights = modes + ["majority", "all"], weights + [3, 6]
+        modes, weights = modes + ["majority", "all"], weights + [3, 12]
     mode = ctx.rng.choices(modes, weights)[0]
     if mode == "all":
         return mode, nodes
