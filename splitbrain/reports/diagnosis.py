@@ -151,23 +151,45 @@ def _last_heard(run: RunData, node: str, senders: list[str], t_ns: int) -> int |
     return best
 
 
-def _pick_fault(run: RunData, node: str, t: float) -> tuple[int, Fault, str | None] | None:
+def _pick_fault(run: RunData, node: str, t: float, lost: bool = False) -> tuple[int, Fault, str | None, str] | None:
+    """The fault to blame: (index, fault, how it touched ``node``, when). Active at ``t`` and touching
+    the node first; for a *lost* acknowledged write, next a fault that hit the node after the ack
+    (a power loss, a kill: what forgot it); then one that ended in the ``FOLLOW_S`` before; then
+    any fault active at ``t``."""
     def stop(f: Fault) -> float:
         return f.stop_s if f.stop_s is not None else run.end_s
 
     active = [(k, f) for k, f in enumerate(run.faults) if f.start_s <= t <= stop(f)]
     before = sorted(((k, f) for k, f in enumerate(run.faults) if t - FOLLOW_S <= stop(f) < t),
                     key=lambda kf: -stop(kf[1]))
-    for group in (active, before):
+    # what forgets an acknowledged write: a power loss first, then a crash, then the rest, earliest first
+    forget = {"disk": 0, "kill": 1, "membership": 2}
+    after = sorted(((k, f) for k, f in enumerate(run.faults) if f.start_s > t),
+                   key=lambda kf: (forget.get(kf[1].kind.split(":")[0], 3), kf[1].start_s)) if lost else []
+    for group, when in ((active, "active"), (after, "after the ack"), (before, "just healed")):
         for k, f in group:
             how = _involved(f, node)
             if how:
-                return k, f, how
-    for group in (active, before):
+                return k, f, how, when
+    for group, when in ((active, "active"), (before, "just healed")):
         if group:
             k, f = group[0]
-            return k, f, None
+            return k, f, None, when
     return None
+
+
+def _missed_write(run: RunData, ops: list[int], read: Any, states: States) -> str | None:
+    """For a stale read: the latest acknowledged write of the anomaly completed before the read
+    began, and who acknowledged it as what (often the other half of the story: a deposed leader's ack)."""
+    seen = {i for i in ops}
+    writes = [c for c in run.calls if (c.invoke_index in seen or c.complete_index in seen) and c.type == "ok"
+              and c.f in WRITES and c.f not in READS and c.node and c.ret_time < read.call_time]
+    if not writes:
+        return None
+    w = max(writes, key=lambda c: c.ret_time)
+    st = states.at(str(w.node), int(w.ret_time))
+    return (f"the read missed {w.f} {_value(w)} acknowledged by {w.node} at {w.ret_time / 1e9:.2f} s"
+            + (f" as {_as(st)}" if st is not None else ""))
 
 
 FORWARD_TYPES = ("fwd", "forward")
@@ -241,12 +263,15 @@ def sentence(run: RunData, ops: list[int], prefer: list[int] | None = None, kind
             parts.append(f"{node} had received nothing from {who} in the recorded messages")
         elif t_ns - heard > 300_000_000:  # a healthy link carries a heartbeat every ~0.1 s
             parts.append(f"{node} had received nothing from {who} since {heard / 1e9:.2f} s")
-    picked = _pick_fault(run, node, t)
+    if c.f in READS:
+        missed = _missed_write(run, ops, c, states)
+        if missed:
+            parts.append(missed)
+    picked = _pick_fault(run, node, t, lost="lost" in kind)
     if picked is None:
         parts.append("no fault was active then or in the 5 s before")
     else:
-        k, f, how = picked
+        k, f, how, when = picked
         stop = f"{f.stop_s:.2f}" if f.stop_s is not None else "end"
-        when = "active" if f.start_s <= t <= (f.stop_s if f.stop_s is not None else run.end_s) else "just healed"
         parts.append(f"{f.kind} #{k} ({f.start_s:.2f}-{stop} s, {when}" + (f", {how}" if how else "") + ")")
     return "; ".join(parts)
