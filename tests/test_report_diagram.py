@@ -216,7 +216,8 @@ def test_failing_raft_run_report_shows_the_messages_around_the_anomaly(tmp_path,
     assert "read by process" in sentence and "follower" in sentence  # a follower answered from its own state
 
 
-#: (system, bug) -> run arguments that expose it (bench/detect.py's plans, shortened)
+#: (system, bug) -> run arguments that expose it (bench/detect.py's plans, shortened). raft's
+#: unsafe-membership is not here yet: membership,partition runs did not catch it on seeds 1-3.
 BUG_RUNS: dict[tuple[str, str], tuple[str, ...]] = {
     ("raft", "stale-read"): ("--nemesis", "partition-leader", "--concurrency", "10", "--rate", "60", "--time-limit", "15"),
     ("raft", "ack-before-commit"): ("--nemesis", "partition-leader", "--time-limit", "15"),

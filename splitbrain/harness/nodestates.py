@@ -5,7 +5,8 @@ A wire-protocol system may answer ``{"op": "status"}`` with its own view
 index; paxos the same for its ballot; ring its epoch and whom it suspects. The
 harness asks every node at a bounded rate (``interval_s``, one request in flight per
 node, ``timeout_s`` each) and writes one line to ``node-states.jsonl`` per *change*
-of what matters for reading a run (reachable or not, role, term, leader, suspects);
+of what matters for reading a run (reachable or not, role, term, leader, suspects,
+members);
 the commit index rides along but does not make a line by itself, or every poll
 would. A node that does not answer in time (killed, paused, overloaded) is recorded
 as ``{"up": false}`` until it answers again. A node may say how long ago its state
@@ -35,7 +36,7 @@ INTERVAL_S = 0.2
 TIMEOUT_S = 0.5
 MAX_RECORDS = 20_000
 #: fields whose change makes a new line (``commit`` alone does not)
-KEYED = ("up", "role", "term", "leader", "suspects")
+KEYED = ("up", "role", "term", "leader", "suspects", "members")
 FILE = "node-states.jsonl"
 
 
@@ -51,6 +52,8 @@ class NodeState:
     leader: str | None = None
     commit: int | None = None
     suspects: list[str] | None = None
+    #: the configuration the node believes in (raft's membership changes)
+    members: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> tuple[Any, ...]:
@@ -66,6 +69,7 @@ def state_from_status(t_ns: int, node: str, value: Any) -> NodeState:
     term = v.get("term")
     commit = v.get("commit")
     suspects = v.get("suspects")
+    members = v.get("members")
     return NodeState(
         t_ns=t_ns, node=node, up=True,
         role=str(v["role"]) if v.get("role") is not None else None,
@@ -73,8 +77,9 @@ def state_from_status(t_ns: int, node: str, value: Any) -> NodeState:
         leader=str(v["leader"]) if v.get("leader") is not None else None,
         commit=commit if isinstance(commit, int) and not isinstance(commit, bool) else None,
         suspects=[str(s) for s in suspects][:64] if isinstance(suspects, list) else None,
+        members=sorted(str(m) for m in members)[:64] if isinstance(members, list) else None,
         extra={str(k): v[k] for k in list(v)[:16]
-               if k not in ("role", "term", "leader", "commit", "suspects", "age_s")},
+               if k not in ("role", "term", "leader", "commit", "suspects", "members", "age_s")},
     )
 
 

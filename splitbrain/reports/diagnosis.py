@@ -232,6 +232,8 @@ def sentence(run: RunData, ops: list[int], prefer: list[int] | None = None, kind
     if st is not None:
         since = states.since(node, t_ns, lambda s: s.up == st.up and s.role == st.role and s.term == st.term)
         head += f" while {node} was {_as(st)}" + (f" (since {since / 1e9:.2f} s)" if since is not None else "")
+        if st.members is not None and set(st.members) != set(run.node_names):
+            head += f" with members {', '.join(st.members)}"
     else:
         head += " (no status of the node recorded)"
     parts = [head]
