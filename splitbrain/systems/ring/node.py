@@ -33,6 +33,7 @@ WAVE_S = 0.25  # after this, also ask the other replicas
 RESEND_S = 0.5
 CLIENT_TIMEOUT_S = 2.5
 ADMIN_TIMEOUT_S = 8.0
+RETRY_MARGIN_S = 4.0  # a refused change is retried only while this much of its deadline is left
 STUCK_S = 3.0  # a joint change older than this, whose coordinator went silent, is completed by the next one
 ID_BLOCK = 1000
 
@@ -269,22 +270,35 @@ class RingNode:
         if not self.member:
             raise NotMember(f"{self.name} is not a member of the ring")
         async with self._change_lock:
-            members = set(self.ring.members)
-            if (action == "join") == (node in members):
-                return sorted(members)  # already so: nothing to change
-            members = members | {node} if action == "join" else members - {node}
-            if not members:
-                raise ValueError("a leave must leave someone behind")
-            change: dict[str, Any] = {"members": sorted(members), "epoch": self.epoch + 1,
-                      "cid": f"{self.name}:{self.epoch + 1}:{self.rng.randrange(1 << 30)}"}
-            everyone = sorted(set(self.ring.members) | members)
-            if self.bug == "no-handover":
-                # The mistake: ownership moves at once; nobody hands the data over.
-                await self._drive(change, everyone, ("commit",), deadline)
-            else:
-                await self._drive(change, everyone, ("joint", "handover", "commit"), deadline)
-            self.log.info("membership epoch %d: %s", change["epoch"], change["members"])
-            return list(change["members"])
+            while True:
+                try:
+                    return await self._change_once(action, node, deadline)
+                except ChangeRefused as e:
+                    # another coordinator's change is in flight: back off and try again (it may
+                    # have done ours meanwhile) while a whole change still fits before the deadline
+                    if "change-in-progress" not in str(e) or deadline - time.monotonic() < RETRY_MARGIN_S:
+                        raise
+                    await asyncio.sleep(self.rng.uniform(0.2, 0.6))
+
+    async def _change_once(self, action: str, node: str, deadline: float) -> list[str]:
+        if not self.member:
+            raise NotMember(f"{self.name} is not a member of the ring")
+        members = set(self.ring.members)
+        if (action == "join") == (node in members):
+            return sorted(members)  # already so: nothing to change
+        members = members | {node} if action == "join" else members - {node}
+        if not members:
+            raise ValueError("a leave must leave someone behind")
+        change: dict[str, Any] = {"members": sorted(members), "epoch": self.epoch + 1,
+                                  "cid": f"{self.name}:{self.epoch + 1}:{self.rng.randrange(1 << 30)}"}
+        everyone = sorted(set(self.ring.members) | members)
+        if self.bug == "no-handover":
+            # The mistake: ownership moves at once; nobody hands the data over.
+            await self._drive(change, everyone, ("commit",), deadline)
+        else:
+            await self._drive(change, everyone, ("joint", "handover", "commit"), deadline)
+        self.log.info("membership epoch %d: %s", change["epoch"], change["members"])
+        return list(change["members"])
 
     async def _drive(self, change: dict[str, Any], everyone: list[str], steps: tuple[str, ...],
                      deadline: float) -> None:
@@ -346,6 +360,7 @@ class RingNode:
             pushes.append(self.ask(reps, {"t": "put", "key": k, "rec": rec}, _majority_of(reps), deadline))
         await asyncio.gather(*pushes)
         self.moved += len(pushes)
+        self.log.info("handover for epoch %s: %d records to new replicas", msg["epoch"], len(pushes))
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
 
     async def _on_commit(self, msg: dict[str, Any], src: str) -> None:
