@@ -271,3 +271,20 @@ def test_local_backend_is_a_backend():
 
     assert BACKENDS.get("local") is LocalBackend
     assert isinstance(LocalBackend({}), Backend)
+
+
+def test_a_leased_port_is_never_handed_to_another_run_until_released():
+    """Two runs on one machine: the ports one holds (its killed nodes' too) are skipped by the other."""
+    from splitbrain.backends.local.nodeproc import PortLease, free_ports
+
+    first, second = PortLease(), PortLease()
+    try:
+        ports = free_ports(6, first)
+        assert len(set(ports)) == 6
+        assert not any(second.take(p) for p in ports)  # held by the first run, though nothing listens
+        first.release()
+        assert all(second.take(p) for p in ports)
+        assert not set(free_ports(20, first)) & set(ports)
+    finally:
+        first.release()
+        second.release()

@@ -42,8 +42,16 @@ from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
 from splitbrain.backends.disk import mount as diskmount
 from splitbrain.backends.disk.lazyjournal import NAME_RULES
 from splitbrain.backends.handles import LocalHandle
-from splitbrain.backends.local.nodeproc import HOST, NodeProc, child_setup, free_ports, proc_state, pump_log
-from splitbrain.backends.local.proxy import LinkProxy, ProxyThread, established_to
+from splitbrain.backends.local.nodeproc import (
+    HOST,
+    NodeProc,
+    PortLease,
+    child_setup,
+    free_ports,
+    proc_state,
+    pump_log,
+)
+from splitbrain.backends.local.proxy import LinkProxy, ProxyThread, established
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.harness.messages import LinkTap
 from splitbrain.systems.base import NodeConfig
@@ -72,6 +80,9 @@ class LocalBackend:
         self._loss: dict[tuple[str, str], float] = {}
         self._proxies: ProxyThread | None = None
         self._spawner: ThreadPoolExecutor | None = None
+        #: the nodes' ports, locked against other runs on this machine until teardown
+        self._ports = PortLease()
+        self._faketime_pids: set[int] = set()
         self._faketime_lib: str | None = None
         self._env: dict[str, str] = {}
         self._mounts: dict[str, diskmount.Mount] = {}
@@ -114,7 +125,7 @@ class LocalBackend:
             raise UsageError(f"system {getattr(system, 'name', '?')!r} declares extra_ports: on the local "
                              "backend that needs shared_peer_addresses=True")
         own = [p for p in extra_names if p != "client"]
-        ports = free_ports((2 + len(own)) * len(names))
+        ports = free_ports((2 + len(own)) * len(names), self._ports)
         width = 2 + len(own)
         client_port = {n: ports[width * i] for i, n in enumerate(names)}
         peer_port = {n: ports[width * i + 1] for i, n in enumerate(names)}
@@ -200,6 +211,7 @@ class LocalBackend:
             self._proxies.stop()
         if self._spawner is not None:
             self._spawner.shutdown(wait=False)
+        self._ports.release()
         self._torn_down = True
 
     def _release(self, node: NodeProc) -> None:
@@ -470,7 +482,8 @@ class LocalBackend:
         links: dict[str, Any] = {}
         bypass: dict[str, int] = {}
         if self._proxies is not None and self._proxies.alive() and self.links:
-            links, bypass = await self._proxies.call(self._measure_links())
+            links = await self._proxies.call(self._measure_links())
+            bypass = await self._bypassing()
         out: dict[str, Any] = {
             "proxies_alive": bool(self._proxies and self._proxies.alive()),
             "links": links,
@@ -506,39 +519,55 @@ class LocalBackend:
                 if off:
                     out["clock"][n.name] = off
                 if n.proc is not None and n.alive():
-                    out["faketime"][n.name] = faketime.loaded_in(n.proc.pid)
+                    out["faketime"][n.name] = self._faketime_loaded(n.proc.pid)
         return out
+
+    def _faketime_loaded(self, pid: int) -> bool:
+        """Whether libfaketime is mapped into ``pid``; read from /proc once per process (a mapped
+        library stays mapped; the read costs tens of milliseconds of the main loop under load)."""
+        if pid not in self._faketime_pids and faketime.loaded_in(pid):
+            self._faketime_pids.add(pid)
+        return pid in self._faketime_pids
 
     def _lost_now(self) -> list[str]:
         self._note_unexpected()
         return list(self.lost)
 
-    async def _measure_links(self) -> tuple[dict[str, Any], dict[str, int]]:
-        links = {
+    async def _measure_links(self) -> dict[str, Any]:
+        return {
             link.name: {"link": [link.src, link.dst], "cut": link.cut, "delay_ms": link.rule.delay_ms,
                         "jitter_ms": link.rule.jitter_ms, "loss": link.rule.loss,
                         "forwarded_since_cut": link.stats.forwarded_bytes - link.forwarded_at_cut if link.cut else 0,
                         "live": link.live_connections(), **vars(link.stats)}
             for link in self.links.values()
         }
-        bypass: dict[str, int] = {}
-        for name, node in self.nodes.items():
-            suspects = self._bypassing(name, node.config.peer_port)
-            if suspects:
-                await asyncio.sleep(0.05)
-                still = suspects & self._bypassing(name, node.config.peer_port)
-                if still:
-                    bypass[name] = len(still)
-        return links, bypass
 
-    def _bypassing(self, dst: str, port: int) -> set[int]:
-        """Peer connections into ``dst`` that did not come from one of its proxies."""
-        seen = set(established_to(port))
-        ours: set[int] = set()
+    async def _bypassing(self) -> dict[str, int]:
+        """Per node, peer connections into it that did not come from one of its proxies (seen twice
+        0.05 s apart, so a proxy connection caught opening is not one). /proc/net/tcp is read in a
+        thread: on the proxies' loop the read (a quarter second on a loaded machine) stalled every
+        link, long enough for a Raft follower to start an election."""
+        ports = {name: node.config.peer_port for name, node in self.nodes.items()}
+        first = await self._foreign_peers(ports)
+        if not first:
+            return {}
+        await asyncio.sleep(0.05)
+        second = await self._foreign_peers(ports)
+        still = {n: first[n] & second.get(n, set()) for n in first}
+        return {n: len(s) for n, s in still.items() if s}
+
+    async def _foreign_peers(self, ports: dict[str, int]) -> dict[str, set[int]]:
+        assert self._proxies is not None
+        seen = await asyncio.to_thread(established, set(ports.values()))
+        ours = await self._proxies.call(self._upstreams())  # after the read: a proxy link opening meanwhile is ours
+        foreign = {n: set(seen.get(p, ())) - ours.get(n, set()) for n, p in ports.items()}
+        return {n: s for n, s in foreign.items() if s}
+
+    async def _upstreams(self) -> dict[str, set[int]]:
+        ours: dict[str, set[int]] = {}
         for (_, d), link in self.links.items():
-            if d == dst:
-                ours |= link.upstream_ports()
-        return seen - ours
+            ours.setdefault(d, set()).update(link.upstream_ports())
+        return ours
 
     async def heal(self) -> None:
         errors: list[str] = []

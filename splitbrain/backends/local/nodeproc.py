@@ -10,12 +10,14 @@ node gets its own process group so a signal reaches anything it forks.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import random
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,12 +45,55 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports for nodes to listen on.
+#: one lock file per leased port, shared by every splitbrain run on this machine
+PORT_LEASES = os.path.join(tempfile.gettempdir(), "splitbrain-ports")
+
+
+class PortLease:
+    """Ports a cluster's nodes listen on, held (``flock``) for the whole run.
+
+    A free port is not enough: a node killed by the nemesis leaves its port
+    free for seconds, another run on the machine may pick it meanwhile, and
+    then whichever node binds second fails (exit 255: lost control, or a
+    readiness probe fooled by the other run's listener). Each leased port has
+    a lock file locked by the run's control process until :meth:`release`;
+    :func:`free_ports` skips ports another live run holds. A run that dies
+    releases its locks with its process, so nothing goes stale.
+    """
+
+    def __init__(self) -> None:
+        self._fds: dict[int, int] = {}
+
+    def take(self, port: int) -> bool:
+        """Lock ``port`` for this lease; False when another lease holds it."""
+        if port in self._fds:
+            return False
+        try:
+            os.makedirs(PORT_LEASES, mode=0o1777, exist_ok=True)
+            fd = os.open(os.path.join(PORT_LEASES, str(port)), os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            return True  # no lock directory: a plain free port, as before
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fds[port] = fd
+        return True
+
+    def release(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+
+def free_ports(n: int, lease: PortLease | None = None) -> list[int]:
+    """``n`` distinct free ports for nodes to listen on, locked in ``lease`` when given.
 
     Chosen below the kernel's ephemeral range: a killed node's port stays free
     while it is down, since no other process's outgoing connection or
-    ``bind(0)`` can take it meanwhile. Falls back to ephemeral ports.
+    ``bind(0)`` can take it meanwhile, and the lease keeps other runs' picks
+    off it. Falls back to ephemeral ports.
     """
     low, pick = _ephemeral_low(), random.SystemRandom()
     socks: list[socket.socket] = []
@@ -61,6 +106,9 @@ def free_ports(n: int) -> list[int]:
             try:
                 s.bind((HOST, port))
             except OSError:
+                s.close()
+                continue
+            if lease is not None and not lease.take(s.getsockname()[1]):
                 s.close()
                 continue
             socks.append(s)
