@@ -15,7 +15,15 @@ Bugs hide in combinations and in transitions, so the default schedule
 and between bursts the cluster gets a recovery window (no faults) so that
 what a fault broke can be observed once the system claims to be healthy.
 Faults of the same group (:func:`~splitbrain.nemesis.base.group_of`) never
-overlap. ``interval_s`` sets the scale of windows and gaps (``--nemesis-interval``).
+overlap. Groups are dealt from a shuffled deck (:data:`GROUP_WEIGHTS` copies
+of each), not drawn independently: every kind of fault the run has gets its
+turn before any kind comes round again, so a 30-second run is not left
+without, say, a clock fault by the luck of the draw (the one fault a bug
+built on wall clocks shows under). Partition shapes are dealt the same way
+(:data:`TOPOLOGY_WEIGHTS`): the leader cut off with a minority, the leader
+alone, scattered one-way cuts, overlapping majorities (two leaders at once),
+a bridge node and plain halves each come round, instead of the shapes that
+find dueling leaders turning up in one run of five. ``interval_s`` sets the scale of windows and gaps (``--nemesis-interval``).
 
 Each fault's parameters come from its ``draw`` (``{}`` for a fault that draws
 when applied), and every window gets its own seed, all from one
@@ -34,10 +42,14 @@ from splitbrain.registry import FAULTS
 
 #: burst kinds and how often each is drawn
 BURSTS = {"single": 0.35, "composed": 0.4, "flapping": 0.25}
-#: how often a fault group is drawn, relative to 1 for the others: the network faults find the most
+#: copies of a fault group in the deck, against 1 for the others: the network faults find the most
 #: bugs (split brains, deposed leaders, stale replicas), process faults next (crash recovery); membership
 #: changes as often as partitions when asked for (each window is two changes: a removal, a re-add)
-GROUP_WEIGHTS = {"partition": 3.0, "process": 2.0, "membership": 3.0}
+GROUP_WEIGHTS = {"partition": 3, "process": 2, "membership": 3}
+#: copies of each partition shape in the topology deck; a shape not listed is dealt only when the
+#: run's partition faults allow nothing listed (``partition:isolate``)
+TOPOLOGY_WEIGHTS = {"leader-minority": 2, "isolate-leader": 1, "one-way-random": 1, "majorities-ring": 1,
+                    "bridge": 1, "halves": 1}
 #: no fault starts in the last this many seconds of the main phase (it would be healed at once)
 TAIL_S = 1.0
 
@@ -54,9 +66,16 @@ class _Builder:
         self.names = list(faults)
         self.nodes, self.rng = list(nodes), rng
         self.windows: list[Window] = []
+        self.groups: dict[str, list[str]] = {}
+        for n in self.names:
+            self.groups.setdefault(self.group(n), []).append(n)
+        self._deck: list[str] = []
+        self._topologies: list[str] = []
 
     def add(self, name: str, start_s: float, stop_s: float) -> None:
-        params = _params(self.objs[name], self.rng, self.nodes)
+        fault: Any = self.objs[name]  # with ``topologies``, a ``draw`` that takes a shape (:func:`_topologies`)
+        topology = self._deal_topology(name)
+        params = fault.draw(self.rng, list(self.nodes), topology) if topology else _params(fault, self.rng, self.nodes)
         self.windows.append(Window(name, round(start_s, 3), round(max(stop_s, start_s + 0.05), 3),
                                    len(self.windows), params, self.rng.randrange(2**31)))
 
@@ -64,19 +83,60 @@ class _Builder:
         return group_of(self.objs[name])
 
     def pick(self) -> str:
-        """A fault: its group drawn by :data:`GROUP_WEIGHTS`, then a fault of that group."""
-        groups: dict[str, list[str]] = {}
-        for n in self.names:
-            groups.setdefault(self.group(n), []).append(n)
-        names = sorted(groups)
-        chosen = self.rng.choices(names, [GROUP_WEIGHTS.get(g, 1.0) for g in names])[0]
-        return self.rng.choice(groups[chosen])
+        """A fault: its group dealt from the deck (refilled and shuffled when empty), then a fault of it."""
+        if not self._deck:
+            self._deck = [g for g in sorted(self.groups) for _ in range(GROUP_WEIGHTS.get(g, 1))]
+            self.rng.shuffle(self._deck)
+        return self.choose(self._deck.pop())
 
-    def flappable(self) -> list[str]:
+    def choose(self, group: str) -> str:
+        """A fault of ``group``; for partitions, one that can draw the next shape of the topology deck."""
+        names = self.groups[group]
+        shapes = {n: _topologies(self.objs[n]) for n in names}
+        if any(shapes.values()):
+            self._refill_topologies(lambda t: any(t in s for s in shapes.values()))
+            top = self._topologies[-1] if self._topologies else None
+            fits = [n for n in names if top in shapes[n]]
+            if fits:
+                return self.rng.choice(fits)
+        return self.rng.choice(names)
+
+    def _refill_topologies(self, wanted: Any) -> None:
+        if any(wanted(t) for t in self._topologies):
+            return
+        allowed: dict[str, int] = {}
+        for fault in self.objs.values():
+            shapes = _topologies(fault)
+            weighted = [t for t in shapes if TOPOLOGY_WEIGHTS.get(t, 0)]
+            for t in weighted or shapes:  # a fault of unlisted shapes only still gets them dealt
+                allowed[t] = TOPOLOGY_WEIGHTS.get(t, 0) or 1
+        self._topologies = [t for t in sorted(allowed) for _ in range(allowed[t])]
+        self.rng.shuffle(self._topologies)
+
+    def _deal_topology(self, name: str) -> str | None:
+        """The last card of the topology deck this fault can draw (refilling the deck if none is)."""
+        shapes = _topologies(self.objs[name])
+        if not shapes:
+            return None
+        self._refill_topologies(lambda t: t in shapes)
+        for i in range(len(self._topologies) - 1, -1, -1):
+            if self._topologies[i] in shapes:
+                return self._topologies.pop(i)
+        return None
+
+    def flappable(self) -> str:
+        """A fault to switch on and off: a partition or a membership change when the run has one."""
         # membership flaps too when asked for: remove, re-add, remove... is the churn a rebalancing
         # store or a reconfiguring consensus system must survive
-        nets = [n for n in self.names if self.group(n) in ("partition", "membership")]
-        return nets or self.names
+        groups = [g for g in ("partition", "membership") if g in self.groups]
+        return self.choose(self.rng.choice(groups)) if groups else self.rng.choice(self.names)
+
+
+def _topologies(fault: Any) -> tuple[str, ...]:
+    """The partition shapes a fault can draw (a partition fault's ``topologies``), else ()."""
+    shapes = getattr(fault, "topologies", None)
+    return tuple(dict.fromkeys(shapes)) if isinstance(shapes, tuple | list) and callable(
+        getattr(fault, "draw", None)) else ()
 
 
 def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit_s: float,
@@ -103,7 +163,7 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
         elif kind == "composed":
             t = _composed(b, t, interval_s, time_limit_s)
         else:
-            name = rng.choice(b.flappable())
+            name = b.flappable()
             for _ in range(rng.randint(3, 5)):
                 if t >= end:
                     break
@@ -138,7 +198,7 @@ def _composed(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> 
     others = sorted(g for g in by_group if g != first_group)
     rng.shuffle(others)
     groups = [first_group, *others]
-    picked = [rng.choice(by_group[g]) for g in groups[:rng.choice([2, 2, 3])]]
+    picked = [b.choose(g) for g in groups[:rng.choice([2, 2, 3])]]
     first = interval_s * rng.uniform(0.6, 1.5)
     end = t + first
     b.add(picked[0], t, min(end, time_limit_s))

@@ -52,10 +52,13 @@ class PartitionFault:
         #: drawn uniformly; a topology listed twice is drawn twice as often
         self.topologies = topologies
 
-    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
-        """A topology and its grudge; leader topologies stay symbolic (who leads is known only when applied)."""
+    def draw(self, rng: random.Random, nodes: list[str], topology: str | None = None) -> dict[str, Any]:
+        """A topology and its grudge; leader topologies stay symbolic (who leads is known only when applied).
+        ``topology`` (one of ours) is tried first: the schedule deals shapes so each comes round."""
         names = list(self.topologies)
         rng.shuffle(names)
+        if topology in self.topologies:
+            names.insert(0, topology)
         names = list(dict.fromkeys(names))  # weights decide the first draw; retry each topology once
         for topology in names:  # first topology that cuts something on this many nodes
             if topology in SYMBOLIC:
