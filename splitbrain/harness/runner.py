@@ -9,7 +9,8 @@ Phases of one test (Jepsen's shape):
    op limit) while the nemesis injects faults on its own schedule beside them;
 4. final phase: the nemesis stops and heals every fault, the cluster gets time
    to recover, and the workload's final ops (e.g. final reads) are retried
-   until they succeed or the recovery deadline passes;
+   until they succeed or the recovery deadline passes (independent keys: the
+   keys used last are read on every node, where diverged replicas show);
 5. teardown (always, in ``finally``), check, ``results.json``, ``report.html``.
 
 SIGINT/SIGTERM end the main phase at once; healing, teardown, checking and the
@@ -66,6 +67,7 @@ TEARDOWN_TIMEOUT_S = 20.0
 INTERRUPTED_CHECK_TIMEOUT_S = 3.0
 CLUSTER_CHECK_TIMEOUT_S = 20.0
 FINAL_RETRY_S = 0.5
+FINAL_TRIES_PER_NODE = 2  # a final read that fails on a node is tried there once more
 #: how long a system with a readiness probe may take, after its ports open, to serve
 READY_TIMEOUT_S = 180.0
 
@@ -385,24 +387,46 @@ class Run:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), settle_s)
         self.phase = "final"
-        rec = self.recorder
-        assert rec is not None
+        assert self.recorder is not None
+        if keyed is not None:
+            await self._final_reads_everywhere(finals)
+            return
         deadline = time.monotonic() + self.test.recovery_s
         for i, req in enumerate(finals):
             node_i = i
             while not self.stop.is_set():
-                node = self.test.nodes[node_i % len(self.test.nodes)]
-                process = self.workers.fresh_process()
-                client = open_client(self.system, self.backend.client_address(node))
-                try:
-                    outcome = await self.workers.invoke(client, process, node, req)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.close(), 1.0)
+                outcome = await self._final_op(self.test.nodes[node_i % len(self.test.nodes)], req)
                 if outcome == "ok" or time.monotonic() >= deadline:
                     break
                 node_i += 1
                 await asyncio.sleep(FINAL_RETRY_S)
+
+    async def _final_op(self, node: str, req: Any) -> str:
+        """One final op on ``node``, as a fresh process on a fresh connection; returns its outcome."""
+        process = self.workers.fresh_process()
+        client = open_client(self.system, self.backend.client_address(node))
+        try:
+            return await self.workers.invoke(client, process, node, req)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 1.0)
+
+    async def _final_reads_everywhere(self, finals: list[Any]) -> None:
+        """Independent keys: read each final key on every node, one after another, and on the first
+        node once more. Replicas that diverged then disagree in sequential reads with no write
+        between them, whichever node diverged (the extra read puts a healthy node after it).
+        Newest keys first; bounded by twice the recovery time."""
+        nodes = list(self.test.nodes)
+        order = [*nodes, nodes[0]] if len(nodes) > 1 else nodes
+        deadline = time.monotonic() + 2 * self.test.recovery_s
+        for req in reversed(finals):
+            for node in order:
+                for _ in range(FINAL_TRIES_PER_NODE):
+                    if self.stop.is_set() or time.monotonic() >= deadline:
+                        return
+                    if await self._final_op(node, req) == "ok":
+                        break
+                    await asyncio.sleep(FINAL_RETRY_S)
 
     async def _cluster_check(self) -> list[str]:
         """After the final heal: is every node still the harness's? A node that is gone (its container

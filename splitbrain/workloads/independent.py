@@ -13,7 +13,13 @@ which is what exposes bugs.
 
 Writes stay unique per key (each key gets its own fresh stream from
 :func:`~splitbrain.workloads.register.register_stream`). After the main
-phase, :meth:`IndependentKeys.final_requests` reads each group's last key.
+phase, :meth:`IndependentKeys.final_requests` reads the keys used last (up to
+:data:`FINAL_KEYS`, not only each group's live one) and the run reads each of
+them on every node: a fault often strikes while a group is on one key and
+the group has moved on by the time the cluster heals, so replicas that
+diverged there (a write acknowledged by a deposed leader, a slot two leaders
+both filled, a value left on one replica) show it only if someone reads that
+key again, from the node that diverged.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from dataclasses import dataclass
 from splitbrain.errors import UsageError
 from splitbrain.harness.generator import Answer, Context
 from splitbrain.workloads.base import Request
+
+#: final reads cover at most this many keys, the most recently started (each is read on every node)
+FINAL_KEYS = 32
 
 #: a fresh op stream for one key: ``stream(rng, key)``
 StreamForKey = Callable[[random.Random, str], Iterator[Request]]
@@ -90,5 +99,11 @@ class IndependentKeys:
         """Each group's current key (where a final read still tells something)."""
         return sorted({key for key, _, _ in self._groups.values()}, key=lambda k: (len(k), k))
 
+    def final_keys(self) -> list[str]:
+        """The keys the final phase reads: the live ones and those used just before them."""
+        first = max(0, self._next_key - FINAL_KEYS)
+        recent = [f"{self.spec.prefix}{i}" for i in range(first, self._next_key)]
+        return sorted(dict.fromkeys([*self.live_keys(), *recent]), key=lambda k: (len(k), k))
+
     def final_requests(self) -> list[Request]:
-        return [Request("read", None, key) for key in self.live_keys()]
+        return [Request("read", None, key) for key in self.final_keys()]

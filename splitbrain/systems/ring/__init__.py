@@ -29,7 +29,8 @@ BUGS = {
 SYSTEM = MemberedPythonSystem(
     name="ring",
     module="splitbrain.systems.ring",
-    # register and kv send cas too: it fails definitely (unsupported), reads and writes are checked
-    workloads=("register", "rw-register", "kv", "set", "sets", "counter", "unique-ids"),
+    # rw-register first, so it is the default: register and kv send cas too, which the ring refuses
+    # (definite, unsupported), so a quarter of their ops would test nothing
+    workloads=("rw-register", "register", "kv", "set", "sets", "counter", "unique-ids"),
     bugs=BUGS,
 )
