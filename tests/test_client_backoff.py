@@ -59,8 +59,8 @@ async def _drive(tmp_path: Path, first: Any) -> Counter[tuple[str, str]]:
 def test_workers_on_a_node_that_refuses_back_off_and_leave_the_slots_to_the_others(tmp_path):
     done = asyncio.run(_drive(tmp_path, _refuse))
     served, refused = done[("n2", "ok")], done[("n1", "fail")]
-    assert served > 200, done  # about 2 s at 200 ops/s, most of it on the node that serves
-    assert refused < served / 3, done
+    assert served > 50, done  # up to 2 s at 200 ops/s (fewer on a loaded machine), most on the node that serves
+    assert refused < served / 3, done  # without the back-off: 165 refused to 200 served
 
 
 def test_an_answer_like_cas_mismatch_is_not_a_reason_to_back_off(tmp_path):

@@ -23,7 +23,9 @@ built on wall clocks shows under). Partition shapes are dealt the same way
 (:data:`TOPOLOGY_WEIGHTS`): the leader cut off with a minority, the leader
 alone, scattered one-way cuts, overlapping majorities (two leaders at once),
 a bridge node and plain halves each come round, instead of the shapes that
-find dueling leaders turning up in one run of five. ``interval_s`` sets the scale of windows and gaps (``--nemesis-interval``).
+find dueling leaders turning up in one run of five. A partition a system
+aims (``draws``, from ``SystemTraits.partition_topologies``) is dealt by the
+system's own weights. ``interval_s`` sets the scale of windows and gaps (``--nemesis-interval``).
 
 Each fault's parameters come from its ``draw`` (``{}`` for a fault that draws
 when applied), and every window gets its own seed, all from one
@@ -63,6 +65,8 @@ class _Builder:
     def __init__(self, faults: list[str], nodes: list[str], rng: random.Random,
                  draws: Mapping[str, Any] | None = None) -> None:
         self.objs = {name: (draws or {}).get(name) or FAULTS.get(name) for name in faults}
+        #: faults a system aimed (``draws``): their partition shapes are dealt by their own weights
+        self.aimed = {name for name in faults if (draws or {}).get(name) is not None}
         self.names = list(faults)
         self.nodes, self.rng = list(nodes), rng
         self.windows: list[Window] = []
@@ -105,11 +109,15 @@ class _Builder:
         if any(wanted(t) for t in self._topologies):
             return
         allowed: dict[str, int] = {}
-        for fault in self.objs.values():
+        for name, fault in self.objs.items():
             shapes = _topologies(fault)
+            if name in self.aimed:  # a system aimed this fault: its own list is the weights
+                for t in getattr(fault, "topologies", ()):
+                    allowed[t] = allowed.get(t, 0) + 1
+                continue
             weighted = [t for t in shapes if TOPOLOGY_WEIGHTS.get(t, 0)]
             for t in weighted or shapes:  # a fault of unlisted shapes only still gets them dealt
-                allowed[t] = TOPOLOGY_WEIGHTS.get(t, 0) or 1
+                allowed[t] = max(allowed.get(t, 0), TOPOLOGY_WEIGHTS.get(t, 0) or 1)
         self._topologies = [t for t in sorted(allowed) for _ in range(allowed[t])]
         self.rng.shuffle(self._topologies)
 
