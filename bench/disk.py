@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--kill-seeds", type=int, default=None, help="seeds for the kill-only column (default --seeds)")
     ap.add_argument("--backend", default="local")
+    ap.add_argument("--correct", default=None,
+                    help="only these correct configurations, as SYSTEM:WORKLOAD,... (default: all of CORRECT)")
     args = ap.parse_args()
     global PARALLEL, BACKEND
     PARALLEL, BACKEND = max(1, args.parallel), args.backend
@@ -100,7 +102,10 @@ def main() -> None:
                       + (f"  {odd}" if odd else ""), flush=True)
     if "correct" in parts:
         print(f"{'system':6} {'workload':12} {'nemesis':20} {'false alarms':>12}")
+        wanted = set(args.correct.split(",")) if args.correct else None
         for system, workload, nemesis in CORRECT:
+            if wanted is not None and f"{system}:{workload}" not in wanted:
+                continue
             hits, odd, flagged = _rate(system, workload, nemesis, seeds, args.time_limit, None,
                                        ["--nemesis-interval", "2"])
             print(f"{system:6} {workload:12} {nemesis:20} {hits:>6}/{len(seeds):<5} flagged {flagged}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -267,3 +268,55 @@ def test_any_sequence_of_operations_survives_a_crash_as_the_rule_promises(tmp_pa
                 assert _view(mnt) == model.view(), op
 
         check()
+
+
+def test_a_freezing_crash_rolls_back_then_fails_every_change_with_eio(tmp_path):
+    """The docker backend's power loss: the node still runs until its container is killed, so after
+    the rollback nothing it writes may land (a write or fsync then is EIO, never a wait: a process
+    inside a FUSE request the daemon holds could not be killed)."""
+    with lazyfs(tmp_path) as (mnt, ctl):
+        write(mnt / "kept", b"durable", sync=True)
+        fsync_dir(mnt)
+        fh = open(mnt / "kept", "ab")  # noqa: SIM115 - open across the crash, as a node's log is
+        try:
+            fh.write(b" unsynced")
+            fh.flush()
+            report = ctl({"cmd": "crash", "freeze": True})
+            assert report["frozen"] is True and report["dropped_bytes"] == 9
+            with pytest.raises(OSError) as e:
+                fh.write(b" after the power went")
+                fh.flush()
+            assert e.value.errno == errno.EIO
+            with pytest.raises(OSError) as e:
+                os.fsync(fh.fileno())
+            assert e.value.errno == errno.EIO
+            with pytest.raises(OSError) as e:
+                write(mnt / "new", b"x")
+            assert e.value.errno == errno.EIO
+        finally:
+            with contextlib.suppress(OSError):
+                fh.close()
+        assert (tmp_path / "data.disk" / "kept").read_bytes() == b"durable"
+        assert not (tmp_path / "data.disk" / "new").exists()
+
+
+def test_failed_fsyncs_outlive_the_daemon_in_its_events_file(tmp_path):
+    """In a container the daemon dies with a node that stopped on the injected EIO: the next one
+    still knows which fsync failed (the fault reports it)."""
+    from splitbrain.backends.disk.lazyjournal import Journal
+
+    backing, events = tmp_path / "b", tmp_path / "events.jsonl"
+    backing.mkdir()
+    j = Journal(str(backing), str(tmp_path / "t"), events=str(events))
+    fd = os.open(backing / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        j.fail_next_fsyncs = 1
+        with pytest.raises(OSError) as e:
+            j.fsync(fd, "/f")
+        assert e.value.errno == errno.EIO
+        j.fsync(fd, "/f")  # once only
+    finally:
+        os.close(fd)
+    j.close()
+    again = Journal(str(backing), str(tmp_path / "t"), events=str(events))
+    assert [f["path"] for f in again.failed_fsyncs] == ["/f"] and again.failed_fsyncs[0]["fsync"] == 1
