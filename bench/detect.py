@@ -2,6 +2,7 @@
 
 usage: python bench/detect.py [--table defaults|plans|both] [--seeds 20] [--first-seed 1]
                               [--systems raft,paxos,ring,etcd] [--bugs a,b] [--no-false-alarms]
+                              [--parallel 2]
 
 ``defaults`` (the first table) runs each bug exactly as a user would, with no plan:
 ``splitbrain run SYSTEM --bug B --seed S --time-limit 30`` and nothing else (default
@@ -10,17 +11,22 @@ the same seeds (false alarms: any run that is not valid). ``plans`` is the secon
 a hand-tuned workload, fault set, rate and length per bug (PLAN below).
 
 Prints, per bug: detections / seeds, rate, median time to first anomaly (seconds into
-the run of the earliest op in an anomaly), mean wall time per run, and the missed seeds.
+the run of the earliest op in an anomaly), mean wall time per run, and the missed seeds;
+the load average before and after each table (figures from a loaded machine are lower).
+``--parallel K`` runs K tests at once (the runs of one table, in seed order).
 Goal: >= 95% on every bug at defaults, 0 false alarms.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -102,23 +108,36 @@ DEFAULT_BUGS = {
 HEADER = f"{'system':8} {'bug':24} {'workload':11} {'nemesis':22} {'detected':>9} {'rate':>6} {'ttd_p50':>7} {'wall_s':>7}"
 
 
+#: runs at once (``--parallel``); each run is a child process, so threads are enough
+PARALLEL = 1
+
+
 def measure(system: str, bug: str | None, seeds: range, workload: str | None, nemesis: str | None,
             time_limit: float, extra: list[str]) -> tuple[int, list[float], list[float], list[str]]:
     """Runs per seed; returns (runs flagged, times to first anomaly, wall times, seeds not flagged)."""
     hits, ttd, wall, missed = 0, [], [], []
-    for seed in seeds:
-        args = [*extra]
-        r = run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=time_limit, bug=bug, extra=args)
-        wall.append(r["wall_s"])
+
+    def one(seed: int) -> dict[str, Any]:
+        return run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=time_limit, bug=bug,
+                   extra=[*extra])
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        results = list(pool.map(one, seeds))
+    for seed, r in zip(seeds, results, strict=True):
+        wall.append(float(r["wall_s"]))
         flagged = r["exit_code"] == 1 if bug else r["exit_code"] != 0
         if flagged:
             hits += 1
-            t = first_anomaly_time_s(r.get("run_dir", ""))
+            t = first_anomaly_time_s(str(r.get("run_dir", "")))
             if t is not None:
                 ttd.append(t)
         if (not flagged) if bug else flagged:
             missed.append(f"{seed}" if r["exit_code"] in (0, 1) else f"{seed}(exit {r['exit_code']})")
     return hits, ttd, wall, missed
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def row(system: str, bug: str, workload: str, nemesis: str, n: int, hits: int, ttd: list[float],
@@ -143,7 +162,10 @@ def main() -> None:
     ap.add_argument("--nemesis", default="", help="plans: override the plan's faults")
     ap.add_argument("--extra", default="", help="more run arguments, space-separated (both tables)")
     ap.add_argument("--nemesis-interval", type=float, default=2.0, help="plans: seconds between faults")
+    ap.add_argument("--parallel", type=int, default=1, help="runs at once (2 cores: at most 2)")
     args = ap.parse_args()
+    global PARALLEL
+    PARALLEL = max(1, args.parallel)
     from splitbrain.registry import SYSTEMS
 
     systems = args.systems.split(",")
@@ -157,7 +179,7 @@ def main() -> None:
 
     if args.table in ("defaults", "both"):
         print(f"# defaults: `splitbrain run SYSTEM --bug B --seed S --time-limit {args.time_limit:g}`, "
-              f"seeds {seeds.start}-{seeds.stop - 1}")
+              f"seeds {seeds.start}-{seeds.stop - 1}, {PARALLEL} at a time, {load()}")
         print(HEADER)
         for system in systems:
             for bug in bugs_of(system):
@@ -169,6 +191,7 @@ def main() -> None:
                 alarms, _, wall, which = measure(system, None, seeds, None, None, args.time_limit, extra)
                 row(system, "(correct)", "(default)", "(default: all)", len(seeds), alarms, [], wall, which,
                     "false-alarm")
+        print(f"# {load()}")
     if args.table in ("plans", "both"):
         print("# hand-tuned plans (PLAN in bench/detect.py)")
         print(HEADER)
