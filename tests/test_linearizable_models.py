@@ -143,9 +143,9 @@ def test_limits_end_in_unknown_never_in_valid(data_dir: Path) -> None:
 
 
 def test_an_illegal_partition_ends_the_check_early(data_dir: Path) -> None:
-    """c50-bad: keys 0 and 9 take more than 30 s alone; key 3 is illegal in milliseconds."""
+    """c50-bad: keys 0 and 9 take more than 30 s alone; keys 1, 2, 3, 4 and 6 are illegal in milliseconds."""
     res = check_history(read_history(data_dir / "porcupine" / "kv" / "c50-bad.txt"), "kv", timeout_s=20)
-    assert res.valid is False and res.details["key"] == "3"
+    assert res.valid is False and res.details["key"] in ("1", "2", "3", "4", "6")
 
 
 def test_is_linearizable_over_a_subset_of_calls() -> None:

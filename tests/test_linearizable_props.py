@@ -217,9 +217,10 @@ def test_unseen_pending_writes_are_in_fact_dropped_often() -> None:
 
 
 def random_append_history(rng: random.Random, n_ops: int, clients: int) -> History:
-    """One kv key under get/put/append of distinct tokens (a prefix code, so the precedence
-    edges of :mod:`splitbrain.checkers._appends` apply), gets answering plausible strings: a
-    put or nothing, then some appended tokens in some order; sometimes what a register did."""
+    """One kv key under get/put/append of tokens (a prefix code, so the precedence edges of
+    :mod:`splitbrain.checkers._appends` apply; some values carried by two ops), gets answering
+    plausible strings: a put or nothing, then some appended tokens in some order; sometimes
+    what a register did."""
     events: list[tuple[int, str, str, Any]] = []
     pending: dict[int, tuple[str, Any]] = {}
     idle = list(range(clients))
@@ -232,8 +233,11 @@ def random_append_history(rng: random.Random, n_ops: int, clients: int) -> Histo
         if idle and started < n_ops and (not pending or rng.random() < 0.5):
             p = idle.pop(rng.randrange(len(idle)))
             f = rng.choice(["get", "put", "append", "append"])
+            same = puts if f == "put" else appends if f == "append" else []
             v = None if f == "get" else f"{started}{'p' if f == 'put' else 'a'}."
-            (puts if f == "put" else appends if f == "append" else []).append(v)
+            if same and rng.random() < 0.2:
+                v = rng.choice(same)  # a value another op carries too: edges only where values name one op
+            same.append(v)
             pending[p] = (f, v)
             events.append((p, "invoke", f, v))
             started += 1

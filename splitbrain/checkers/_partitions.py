@@ -2,7 +2,8 @@
 
 Partitions (kv keys) are independent, and one may take minutes while another is
 illegal in milliseconds, so they are never searched one after another: each
-process runs its share *interleaved*, a slice of steps each in turn, and the
+process runs its share *interleaved*, a slice of steps each in turn (the slices
+doubling from round to round), and the
 first illegal partition ends the whole check (the other workers are terminated).
 
 Worker processes are forked (the searches' inputs are inherited, not pickled) when
@@ -28,6 +29,8 @@ from splitbrain.checkers.memory import rss_mb
 
 __all__ = ["PARALLEL_MIN_OPS", "Job", "Decision", "decide", "usable_cpus"]
 
+#: most slices (of :data:`splitbrain.checkers._search.SLICE` configurations) a partition gets per round
+MAX_QUOTA = 8
 #: fewest ops (summed over the partitions left to search) for which worker processes pay
 PARALLEL_MIN_OPS = 4000
 
@@ -81,11 +84,13 @@ def _interleave(jobs: list[Job], which: list[int], deadline: float, cap_mb: floa
         for i in which for j in (jobs[i],)]
     d = Decision(valid=True)
     best: dict[int, int] = {}
+    quota = 1  # slices per partition per round, doubling: a key that is illegal at once is found at once
     while live:
         still = []
         for i, gen in live:
             try:
-                _, best[i] = next(gen)
+                for _ in range(quota):
+                    _, best[i] = next(gen)
                 still.append((i, gen))
             except StopIteration as done:
                 out: Outcome = done.value
@@ -97,6 +102,7 @@ def _interleave(jobs: list[Job], which: list[int], deadline: float, cap_mb: floa
                     d.valid, d.bad, d.outcome = False, i, out
                     return d
         live = still
+        quota = min(2 * quota, MAX_QUOTA)
         if not live:
             break
         if time.monotonic() > deadline:

@@ -46,7 +46,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-SLICE = 2048
+SLICE = 256
 _MISS: Any = object()
 _ILLEGAL: Any = object()
 #: frontier states and blocked ops kept for the explanation

@@ -44,6 +44,9 @@ class ZoneOutcome:
     #: positions (into the op list) of the ops that cannot all be linearized
     ops: list[int] = field(default_factory=list)
     clusters: int = 0
+    #: whether the general search's longest prefix would explain it better (not for the
+    #: conflicts of :mod:`._appends`, which name the ops at fault)
+    search_explains: bool = True
 
 
 _INIT: Any = object()  # the cluster key of the initial value

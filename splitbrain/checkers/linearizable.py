@@ -31,7 +31,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checkers._appends import precedence
+from splitbrain.checkers._appends import Precedence, precedence
 from splitbrain.checkers._partitions import Job, decide
 from splitbrain.checkers._search import Outcome, search
 from splitbrain.checkers._zones import ZoneOutcome, check_zones, qualifies, unwritten_read
@@ -148,7 +148,11 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
         ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
         tg = ro if model.target is None else [model.target(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
         searched.append(p)
-        after = precedence(call_pos, rets, p.inputs, p.outputs, init) if model.register_like else None
+        pre = precedence(call_pos, rets, p.inputs, p.outputs, init) if model.register_like else Precedence()
+        if pre.conflict:
+            stats["partitions_decided"] += 1
+            return False, p, ZoneOutcome(False, pre.conflict, pre.ops, search_explains=False), stats
+        after = pre.after
         jobs.append(Job(call_pos, rets, p.inputs, p.outputs, model.step, init, ro, tg, model.toward, after))
     if not jobs:
         return True, None, None, stats
@@ -182,7 +186,7 @@ def _search_explanation(p: Partition, model: Model, init: Any, budget_s: float) 
     call_pos, rets = _positions(p)
     ro = [model.readonly(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
     tg = ro if model.target is None else [model.target(i, o) for i, o in zip(p.inputs, p.outputs, strict=True)]
-    after = precedence(call_pos, rets, p.inputs, p.outputs, init) if model.register_like else None
+    after = precedence(call_pos, rets, p.inputs, p.outputs, init).after if model.register_like else None
     gen = search(call_pos, rets, p.inputs, p.outputs, model.step, init, ro, tg, model.toward, after)
     while time.monotonic() < deadline:
         try:
@@ -247,7 +251,7 @@ def check_history(history: History, model: str | Model = "cas-register", init: A
         res.error = res.summary
     else:
         assert bad is not None and out is not None
-        if isinstance(out, ZoneOutcome) and len(bad.calls) <= 20_000:
+        if isinstance(out, ZoneOutcome) and out.search_explains and len(bad.calls) <= 20_000:
             out = _search_explanation(bad, m, init_state, EXPLAIN_BUDGET_S) or out
         key = thaw(bad.key)
         where = "" if m.partition is None else f" on key {key!r}"
