@@ -168,7 +168,8 @@ class LinkTap:
                fault: str | None) -> None:
         rows = self.rows
         if len(rows) < self.max_records:
-            rows.append((src, dst, t_ns, deliver_ns, len(line), line[:HEAD_BYTES], fault))
+            n = len(line)
+            rows.append((src, dst, t_ns, deliver_ns, n, line if n <= HEAD_BYTES else line[:HEAD_BYTES], fault))
             return
         self.sampled_away += 1
         self.away_by_link[f"{src}->{dst}"] += 1
