@@ -139,3 +139,39 @@ def test_raft_nodes_report_status_and_the_run_files_are_written(tmp_path):
     recs = read_messages(tmp_path / "messages.jsonl")
     assert any(r.dropped and r.src == "n2" and r.dest == "n1" and r.fault == "partition" for r in recs)
     assert all(r.send_ns is not None and r.send_ns >= 0 for r in recs)
+
+
+@pytest.mark.parametrize("name,roles,term_name", [("paxos", {"leader", "follower"}, "ballot"),
+                                                  ("ring", {"member"}, "epoch")])
+def test_paxos_and_ring_answer_status(tmp_path, name, roles, term_name):
+    """Paxos elects a leader the others follow; ring nodes are members of epoch 0 and suspect no one."""
+    from splitbrain.registry import SYSTEMS
+
+    system = SYSTEMS.get(name)
+    nodes = ["n1", "n2", "n3"]
+
+    async def go():
+        b = LocalBackend({})
+        await b.setup(ClusterSpec(system=system, nodes=nodes, run_dir=str(tmp_path), run_id="t"))
+        poller = StatePoller(nodes, b.client_address, time.monotonic_ns())
+        try:
+            poller.start()
+            await asyncio.sleep(3.0)
+        finally:
+            await poller.stop()
+            await b.teardown()
+        return poller
+
+    poller = asyncio.run(go())
+    assert not poller.unsupported
+    last = {}
+    for st in poller.log.records:
+        last[st.node] = st
+    assert set(last) == set(nodes) and all(st.up for st in last.values())
+    assert {st.role for st in last.values()} == roles, last
+    assert all(st.extra.get("term_name") == term_name and st.term is not None for st in last.values())
+    if name == "paxos":
+        leader = next(n for n, st in last.items() if st.role == "leader")
+        assert all(st.leader == leader for st in last.values())
+    else:
+        assert all(st.suspects == [] for st in last.values())

@@ -80,6 +80,8 @@ class PaxosNode:
         self._incarnation = time.time_ns()
         self._sent_at: dict[Any, float] = {}
         self._last_catchup = 0.0
+        self._seen_state: tuple[str, int, list[Any], str | None] | None = None
+        self._seen_at = time.monotonic()
 
     # -- restart --------------------------------------------------------------
 
@@ -124,17 +126,29 @@ class PaxosNode:
 
     # -- status ---------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """Role (``leader`` once phase 1 of our ballot is done, ``candidate`` during it,
-        ``follower`` otherwise), the ballot's round as ``term``, the leader we follow and
-        the first slot we have not learned as ``commit``."""
+    def _state(self) -> tuple[str, int, list[Any], str | None]:
         lead = self.leadership
         if lead is not None:
             role, b = ("leader" if lead.active else "candidate"), lead.ballot
         else:
             role, b = "follower", self.leader_ballot
-        return {"role": role, "term": b[0], "ballot": list(b), "leader": self.leader,
-                "commit": self.learner.first_unlearned, "term_name": "ballot"}
+        return role, b[0], list(b), self.leader
+
+    def _note_state(self) -> None:
+        """Remember when role, ballot or leader last changed (checked every tick and at each status)."""
+        state = self._state()
+        if state != self._seen_state:
+            self._seen_state, self._seen_at = state, time.monotonic()
+
+    def status(self) -> dict[str, Any]:
+        """Role (``leader`` once phase 1 of our ballot is done, ``candidate`` during it,
+        ``follower`` otherwise), the ballot's round as ``term``, the leader we follow, the first
+        slot we have not learned as ``commit``, and ``age_s``: how long ago role, ballot or leader
+        changed, to the tick (so a poller every 0.2 s still dates a change closely)."""
+        self._note_state()
+        role, rnd, b, leader = self._state()
+        return {"role": role, "term": rnd, "ballot": b, "leader": leader, "commit": self.learner.first_unlearned,
+                "term_name": "ballot", "age_s": round(time.monotonic() - self._seen_at, 4)}
 
     # -- clients ---------------------------------------------------------------
 
@@ -179,6 +193,7 @@ class PaxosNode:
     # -- the tick ---------------------------------------------------------------
 
     def tick(self) -> None:
+        self._note_state()
         now = time.monotonic()
         lead = self.leadership
         if lead is not None and lead.active:
