@@ -17,7 +17,6 @@ largest first, to the least loaded.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Generator
@@ -144,7 +143,11 @@ def decide(jobs: list[Job], deadline: float, cap_mb: float | None, workers: int 
     if workers is None:
         big = sum(len(j.inputs) for j in jobs) >= PARALLEL_MIN_OPS
         workers = min(usable_cpus(), len(jobs)) if big else 1
-    if workers <= 1 or len(jobs) <= 1 or "fork" not in mp.get_all_start_methods():
+    if workers <= 1 or len(jobs) <= 1:
+        return _interleave(jobs, list(range(len(jobs))), deadline, cap_mb)
+    import multiprocessing as mp  # here, not at the top: most checks never fork, and it costs ~20 ms to import
+
+    if "fork" not in mp.get_all_start_methods():
         return _interleave(jobs, list(range(len(jobs))), deadline, cap_mb)
     global _JOBS
     _JOBS = jobs

@@ -26,7 +26,8 @@ Refinements beyond Porcupine, all exact:
   (the op simply never happened), which the search explores anyway. More generally a
   configuration is skipped when the memo holds the same one minus one crashed op (same
   state, same definite ops): whatever completes the larger one completes the smaller,
-  which was already explored and failed.
+  which was already explored and failed. (Only the few latest-invoked crashed ops placed
+  are tried: a long faulty run places hundreds.)
 
 * Crashed ops with the same input and output are interchangeable (both may take
   effect at any time after their invocations, with the same effect): the later-invoked
@@ -47,6 +48,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SLICE = 256
+#: crashed ops (the latest-invoked placed ones) whose removal is looked up in the memo per step
+DOMINANCE_TRIES = 2
 _MISS: Any = object()
 _ILLEGAL: Any = object()
 #: frontier states and blocked ops kept for the explanation
@@ -144,19 +147,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
     guide = sorted((k for k in range(n) if tg[k] and ret_pos[k] != math.inf), key=lambda k: (ret_pos[k], k))
     n_guide = len(guide)
     done = bytearray(n)
-    if toward is None:
-        def toward_of(ns: Any, g: int) -> bool:
-            t = trans[g]
-            r = t.get(ns, _MISS)
-            if r is _MISS:
-                legal, r = step(ns, inputs[g], outputs[g])
-                t[ns] = r = r if legal else _ILLEGAL
-            return r is not _ILLEGAL
-    else:
-        to = toward
-
-        def toward_of(ns: Any, g: int) -> bool:
-            return to(ns, outputs[g])
+    to = toward
     memo: set[tuple[int, int, int, Any]] = set()
     stack: list[_Frame] = []
     best = -1
@@ -178,11 +169,11 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             entry = nxt[head]
             if gp < n_guide:
                 g = guide[gp]
+                g_in, g_out, g_trans = inputs[g], outputs[g], trans[g]
                 first = -1
                 e = entry
                 while e < n:
-                    tw = twin[e]
-                    if tw >= 0 and not crashed >> tw & 1 or need[e]:
+                    if rank[e] < 0 or need[e]:  # crashed ops neither are forced nor guide (a run has hundreds)
                         e = nxt[e]
                         continue
                     t = trans[e]
@@ -195,8 +186,17 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                             first = -1
                             entry = e  # a legal read is forced (see below): no other choice is tried
                             break
-                        if first < 0 and toward_of(ns, g) and (rank[e] >= 0 or ns != state):
-                            first = e
+                        if first < 0:
+                            if to is not None:
+                                if to(ns, g_out):
+                                    first = e
+                            else:  # by default, towards a state in which the guiding read is legal
+                                gs = g_trans.get(ns, _MISS)
+                                if gs is _MISS:
+                                    legal, gs = step(ns, g_in, g_out)
+                                    g_trans[ns] = gs = gs if legal else _ILLEGAL
+                                if gs is not _ILLEGAL:
+                                    first = e
                     e = nxt[e]
                 if first >= 0:
                     entry = first
@@ -234,13 +234,15 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 nb, nh, nc = base, hi, crashed | cbit[entry]
             key = (nb, nh, nc, ns)
             dominated = False
-            if nc:
+            if nc:  # the latest-invoked crashed ops placed: the ones whose removal gives a configuration seen
                 m_ = nc
-                while m_:
-                    low = m_ & -m_
-                    m_ ^= low
-                    if (nb, nh, nc ^ low, ns) in memo:
+                for _ in range(DOMINANCE_TRIES):
+                    top = 1 << (m_.bit_length() - 1)
+                    if (nb, nh, nc ^ top, ns) in memo:
                         dominated = True
+                        break
+                    m_ ^= top
+                    if not m_:
                         break
             if not dominated and key not in memo:
                 memo.add(key)
