@@ -65,7 +65,8 @@ def state_from_status(t_ns: int, node: str, value: Any) -> NodeState:
     v = value if isinstance(value, dict) else {}
     age = v.get("age_s")
     if isinstance(age, int | float) and not isinstance(age, bool) and 0 <= age < 3600:
-        t_ns -= int(age * 1e9)  # the node says when it changed: place the change there, not at the poll
+        # the node says when it changed: place the change there, not at the poll (not before the test's start)
+        t_ns = max(min(t_ns, 0), t_ns - int(age * 1e9))
     term = v.get("term")
     commit = v.get("commit")
     suspects = v.get("suspects")

@@ -171,7 +171,7 @@ def _pick_fault(run: RunData, node: str, t: float, lost: bool = False) -> tuple[
             how = _involved(f, node)
             if how:
                 return k, f, how, when
-    for group, when in ((active, "active"), (before, "just healed")):
+    for group, when in ((active, "active"), (after, "after the ack"), (before, "just healed")):
         if group:
             k, f = group[0]
             return k, f, None, when
