@@ -313,3 +313,22 @@ def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
         assert starts and all(v["topology"] == "halves" and v["verified"] for v in starts)
 
     asyncio.run(go())
+
+
+def test_every_fault_group_of_a_run_gets_a_window_and_partition_shapes_come_round():
+    """A 30 s default schedule exercises every kind of fault it was given (a clock fault for the one
+    bug built on wall clocks) and deals the partition shapes, dueling-leader ones included."""
+    from splitbrain.nemesis.base import group_of
+
+    faults = ["clock", "kill", "packet", "partition", "partition-leader", "partition-one-way", "pause"]
+    groups = {group_of(FAULTS.get(f)) for f in faults}
+    five = [f"n{i}" for i in range(1, 6)]
+    dueling = leader = 0
+    for seed in range(40):
+        windows = generate(faults, five, random.Random(seed), 30.0, 5.0).windows()
+        assert {group_of(FAULTS.get(w.fault)) for w in windows} == groups, seed
+        shapes = {w.params.get("topology") for w in windows}
+        dueling += bool(shapes & {"majorities-ring", "bridge"})
+        leader += bool(shapes & {"isolate-leader", "leader-minority"})
+    # the deck deals them in most runs (overlapping majorities or a bridge: one run in six before it)
+    assert dueling >= 20 and leader >= 34, (dueling, leader)
