@@ -111,6 +111,18 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             stop[e] = 1
     nxt[prev] = end
     prv[end] = prev
+    # the same list without crashed ops' calls, for the guiding pass (a faulty run keeps hundreds pending)
+    nxt2 = [0] * (2 * n + 2)
+    prv2 = [0] * (2 * n + 2)
+    prev = head
+    for e in order:
+        if e < n and ret_pos[e] == math.inf:
+            continue
+        nxt2[prev] = e
+        prv2[e] = prev
+        prev = e
+    nxt2[prev] = end
+    prv2[end] = prev
 
     trans: list[dict[Any, Any]] = [{} for _ in range(n)]
     # The set of linearized ops, compactly: ops that must happen are ranked by return position,
@@ -171,10 +183,10 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 g = guide[gp]
                 g_in, g_out, g_trans = inputs[g], outputs[g], trans[g]
                 first = -1
-                e = entry
-                while e < n:
-                    if rank[e] < 0 or need[e]:  # crashed ops neither are forced nor guide (a run has hundreds)
-                        e = nxt[e]
+                e = nxt2[head]
+                while e < n:  # crashed ops neither are forced nor guide: not in this list
+                    if need[e]:
+                        e = nxt2[e]
                         continue
                     t = trans[e]
                     ns = t.get(state, _MISS)
@@ -197,7 +209,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                                     g_trans[ns] = gs = gs if legal else _ILLEGAL
                                 if gs is not _ILLEGAL:
                                     first = e
-                    e = nxt[e]
+                    e = nxt2[e]
                 if first >= 0:
                     entry = first
                     guided = True
@@ -218,7 +230,7 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                     entry = nxt[entry]
                     continue
                 t[state] = ns
-            r = rank[entry]
+            r_ = r = rank[entry]
             if r >= 0:
                 nc = crashed
                 nh = hi | 1 << (r - base)
@@ -266,6 +278,15 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
                 q = nxt[r]
                 nxt[p] = q
                 prv[q] = p
+                if r_ >= 0:
+                    p = prv2[entry]
+                    q = nxt2[entry]
+                    nxt2[p] = q
+                    prv2[q] = p
+                    p = prv2[r]
+                    q = nxt2[r]
+                    nxt2[p] = q
+                    prv2[q] = p
                 fresh = True
                 continue
             if guided:  # already explored: the plain walk below tries the rest (and skips it)
@@ -306,6 +327,11 @@ def search(call_pos: list[float], ret_pos: list[float], inputs: list[Any], outpu
             prv[nxt[r]] = r
             nxt[prv[k]] = k
             prv[nxt[k]] = k
+            if rank[k] >= 0:
+                nxt2[prv2[r]] = r
+                prv2[nxt2[r]] = r
+                nxt2[prv2[k]] = k
+                prv2[nxt2[k]] = k
             if not ro[k]:
                 break
         # after the guided first try, the plain walk from the start (where it is met again and skipped)
