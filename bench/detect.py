@@ -94,6 +94,11 @@ PLAN: dict[tuple[str, str], Plan] = {
     # that, with two clients per node so the cut-off member keeps serving reads.
     ("etcd", "serializable-reads"): Plan("register", "partition-leader", "a cut-off member serves its own state",
                                          ("--nemesis-interval", "4", "--concurrency", "10", "--rate", "60")),
+    # membership bugs need the membership fault, asked for by name (not in `all`): bench/membership.py
+    ("ring", "no-handover"): Plan("sets", "membership,partition", "ownership moves, the data never follows",
+                                  time_limit=30),
+    ("raft", "unsafe-membership"): Plan("register", "membership,partition",
+                                        "two changes in flight: majorities that need not overlap", time_limit=30),
 }
 
 

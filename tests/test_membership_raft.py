@@ -93,3 +93,39 @@ def test_raft_takes_one_membership_change_at_a_time_unless_seeded(tmp_path, bug)
             await b.teardown()
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("bug", [None, "unsafe-membership"])
+def test_two_changes_in_flight_let_two_leaders_commit(tmp_path, bug) -> None:
+    """The bug's consequence, staged: the leader and one follower cut off from the other three,
+    which the leader is asked to remove two of. With two changes in flight its configuration
+    shrinks to three nodes it has a majority of, while the other side, which never saw the
+    changes, elects its own leader under the old five: both commit. The correct leader takes
+    one change, cannot commit it, and commits nothing."""
+    from splitbrain.nemesis import grudges
+
+    system = SYSTEMS.get("raft")
+
+    async def go() -> None:
+        b = LocalBackend({})
+        await b.setup(ClusterSpec(system=system, nodes=NODES, run_dir=str(tmp_path), run_id="m2", bug=bug))
+        try:
+            leader = await leader_of(b)
+            w, x, y, z = [n for n in NODES if n != leader]
+            await b.partition(grudges.complete([[leader, w], [x, y, z]]))
+            await asyncio.gather(change(b, leader, "leave", x), change(b, leader, "leave", y),
+                                 return_exceptions=True)
+            small = await call(b, leader, {"op": "write", "key": "k", "value": 2})
+            deadline = time.monotonic() + 20
+            while not (big := await call(b, z, {"op": "write", "key": "k", "value": 3})).get("ok"):
+                assert time.monotonic() < deadline, big
+                await asyncio.sleep(0.3)
+            assert big.get("leader", big.get("node")) != leader
+            if bug is None:
+                assert not small.get("ok"), small  # the cut-off leader commits nothing
+            else:
+                assert small.get("ok"), small  # two leaders, both committing: split brain
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())

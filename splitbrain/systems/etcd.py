@@ -17,6 +17,9 @@ with ``SystemTraits(shared_peer_addresses=True)``; backends then give every node
 address for a peer, in ``NodeConfig.peers``, and this node's own advertised
 peer address in ``options["advertise_peer"]``.
 
+Membership (``--nemesis membership``): etcd's own member API, see
+:mod:`splitbrain.systems.etcd_membership`.
+
 Outcome rules: a read that errors is ``fail`` (a read has no effect, so failing
 it is always safe); a write or cas that errors or times out is indefinite,
 except a cas whose compare was evaluated and failed, which is a definite
@@ -28,11 +31,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 # The public API only: this adapter is the proof that a third-party system needs nothing else.
-from splitbrain.api import HarnessError, NodeConfig, NodeHandle, SystemOpts, SystemTraits
+from splitbrain.api import (
+    HarnessError,
+    MembershipChange,
+    MembershipView,
+    NodeConfig,
+    NodeHandle,
+    SystemOpts,
+    SystemTraits,
+)
+from splitbrain.systems.etcd_membership import EtcdMembers, wrapped
 
 BUGS = {
     "serializable-reads": "reads use serializable=true: any member answers from local, possibly stale, state",
@@ -157,6 +170,9 @@ class EtcdSystem:
         shared_peer_addresses=True,
         # etcd peers speak gRPC/HTTP2, not JSON lines: proxies must not split lines
         line_protocol=False,
+        # a removed member stops itself and can only come back wiped (its member ID is gone)
+        removed_member_exits=True,
+        rejoin_wiped_only=True,
         unsupported_faults={
             "clock": "etcd is a Go binary and Go reads the wall clock through the vDSO, which "
             "libfaketime (LD_PRELOAD) never intercepts, so a skew would silently do nothing",
@@ -164,6 +180,19 @@ class EtcdSystem:
     )
     #: reads ask for serializable=true (the seeded bug ``serializable-reads``)
     serializable: bool = False
+    #: the member API (the Membership capability); remembers peer URLs across a run's changes
+    member_api: EtcdMembers = field(default_factory=EtcdMembers, compare=False, repr=False)
+
+    async def members(self, nodes: Mapping[str, tuple[str, int]], timeout_s: float) -> MembershipView:
+        return await self.member_api.members(nodes, timeout_s)
+
+    async def remove_member(self, node: str, nodes: Mapping[str, tuple[str, int]],
+                            timeout_s: float) -> MembershipChange:
+        return await self.member_api.remove_member(node, nodes, timeout_s)
+
+    async def add_member(self, node: str, nodes: Mapping[str, tuple[str, int]], timeout_s: float,
+                         wiped: bool) -> MembershipChange:
+        return await self.member_api.add_member(node, nodes, timeout_s, wiped)
 
     def configure(self, opts: SystemOpts) -> EtcdSystem:
         opts.check_keys(self.name, [])
@@ -175,16 +204,17 @@ class EtcdSystem:
         members = {**{n: tuple(a) for n, a in config.peers.items()}, config.name: tuple(adv)}
         cluster = ",".join(f"{n}=http://{h}:{p}" for n, (h, p) in sorted(members.items()))
         client = f"http://{config.client_host}:{config.client_port}"
-        return [
+        # behind a wrapper: a wiped node (the membership fault) joins the running cluster
+        return wrapped(config.data_dir, [
             binary, "--name", config.name, "--data-dir", config.data_dir,
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", f"http://{config.peer_host}:{config.peer_port}",
             "--initial-advertise-peer-urls", f"http://{adv[0]}:{adv[1]}",
-            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--initial-cluster", cluster,
             "--initial-cluster-token", str(config.options.get("cluster_token", "splitbrain")),
             "--heartbeat-interval", "100", "--election-timeout", "1000",
             "--logger", "zap", "--log-outputs", "stderr",
-        ]
+        ])
 
     def client(self, host: str, port: int) -> EtcdClient:
         return EtcdClient(host, port, serializable=self.serializable)
