@@ -54,9 +54,19 @@ def test_start_daemon_quotes_argv_env_and_paths(tmp_path):
     assert not __import__("os").path.exists("/tmp/pwned-sb")
 
 
-def test_faketime_value_format():
-    assert remote.faketime_value(5) == "+5.000000s"
-    assert remote.faketime_value(-0.25) == "-0.250000s"
+def test_faketime_file_written_by_a_node_command_is_what_libfaketime_and_the_harness_read(tmp_path):
+    """docker and ssh write a node's clock file with one shell command; its bytes are the same
+    as the local backend's file (one format, written in one place) and read back as the offset."""
+    from splitbrain.backends import faketime
+
+    path = tmp_path / "dir 'q' $(x)" / "faketime"
+    path.parent.mkdir()
+    for offset in (5, -0.25, 0.0):
+        subprocess.run(["sh", "-c", faketime.write_command(str(path), offset)], check=True)
+        assert path.read_text() == faketime.offset_text(offset)
+        assert faketime.read_offset(str(path)) == offset
+    assert faketime.offset_text(5) == "+5.000000s\n" and faketime.offset_text(-0.25) == "-0.250000s\n"
+    assert not (tmp_path / "dir 'q' $(x)" / "faketime.tmp").exists()
 
 
 def test_start_daemon_returns_only_once_the_pid_is_recorded(tmp_path):

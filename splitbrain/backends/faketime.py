@@ -56,6 +56,15 @@ def parse_offset(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def write_command(path: str, offset_s: float) -> str:
+    """Shell: what :func:`write_offset` does, on a node reached by running commands (docker, ssh)."""
+    import shlex
+
+    tmp = f"{path}.tmp"
+    return (f"printf %s {shlex.quote(offset_text(offset_s))} > {shlex.quote(tmp)} && "
+            f"mv -f {shlex.quote(tmp)} {shlex.quote(path)}")
+
+
 def write_offset(path: str, offset_s: float) -> None:
     """Atomically replace the offset (a reader never sees a half-written file)."""
     tmp = f"{path}.tmp"

@@ -2,7 +2,8 @@
 
 Faults act on the kernel, not on a proxy: partitions and loss are iptables
 rules in each container's own network namespace (see
-:mod:`splitbrain.backends.linux.net`), delay is NFQUEUE plus a tiny daemon,
+:mod:`splitbrain.backends.linux.net`, shared with the ssh backend), delay is
+NFQUEUE plus a tiny daemon,
 kill is ``docker kill``, pause is the cgroup freezer (``docker pause``), and
 clock skew is libfaketime reading ``/data/faketime`` inside the container.
 Nodes dial each other's container IPs directly; the control node reaches the
@@ -52,8 +53,11 @@ PEER_PORT = 7001
 #: first of the ports for a system's ``extra_ports`` (ZooKeeper's election port, ...)
 EXTRA_PORT_BASE = 7002
 LIB = "/opt/splitbrain/lib/libfaketime.so.1"
+#: where the node image holds the delay daemon (``image_files/Dockerfile``)
+NETDELAY = "/opt/splitbrain/netdelay.py"
+CLOCK_FILE = "/data/faketime"
 # Redirect the node's output into the volume and make sure the clock file exists before exec.
-_WRAP = ('mkdir -p /data/data; [ -f /data/faketime ] || printf "+0.000000s\\n" > /data/faketime; '
+_WRAP = (f'mkdir -p /data/data; [ -f {CLOCK_FILE} ] || {{ {faketime.write_command(CLOCK_FILE, 0.0)}; }}; '
          'exec "$@" >>/data/node.log 2>&1')
 #: a system with a setup hook: the node's command waits (bounded) until the hook ran in the started container
 _WRAP_AFTER_SETUP = 'i=0; while [ ! -e /data/.setup-done ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; ' + _WRAP
@@ -145,7 +149,7 @@ class DockerBackend:
             vol = self.client.volumes.create(name=f"{prefix}-{name}", labels=labels)
             self.volumes.append(vol)
             # A system that refuses clock faults runs without libfaketime (Redis cannot start under it).
-            env = (faketime.node_env("/data/faketime", LIB, base={})
+            env = (faketime.node_env(CLOCK_FILE, LIB, base={})
                    if "clock" not in traits.unsupported_faults else {})
             api = self.client.api
             disk = {"cap_add": ["NET_ADMIN", dockerdisk.CAPABILITY], "devices": [dockerdisk.DEVICE]} if self._disk \
@@ -241,7 +245,7 @@ class DockerBackend:
                 self._log_tail(name), waited_s=r.waited_s, facts={"state": state.get("Status"),
                                                                  "error": state.get("Error") or None}))
         log.info("%s: client port %s:%d accepting after %.2f s", name, self.ips[name], CLIENT_PORT, r.waited_s)
-        self._exec(name, linuxnet.prepare_script())
+        self._exec(name, linuxnet.ensure_chains())
 
     def _log_tail(self, name: str, lines: int = 20) -> str:
         """The node's last output: its node.log in the volume, after anything the wrapper shell printed
@@ -434,9 +438,9 @@ class DockerBackend:
 
     def _apply_node(self, node: str) -> None:
         """Bring one running container's rules, daemons and clock file to the desired state."""
-        self._exec(node, linuxnet.partition_script([self.ips[s] for s in self._grudge.get(node, set())]))
-        self._exec(node, linuxnet.packet_script(self._faults_from(node)))
-        self._exec(node, linuxnet.clock_script(faketime.offset_text(self._clock.get(node, 0.0))))
+        self._exec(node, linuxnet.partition([self.ips[s] for s in self._grudge.get(node, set())]))
+        self._exec(node, linuxnet.packet(self._faults_from(node), NETDELAY))
+        self._exec(node, faketime.write_command(CLOCK_FILE, self._clock.get(node, 0.0)))
 
     def _apply_if_live(self, node: str) -> None:
         with self._lock(node):
@@ -465,7 +469,7 @@ class DockerBackend:
         old = self._grudge
         self._grudge = {k: set(v) - {k} for k, v in grudge.items() if set(v) - {k}}
         changed = [n for n in self._live() if old.get(n, set()) != self._grudge.get(n, set())]
-        await asyncio.to_thread(self._each, changed, lambda n: linuxnet.partition_script(
+        await asyncio.to_thread(self._each, changed, lambda n: linuxnet.partition(
             [self.ips[s] for s in self._grudge.get(n, set())]))
 
     async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
@@ -477,7 +481,7 @@ class DockerBackend:
             else:
                 self._packet.pop((src, dst), None)
         srcs = sorted({s for s, _ in links} & set(self._live()))
-        await asyncio.to_thread(self._each, srcs, lambda n: linuxnet.packet_script(self._faults_from(n)))
+        await asyncio.to_thread(self._each, srcs, lambda n: linuxnet.packet(self._faults_from(n), NETDELAY))
 
     async def clock(self, node: str, offset_s: float) -> None:
         if offset_s:
@@ -485,7 +489,7 @@ class DockerBackend:
         else:
             self._clock.pop(node, None)
         await asyncio.to_thread(self._exec_if_live, node,
-                                lambda n: linuxnet.clock_script(faketime.offset_text(offset_s)))
+                                lambda n: faketime.write_command(CLOCK_FILE, offset_s))
 
     async def heal(self) -> None:
         def go() -> None:
@@ -537,7 +541,7 @@ class DockerBackend:
                 if n not in self._live():  # killed or paused since the status read above
                     return n, {}, 0.0
                 before = time.time()
-                m = linuxnet.parse_verify(self._exec(n, linuxnet.VERIFY_SCRIPT + "; true"))
+                m = _parse_probe(self._exec(n, _PROBE))
                 return n, m, (before + time.time()) / 2
 
         out["wall_skew_s"] = {}
@@ -566,6 +570,24 @@ class DockerBackend:
         out["cut"].sort()
         out["degraded"].sort()
         return out
+
+
+#: the network probe, then the wall clock a faked process reads there, then the clock file
+_PROBE = (f"{linuxnet.PROBE}; echo {linuxnet.SECTION}; "
+          f"LD_PRELOAD={LIB} python3 -c 'import time; print(repr(time.time()))'; echo {linuxnet.SECTION}; "
+          f"cat {CLOCK_FILE} 2>/dev/null; true")
+
+
+def _parse_probe(out: str) -> dict[str, Any]:
+    """One container's measured state: blocked sources, lossy/delayed destinations, wall clock."""
+    net, rest = linuxnet.parse_probe(out)
+    now, fake = (rest + ["", ""])[:2]
+    try:
+        wall: float | None = float(now.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        wall = None
+    return {"drop_from": net.drop_from, "loss_to": net.loss_to, "delay_to": net.delay_to, "wall": wall,
+            "faketime": fake.strip(), "daemons": net.daemons, "counters": net.counters, "chains_ok": net.chains_ok}
 
 
 def _record(run_dir: str, facts: dict[str, Any]) -> None:

@@ -5,8 +5,9 @@ reconnect on a dropped connection); commands fan out across hosts in
 parallel. Host keys are checked against ``known_hosts`` and an unknown or
 changed key is refused unless ``--insecure-host-keys`` is given: never added
 silently. Every remote command is built from quoted argv
-(:mod:`splitbrain.backends.ssh.remote`), and ``sudo -n`` is prefixed when the user
-is not root.
+(:mod:`splitbrain.backends.ssh.remote` for the node's process,
+:mod:`splitbrain.backends.linux.net` for network faults, the same rules the
+docker backend applies), and ``sudo -n`` is prefixed when the user is not root.
 
 Install: splitbrain's system code (stdlib only) and libfaketime's library
 are uploaded by SFTP into ``/tmp/splitbrain-<run id>`` on each host; nodes run
@@ -42,14 +43,6 @@ log = logging.getLogger(__name__)
 
 CLIENT_PORT = 7101
 PEER_PORT = 7102
-
-
-def _offset(text: str) -> float:
-    """A libfaketime relative offset ("+5.000000s") back to seconds; anything else reads as 0."""
-    try:
-        return float(text.strip().rstrip("s") or 0.0)
-    except ValueError:
-        return 0.0
 
 
 def load_private_key(path: str) -> paramiko.PKey:
@@ -303,10 +296,10 @@ class SshBackend:
             if lib is not None:
                 sftp.put(str(lib), f"{node.workdir}/libfaketime.so.1")
             with sftp.open(f"{node.workdir}/faketime", "w") as fh:
-                fh.write(remote.faketime_value(0.0) + "\n")
+                fh.write(faketime.offset_text(0.0))
         finally:
             sftp.close()
-        conn.run(remote.ensure_chains())
+        conn.run(linuxnet.ensure_chains())
 
     def _start(self, name: str) -> None:
         """Run the node's start command once (never retried: a second copy would fight the first);
@@ -370,9 +363,7 @@ class SshBackend:
                     nodesetup.finish(self.cluster.system, self._handle(name))
                 self._run(name, remote.signal_pidfile(pid, "CONT") + "; " + remote.signal_pidfile(pid, "KILL")
                           + "; " + faketime.release_command(pid), check=False)
-                self._run(name, remote.remove_chains(), check=False)
-                self._run(name, linuxnet.packet_script([]) + "; iptables -w -D OUTPUT -j SB-PKT 2>/dev/null; "
-                          "iptables -w -X SB-PKT 2>/dev/null; true", check=False)
+                self._run(name, linuxnet.remove(), check=False)
                 self._collect(name)
                 self._run(name, f"rm -rf {remote.q(node.workdir)}", check=False)
             except Exception:  # noqa: BLE001 - teardown must reach every host
@@ -424,12 +415,14 @@ class SshBackend:
     async def partition(self, grudge: Grudge) -> None:
         addr = {n: self.conns[n].host.address for n in self.nodes}
         self._grudge = {k: set(v) for k, v in grudge.items()}
-        await self._each(lambda n: self._run(n, remote.partition([addr[s] for s in grudge.get(n, ())])),
+        await self._each(lambda n: self._run(n, linuxnet.partition([addr[s] for s in grudge.get(n, ())],
+                                                                   keep_port=self.conns[n].host.port)),
                          list(self.nodes))
 
     async def packet(self, links: list[tuple[str, str]], rule: PacketRule) -> None:
-        """Loss and delay on directed links: netem where the hosts' kernel has it, otherwise the
-        docker backend's fallback (iptables statistic for loss, NFQUEUE + the uploaded delay daemon)."""
+        """Loss and delay on directed links: loss is an iptables rule per link; delay is netem on the
+        whole device where the hosts' kernel has it, otherwise NFQUEUE + the uploaded delay daemon
+        per link (as the docker backend does)."""
         for src, dst in links:
             if src not in self.nodes or dst not in self.nodes or src == dst:
                 raise UsageError(f"unknown link {src}->{dst}")
@@ -439,7 +432,7 @@ class SshBackend:
                 self._links.pop((src, dst), None)
         if self._netem is None:
             first = next(iter(self.nodes))
-            self._netem = "ok" in self._run(first, remote.netem_available(self._dev(first)) + " && echo ok",
+            self._netem = "ok" in self._run(first, linuxnet.netem_available(self._dev(first)) + " && echo ok",
                                             check=False)
         srcs = sorted({s for s, _ in links})
         await self._each(self._apply_packet, srcs)
@@ -447,18 +440,16 @@ class SshBackend:
 
     def _apply_packet(self, src: str) -> None:
         addr = {n: self.conns[n].host.address for n in self.nodes}
+        order = list(self.nodes)
         mine = {dst: r for (s, dst), r in self._links.items() if s == src}
+        faults = [linuxnet.LinkFault(addr[d], linuxnet.QUEUE_BASE + order.index(d), r.loss,
+                                     0.0 if self._netem else r.delay_ms, 0.0 if self._netem else r.jitter_ms)
+                  for d, r in sorted(mine.items())]
+        self._run(src, linuxnet.packet(faults, f"{self.nodes[src].workdir}/netdelay.py"))
         if self._netem:
-            self._run(src, remote.loss([addr[d] for d, r in mine.items() if r.loss], max(
-                [r.loss for r in mine.values()], default=0.0)))
             delay = max([r.delay_ms for r in mine.values()], default=0.0)
             jitter = max([r.jitter_ms for r in mine.values()], default=0.0)
-            self._run(src, remote.netem_delay(self._dev(src), delay, jitter))
-            return
-        faults = [linuxnet.LinkFault(addr[d], linuxnet.QUEUE_BASE + i, r.loss, r.delay_ms, r.jitter_ms)
-                  for i, (d, r) in enumerate(sorted(mine.items()))]
-        self._run(src, linuxnet.prepare_script() + "; " +
-                  linuxnet.packet_script(faults, netdelay=f"{self.nodes[src].workdir}/netdelay.py"))
+            self._run(src, linuxnet.netem_delay(self._dev(src), delay, jitter))
 
     def _dev(self, node: str) -> str:
         out = self._run(node, "ip -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'",
@@ -467,9 +458,7 @@ class SshBackend:
 
     async def clock(self, node: str, offset_s: float) -> None:
         wd = self.nodes[node].workdir
-        value = remote.faketime_value(offset_s)
-        await self._each(lambda n: self._run(n, f"printf '%s\\n' {remote.q(value)} > {remote.q(wd + '/faketime')}"),
-                         [node])
+        await self._each(lambda n: self._run(n, faketime.write_command(f"{wd}/faketime", offset_s)), [node])
         self._clock[node] = offset_s
 
     async def verify(self) -> dict[str, Any]:
@@ -478,18 +467,14 @@ class SshBackend:
         def probe(n: str) -> dict[str, Any]:
             wd = self.nodes[n].workdir
             t0 = time.time()
-            out = self._run(n, f"{remote.list_rules()}; echo ---; {remote.pid_state(wd + '/node.pid')}; echo ---; "
-                               f"cat {remote.q(wd + '/faketime')} 2>/dev/null; echo; echo ---; "
-                               "iptables -w -S SB-PKT 2>/dev/null; tc qdisc show 2>/dev/null | grep netem; true",
-                            check=False)
-            rules, state, fake, pkt = (out.split("---\n") + ["", "", "", ""])[:4]
-            drops = [ln.split()[ln.split().index("-s") + 1].split("/")[0] for ln in rules.splitlines()
-                     if "-s" in ln.split() and "DROP" in ln]
-            degraded = sorted({m.group(1) for ln in pkt.splitlines()
-                               if (m := linuxnet.LOSS_RULE.match(ln.strip()) or linuxnet.QUEUE_RULE.match(ln.strip()))})
-            return {"dropped_from": drops, "state": state.strip(), "faketime": fake.strip(), "degraded_to": degraded,
-                    "netem": "netem" in pkt,
-                    "rtt_s": round(time.time() - t0, 4)}
+            sep = f"echo {linuxnet.SECTION}"
+            out = self._run(n, f"{linuxnet.PROBE}; {sep}; {remote.pid_state(wd + '/node.pid')}; {sep}; "
+                               f"cat {remote.q(wd + '/faketime')} 2>/dev/null; echo; {sep}; "
+                               "tc qdisc show 2>/dev/null | grep netem; true", check=False)
+            net, rest = linuxnet.parse_probe(out)
+            state, fake, qdisc = (rest + ["", "", ""])[:3]
+            return {"dropped_from": net.drop_from, "state": state.strip(), "faketime": fake.strip(),
+                    "degraded_to": net.degraded_to, "netem": "netem" in qdisc, "rtt_s": round(time.time() - t0, 4)}
 
         names = list(self.nodes)
         results = await self._each(probe, names)
@@ -497,7 +482,7 @@ class SshBackend:
         blocked = sorted((by_addr.get(a, a), n) for n, r in zip(names, results, strict=True) for a in r["dropped_from"])
         paused = sorted(n for n, r in zip(names, results, strict=True) if r["state"] == "T")
         dead = sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z", "nopid"))
-        clock = {n: _offset(r["faketime"]) for n, r in zip(names, results, strict=True)}
+        clock = {n: faketime.parse_offset(r["faketime"]) or 0.0 for n, r in zip(names, results, strict=True)}
         # The same keys as the other backends, so the nemesis can check its faults took effect.
         return {
             "cut": [list(x) for x in blocked],
@@ -514,7 +499,7 @@ class SshBackend:
 
     async def heal(self) -> None:
         names = list(self.nodes)
-        await self._each(lambda n: self._run(n, remote.heal_network(), check=False), names)
+        await self._each(lambda n: self._run(n, linuxnet.heal(), check=False), names)
         if self._links:
             await self.packet(list(self._links), PacketRule())
         for n in list(self._paused):

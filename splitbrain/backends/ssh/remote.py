@@ -1,94 +1,17 @@
-"""Shell commands that inject faults on a Linux host: the kernel-level fault vocabulary.
+"""Shell commands that run a node's process on an ssh host: start it detached, signal it, ask its state.
 
-Shared by every backend whose nodes are real (or container) hosts reached by
-running commands on them. Every function returns one shell command string
-built from ``shlex.quote``-d parts, so node names, paths and values can never
-inject shell syntax. Rules live in splitbrain's own iptables chains
-(``SPLITBRAIN-IN`` / ``SPLITBRAIN-OUT``), so healing is a flush and nothing
-else on the host is touched.
+Every function returns one shell command string built from ``shlex.quote``-d
+parts (:func:`q`), so node names, paths and values can never inject shell
+syntax. The network faults on the same hosts are :mod:`splitbrain.backends.linux.net`'s.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
 
-CHAIN_IN = "SPLITBRAIN-IN"
-CHAIN_OUT = "SPLITBRAIN-OUT"
+from splitbrain.backends.linux.net import q
 
-
-def q(*argv: object) -> str:
-    """One command line from argv, every argument quoted."""
-    return " ".join(shlex.quote(str(a)) for a in argv)
-
-
-def ensure_chains() -> str:
-    """Create our chains and hook them once into INPUT/OUTPUT (idempotent)."""
-    parts = []
-    for chain, hook in ((CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")):
-        parts.append(f"({q('iptables', '-w', '-N', chain)} 2>/dev/null || true)")
-        parts.append(f"({q('iptables', '-w', '-C', hook, '-j', chain)} 2>/dev/null || {q('iptables', '-w', '-I', hook, '-j', chain)})")
-    return " && ".join(parts)
-
-
-def partition(drop_from: Iterable[str], keep_port: int | None = 22) -> str:
-    """Replace this host's partition: drop every packet from ``drop_from`` addresses.
-
-    The SSH port stays reachable so the control node never cuts itself off.
-    """
-    cmds = [ensure_chains(), q("iptables", "-w", "-F", CHAIN_IN)]
-    if keep_port is not None:
-        cmds.append(q("iptables", "-w", "-A", CHAIN_IN, "-p", "tcp", "--dport", keep_port, "-j", "ACCEPT"))
-    for addr in sorted(set(drop_from)):
-        cmds.append(q("iptables", "-w", "-A", CHAIN_IN, "-s", addr, "-j", "DROP"))
-    return " && ".join(cmds)
-
-
-def loss(to: Iterable[str], probability: float) -> str:
-    """Drop outgoing packets to ``to`` at random with the given probability (iptables statistic)."""
-    cmds = [ensure_chains(), q("iptables", "-w", "-F", CHAIN_OUT)]
-    if probability > 0:
-        for addr in sorted(set(to)):
-            cmds.append(q("iptables", "-w", "-A", CHAIN_OUT, "-d", addr, "-m", "statistic", "--mode", "random",
-                          "--probability", f"{probability:.4f}", "-j", "DROP"))
-    return " && ".join(cmds)
-
-
-def netem_delay(dev: str, delay_ms: float, jitter_ms: float) -> str:
-    if delay_ms <= 0:
-        return f"({q('tc', 'qdisc', 'del', 'dev', dev, 'root')} 2>/dev/null || true)"
-    return q("tc", "qdisc", "replace", "dev", dev, "root", "netem", "delay", f"{delay_ms:.0f}ms", f"{jitter_ms:.0f}ms")
-
-
-def netem_available(dev: str) -> str:
-    """Exit 0 iff the kernel can do netem here (tries, then removes, a netem qdisc)."""
-    return (f"{q('tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'delay', '1ms')} 2>/dev/null && "
-            f"{q('tc', 'qdisc', 'del', 'dev', dev, 'root')}")
-
-
-def heal_network() -> str:
-    return " ; ".join([
-        f"({q('iptables', '-w', '-F', CHAIN_IN)} 2>/dev/null || true)",
-        f"({q('iptables', '-w', '-F', CHAIN_OUT)} 2>/dev/null || true)",
-    ])
-
-
-def remove_chains() -> str:
-    parts = [heal_network()]
-    for chain, hook in ((CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")):
-        parts.append(f"({q('iptables', '-w', '-D', hook, '-j', chain)} 2>/dev/null || true)")
-        parts.append(f"({q('iptables', '-w', '-X', chain)} 2>/dev/null || true)")
-    return " ; ".join(parts)
-
-
-def list_rules() -> str:
-    return f"{q('iptables', '-w', '-S', CHAIN_IN)} 2>/dev/null; {q('iptables', '-w', '-S', CHAIN_OUT)} 2>/dev/null; true"
-
-
-def faketime_value(offset_s: float) -> str:
-    """libfaketime's relative format for a wall-clock offset."""
-    return f"{offset_s:+.6f}s"
-
+__all__ = ["PIDFILE_WAIT_S", "pid_state", "q", "signal_pidfile", "start_daemon"]
 
 #: how long the start command waits for the daemon to record its pid before it gives up
 PIDFILE_WAIT_S = 10
