@@ -194,7 +194,7 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
             fired = [f for fs in stopped["failed_fsyncs"].values() for f in fs]
             assert fired and all(f["path"].startswith("/raft-") for f in fired), stopped
             v = await b.verify()
-            assert v["killed"] == [] and v["lost"] == []  # a node stopping on the EIO is the fault's doing
+            assert v.killed == [] and v.lost == []  # a node stopping on the EIO is the fault's doing
 
             fault = variant("slow-fsync")
             started = await fault.start(ctx)
@@ -205,9 +205,9 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
 
             fault = variant("torn-write")
             started = await fault.start(ctx)
-            assert started["verified"] and set(started["nodes"]) <= set((await b.verify())["killed"])
+            assert started["verified"] and set(started["nodes"]) <= set((await b.verify()).killed)
             await fault.stop(ctx)
-            assert (await b.verify())["killed"] == []
+            assert (await b.verify()).killed == []
             await write_until_ok(b, 3)
         finally:
             await b.teardown()

@@ -147,10 +147,10 @@ def test_partition_cuts_exactly_the_grudge_pairs_and_heal_restores(cluster: Any)
     cross = {(a, b) for a in NODES for b in NODES if (a in minority) != (b in minority)}
     assert reachability(backend) == full - cross
     measured = run(backend.verify())
-    assert sorted(map(tuple, measured["cut"])) == sorted(cross)
+    assert sorted(map(tuple, measured.cut)) == sorted(cross)
     run(backend.partition({}))
     assert reachability(backend) == full
-    assert run(backend.verify())["cut"] == []
+    assert run(backend.verify()).cut == []
 
 
 def test_kill_and_restart_keeps_committed_data(cluster: Any) -> None:
@@ -158,10 +158,10 @@ def test_kill_and_restart_keeps_committed_data(cluster: Any) -> None:
     run(write_until_ok(system, backend, "durable", 42))
     for n in NODES:
         run(backend.kill(n))
-    assert sorted(run(backend.verify())["killed"]) == NODES
+    assert sorted(run(backend.verify()).killed) == NODES
     for n in NODES:
         run(backend.start(n))
-    assert run(backend.verify())["killed"] == []
+    assert run(backend.verify()).killed == []
     assert run(read_until_ok(system, backend, "durable")) == 42
 
 
@@ -169,12 +169,12 @@ def test_pause_freezes_the_node(cluster: Any) -> None:
     backend, system, _ = cluster
     run(backend.pause("n3"))
     try:
-        assert run(backend.verify())["paused"] == ["n3"]
+        assert run(backend.verify()).paused == ["n3"]
         with pytest.raises((TimeoutError, ConnectionError, OSError)):
             run(call(system, backend, "n3", "read", "durable", None, 2.0))
     finally:
         run(backend.resume("n3"))
-    assert run(backend.verify())["paused"] == []
+    assert run(backend.verify()).paused == []
     run(read_until_ok(system, backend, "durable"))
 
 
@@ -193,13 +193,13 @@ def test_faults_racing_on_one_container_all_land(cluster: Any) -> None:
                                  backend.clock("n1", 0.0))
             await asyncio.gather(backend.pause("n1"), backend.partition(grudge))
             await backend.resume("n1")
-            cut = {tuple(p) for p in (await backend.verify())["cut"]}
+            cut = {tuple(p) for p in (await backend.verify()).cut}
             assert {(s, "n1") for s in NODES[1:]} <= cut
             await backend.partition({})
 
     run(race())
     measured = run(backend.verify())
-    assert measured["cut"] == [] and measured["paused"] == [] and measured["killed"] == []
+    assert measured.cut == [] and measured.paused == [] and measured.killed == []
     assert reachability(backend) == {(a, b) for a in NODES for b in NODES if a != b}
 
 
@@ -216,12 +216,12 @@ def test_clock_skew_is_visible_inside_and_monotonic_is_untouched(cluster: Any) -
         _, date_out = backend.containers["n2"].exec_run(["date", "+%s"])
         assert 3590 < int(date_out.decode()) - time.time() < 3610
         measured = run(backend.verify())
-        assert measured["clock"]["n2"] == 3600.0 and 3590 < measured["wall_skew_s"]["n2"] < 3610
+        assert measured.clock["n2"] == 3600.0 and 3590 < measured.details["wall_skew_s"]["n2"] < 3610
         _, other = backend.containers["n1"].exec_run(["date", "+%s"])
         assert abs(int(other.decode()) - time.time()) < 10
     finally:
         run(backend.clock("n2", 0.0))
-    assert run(backend.verify())["clock"] == {}
+    assert run(backend.verify()).clock == {}
 
 
 def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
@@ -234,7 +234,7 @@ def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
     run(backend.packet([("n1", "n2")], PacketRule(delay_ms=300)))
     run(backend.packet([("n1", "n3")], PacketRule(loss=0.5)))
     try:
-        assert run(backend.verify())["degraded"] == [["n1", "n2"], ["n1", "n3"]]
+        assert run(backend.verify()).degraded == [["n1", "n2"], ["n1", "n3"]]
         delayed = connects(backend, "n1", [n2] * 5)
         assert all(ok and t >= 0.28 for ok, t in delayed), delayed
         other = connects(backend, "n4", [n2] * 3)  # only the chosen link is slowed
@@ -244,7 +244,7 @@ def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
         assert 6 <= failed <= 34, failed
     finally:
         run(backend.packet([("n1", "n2"), ("n1", "n3")], PacketRule()))
-    assert run(backend.verify())["degraded"] == []
+    assert run(backend.verify()).degraded == []
     assert all(ok and t < 0.15 for ok, t in connects(backend, "n1", [n2, n3] * 3))
 
 

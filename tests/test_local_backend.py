@@ -38,16 +38,16 @@ def test_partition_cuts_exactly_the_grudge_links_and_heal_restores_them(tmp_path
                     if a != p:
                         assert await eventually(lambda a=a, p=p: hears(b, a, p)), f"{a} never heard {p}"
             v = await b.verify()
-            assert v["cut"] == [] and v["bypass"] == {} and v["proxies_alive"]
-            assert all(link["forwarded_bytes"] > 0 for link in v["links"].values())
+            assert v.cut == [] and v.details["bypass"] == {} and v.details["proxies_alive"]
+            assert all(link.forwarded_bytes > 0 for link in v.links.values())
 
             await b.partition({"n1": {"n2"}})  # n1 drops n2's messages: link n2 -> n1 cut
             await asyncio.sleep(1.5)
             assert not await hears(b, "n1", "n2", fresh_s=1.0)
             assert await hears(b, "n1", "n3") and await hears(b, "n2", "n1") and await hears(b, "n3", "n2")
             v = await b.verify()
-            assert v["cut"] == [["n2", "n1"]] and v["leaking"] == []
-            assert v["links"]["n2->n1"]["dropped_msgs"] > 0
+            assert v.cut == [["n2", "n1"]] and v.leaking == []
+            assert v.links["n2->n1"].counters["dropped_msgs"] > 0
 
             # A restarted sender opens fresh connections: they must be cut too.
             await b.kill("n2")
@@ -55,12 +55,12 @@ def test_partition_cuts_exactly_the_grudge_links_and_heal_restores_them(tmp_path
             assert await eventually(lambda: hears(b, "n3", "n2"))
             await asyncio.sleep(1.0)
             assert not await hears(b, "n1", "n2", fresh_s=1.5)
-            assert (await b.verify())["leaking"] == []
+            assert (await b.verify()).leaking == []
 
             await b.heal()
             assert await eventually(lambda: hears(b, "n1", "n2"))
             v = await b.verify()
-            assert v["cut"] == [] and v["degraded"] == [] and v["paused"] == [] and v["killed"] == []
+            assert v.cut == [] and v.degraded == [] and v.paused == [] and v.killed == []
         finally:
             await b.teardown()
 
@@ -77,13 +77,13 @@ def test_kill_restart_pause_and_clock_skew(tmp_path):
             port = b.client_address("n1")
             old = b.nodes["n1"].proc.pid
             await b.kill("n1")
-            assert gone(old) and (await b.verify())["killed"] == ["n1"]
+            assert gone(old) and (await b.verify()).killed == ["n1"]
             await b.start("n1")
             assert b.client_address("n1") == port and (data / "marker").read_text() == "kept"
             assert b.nodes["n1"].proc.pid != old
 
             await b.pause("n2")
-            assert proc_state(b.nodes["n2"].proc.pid) == "T" and (await b.verify())["paused"] == ["n2"]
+            assert proc_state(b.nodes["n2"].proc.pid) == "T" and (await b.verify()).paused == ["n2"]
             await asyncio.sleep(0.6)
             assert not await hears(b, "n1", "n2", fresh_s=0.5)
             await b.resume("n2")
@@ -96,7 +96,7 @@ def test_kill_restart_pause_and_clock_skew(tmp_path):
             assert abs(c["monotonic"] - mono0) < 2.0  # CLOCK_MONOTONIC is system-wide and untouched
             await asyncio.sleep(0.3)  # sleeps and asyncio keep working under libfaketime
             v = await b.verify()
-            assert v["clock"] == {"n1": 120.0} and v["faketime"]["n1"] is True
+            assert v.clock == {"n1": 120.0} and v.faketime["n1"] is True
             await b.clock("n1", -30.0)
             c = await ask(b, "n1", "clock")
             assert abs(c["time"] - time.time() + 30.0) < 2.0
@@ -105,7 +105,7 @@ def test_kill_restart_pause_and_clock_skew(tmp_path):
             await b.pause("n1")
             await b.heal()
             v = await b.verify()
-            assert v["killed"] == [] and v["paused"] == [] and v["clock"] == {}
+            assert v.killed == [] and v.paused == [] and v.clock == {}
             c = await ask(b, "n1", "clock")
             assert abs(c["time"] - time.time()) < 2.0
         finally:
@@ -125,18 +125,18 @@ def test_packet_loss_and_delay_on_one_link(tmp_path):
             await asyncio.sleep(1.0)
             assert not await hears(b, "n1", "n2", fresh_s=0.8) and await hears(b, "n2", "n1")
             v = await b.verify()
-            assert v["degraded"] == [["n2", "n1"]] and v["links"]["n2->n1"]["dropped_msgs"] > 0
+            assert v.degraded == [["n2", "n1"]] and v.links["n2->n1"].counters["dropped_msgs"] > 0
             await b.packet([("n2", "n1")], PacketRule(delay_ms=400, jitter_ms=50))
             await asyncio.sleep(1.0)
             # the stream flows again, each message about 0.4 s late
             heard0 = (await ask(b, "n1", "heard"))["n2"][0]
-            fwd0 = (await b.verify())["links"]["n2->n1"]["forwarded_msgs"]
+            fwd0 = (await b.verify()).links["n2->n1"].counters["forwarded_msgs"]
             assert await eventually(lambda: hears(b, "n1", "n2", fresh_s=1.0))
             await asyncio.sleep(0.5)
             assert (await ask(b, "n1", "heard"))["n2"][0] > heard0
-            assert (await b.verify())["links"]["n2->n1"]["forwarded_msgs"] > fwd0
+            assert (await b.verify()).links["n2->n1"].counters["forwarded_msgs"] > fwd0
             await b.heal()
-            assert (await b.verify())["degraded"] == []
+            assert (await b.verify()).degraded == []
         finally:
             await b.teardown()
 
@@ -185,12 +185,12 @@ def test_verify_spots_peer_traffic_that_bypasses_the_proxies(tmp_path):
         b = LocalBackend({})
         await b.setup(spec(tmp_path, 2))
         try:
-            assert (await b.verify())["bypass"] == {}
+            assert (await b.verify()).details["bypass"] == {}
             # A connection straight to n1's peer port, as a node ignoring its peer map would open.
             _, w = await asyncio.open_connection("127.0.0.1", b.nodes["n1"].config.peer_port)
             w.write(b'{"from": "n2", "seq": 1}\n')
             await w.drain()
-            assert (await b.verify())["bypass"] == {"n1": 1}
+            assert (await b.verify()).details["bypass"] == {"n1": 1}
             w.close()
         finally:
             await b.teardown()

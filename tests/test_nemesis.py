@@ -30,8 +30,8 @@ async def all_connected(b: LocalBackend) -> bool:
 
 async def clean(b: LocalBackend) -> None:
     v = await b.verify()
-    assert (v["cut"], v["degraded"], v["paused"], v["killed"], v["clock"]) == ([], [], [], [], {}), v
-    assert v["leaking"] == [] and v["bypass"] == {}
+    assert (v.cut, v.degraded, v.paused, v.killed, v.clock) == ([], [], [], [], {}), v
+    assert v.leaking == [] and v.details["bypass"] == {}
     assert await eventually(lambda: all_connected(b), 15)
 
 
@@ -49,24 +49,24 @@ def test_each_fault_takes_effect_and_stop_undoes_it(tmp_path):
                     assert details.get("verified", True) is True, (name, details)
                     v = await b.verify()
                     if name == "kill":
-                        assert v["killed"] == details["nodes"]
+                        assert v.killed == details["nodes"]
                     elif name == "pause":
-                        assert v["paused"] == details["nodes"]
+                        assert v.paused == details["nodes"]
                         assert all(proc_state(b.nodes[n].proc.pid) == "T" for n in details["nodes"])
                     elif name == "partition":
-                        assert v["cut"] and v["cut"] == sorted([s, d] for d, ss in details["grudge"].items()
+                        assert v.cut and v.cut == sorted([s, d] for d, ss in details["grudge"].items()
                                                                for s in ss)
                     elif name == "packet":
-                        assert sorted(v["degraded"]) == sorted(details["links"])
+                        assert sorted(v.degraded) == sorted(details["links"])
                     elif details["mode"] == "bump":
-                        assert v["clock"] == details["offsets_s"]
+                        assert v.clock == details["offsets_s"]
                         n = details["nodes"][0]
                         skew = (await ask(b, n, "clock"))["time"] - time.time()
                         assert abs(skew - details["offsets_s"][n]) < 2.0
                     await asyncio.sleep(0.3)
                     await fault.stop(ctx)
                     v = await b.verify()
-                    assert (v["cut"], v["degraded"], v["paused"], v["killed"], v["clock"]) == ([], [], [], [], {})
+                    assert (v.cut, v.degraded, v.paused, v.killed, v.clock) == ([], [], [], [], {})
             await clean(b)
         finally:
             await b.teardown()
@@ -198,7 +198,7 @@ def test_clock_strobe_flips_a_node_between_skewed_and_true_time(tmp_path):
                 await asyncio.sleep(details["period_s"] / 3)
             assert {"skewed", "true"} <= skews
             await clock.stop(ctx)
-            assert (await b.verify())["clock"] == {}
+            assert (await b.verify()).clock == {}
             assert abs((await ask(b, node, "clock"))["time"] - time.time()) < 1.0
         finally:
             await b.teardown()

@@ -142,21 +142,21 @@ def test_dropped_connection_is_reestablished_and_faults_verified(lab, tmp_path):
             b.conns["n2"].client.get_transport().close()
             await b.pause("n2")
             v = await b.verify()
-            assert v["paused"] == ["n2"]
+            assert v.paused == ["n2"]
             await b.partition({"n1": {"n3"}, "n3": {"n1"}})
             v = await b.verify()
-            assert sorted(map(tuple, v["cut"])) == [("n1", "n3"), ("n3", "n1")]
+            assert sorted(map(tuple, v.cut)) == [("n1", "n3"), ("n3", "n1")]
             await b.clock("n3", 30.0)
-            assert (await b.verify())["clock"] == {"n3": 30.0}
+            assert (await b.verify()).clock == {"n3": 30.0}
             # Delay without netem: the uploaded NFQUEUE daemon holds n1's packets to n2.
             await b.packet([("n1", "n2")], PacketRule(delay_ms=300))
-            assert (await b.verify())["degraded"] == [["n1", "n2"]]
+            assert (await b.verify()).degraded == [["n1", "n2"]]
             ip2 = b.conns["n2"].host.address
             probe = f"python3 -c \"import socket,time; t=time.time(); socket.create_connection(('{ip2}', 7101), 5); print(time.time()-t)\""
             assert float(b.conns["n1"].run(probe).strip()) >= 0.25
             await b.heal()
             v = await b.verify()
-            assert v["cut"] == [] and v["paused"] == [] and v["killed"] == [] and v["degraded"] == []
+            assert v.cut == [] and v.paused == [] and v.killed == [] and v.degraded == []
             # Healed: no connect waits for the 300 ms hold any more. The best of three connects, so a
             # loaded machine's scheduling hiccup on one sample is not read as a leftover delay (this
             # single-sample check failed in 1 of 3 flake-watch rounds at load 40: 0.203 s).

@@ -12,7 +12,7 @@ from ``finally`` blocks and signal handlers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 #: A grudge maps a node to the set of nodes whose messages it drops
@@ -41,6 +41,76 @@ class PacketRule:
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
     loss: float = 0.0  # probability in [0, 1]
+
+
+@dataclass
+class LinkMeasure:
+    """One directed link src -> dst as a backend that carries the traffic itself counts it."""
+
+    src: str
+    dst: str
+    cut: bool = False
+    forwarded_bytes: int = 0
+    dropped_bytes: int = 0
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
+    #: bytes forwarded since the link was cut (anything but 0 is a leak)
+    forwarded_since_cut: int = 0
+    #: the backend's other counters (messages, connections, ...), for the record
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Measurement:
+    """What a backend measured to be in effect right now (:meth:`Backend.verify`), never what it
+    remembers asking for: the nemesis checks each fault took effect against it.
+
+    A field left ``None`` is one this backend cannot measure; a fault checked against it is then
+    recorded as unverified instead of failing. Links are ``[src, dst]`` pairs, sorted.
+    """
+
+    #: directed links that carry nothing (partitions)
+    cut: list[list[str]] | None = None
+    #: cut links that forwarded bytes anyway, as "src->dst"
+    leaking: list[str] | None = None
+    #: directed links with loss or delay in effect
+    degraded: list[list[str]] | None = None
+    paused: list[str] | None = None
+    killed: list[str] | None = None
+    #: nodes gone without the harness killing them (lost control), one sentence each
+    lost: list[str] = field(default_factory=list)
+    #: wall-clock offsets from true time, seconds (nodes at 0 left out)
+    clock: dict[str, float] | None = None
+    #: per node: libfaketime is loaded into its process
+    faketime: dict[str, bool] = field(default_factory=dict)
+    #: per-link traffic counters, where the backend carries the traffic (leader probes use them)
+    links: dict[str, LinkMeasure] | None = None
+    #: per node: the fault filesystem's stats, where data dirs are served by it
+    disk: dict[str, Any] | None = None
+    #: what else this backend measured (container states, wall-clock skew, ...), for the record
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, report: Any) -> Measurement:
+        """A backend's report as a Measurement: itself, or (a plugin backend written against the
+        older dict report) the dict's known keys, the rest kept in ``details``."""
+        if isinstance(report, Measurement):
+            return report
+        if not isinstance(report, dict):
+            return cls()
+        known = {f.name for f in fields(cls)} - {"links", "details"}
+        m = cls(**{k: v for k, v in report.items() if k in known})
+        m.details = {k: v for k, v in report.items() if k not in known and k != "links"}
+        links = report.get("links")
+        if isinstance(links, dict):
+            m.links = {}
+            for name, v in links.items():
+                if isinstance(v, dict) and len(v.get("link") or ()) == 2:
+                    src, dst = v["link"]
+                    m.links[name] = LinkMeasure(src, dst, bool(v.get("cut")), int(v.get("forwarded_bytes", 0)),
+                                                int(v.get("dropped_bytes", 0)))
+        return m
 
 
 @runtime_checkable
@@ -80,7 +150,7 @@ class Backend(Protocol):
         """Set ``node``'s wall-clock offset from true time (monotonic clock untouched)."""
         ...
 
-    async def verify(self) -> dict[str, Any]:
+    async def verify(self) -> Measurement:
         """Report the faults actually in effect (blocked links, paused nodes, clock offsets),
         measured, not remembered, so the nemesis can check a fault took effect."""
         ...

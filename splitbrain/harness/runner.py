@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from splitbrain.backends.base import Backend, ClusterSpec
+from splitbrain.backends.base import Backend, ClusterSpec, Measurement
 from splitbrain.checkers.result import Result
 from splitbrain.errors import (
     EXIT_HARNESS,
@@ -436,8 +436,9 @@ class Run:
             v = await asyncio.wait_for(self.backend.verify(), CLUSTER_CHECK_TIMEOUT_S)
         except Exception as e:  # noqa: BLE001 - a backend that cannot even look has lost the cluster
             return [f"cannot verify the cluster after the run: {type(e).__name__}: {e}"]
-        lost = [f"node {n} is not running after the final heal" for n in v.get("killed", [])]
-        lost += [str(x) for x in v.get("lost", [])]
+        m = Measurement.of(v)
+        lost = [f"node {n} is not running after the final heal" for n in m.killed or []]
+        lost += [str(x) for x in m.lost]
         for why in lost:
             log.error("lost control: %s", why)
         return lost

@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
+from splitbrain.backends.base import Measurement
 from splitbrain.errors import HarnessError
 
 
@@ -147,15 +148,13 @@ async def pick_targets(ctx: NemesisContext) -> tuple[str, list[str]]:
 
 
 async def _outgoing_bytes(ctx: NemesisContext) -> dict[str, int] | None:
-    report = await ctx.backend.verify()
-    links = report.get("links") if isinstance(report, dict) else None
-    if not isinstance(links, dict):
+    links = Measurement.of(await ctx.backend.verify()).links
+    if not links:
         return None
     out: dict[str, int] = {}
     for v in links.values():
-        if isinstance(v, dict) and "link" in v and "forwarded_bytes" in v:
-            out[v["link"][0]] = out.get(v["link"][0], 0) + int(v["forwarded_bytes"])
-    return out or None
+        out[v.src] = out.get(v.src, 0) + v.forwarded_bytes
+    return out
 
 
 async def leaderish(ctx: NemesisContext, fallback: str, window_s: float = 0.3) -> tuple[str, str]:
@@ -188,9 +187,13 @@ async def leaderish(ctx: NemesisContext, fallback: str, window_s: float = 0.3) -
     return best, "busiest-sender"
 
 
+#: what :func:`measured` can be asked for: the fields of a Measurement
+MEASURED = frozenset(f.name for f in fields(Measurement))
+
+
 async def measured(ctx: NemesisContext, fault: str, key: str) -> Any:
-    """One key of ``backend.verify()``, or None when the backend does not measure it."""
-    report = await ctx.backend.verify()
-    if not isinstance(report, dict) or key not in report:
-        return None
-    return report[key]
+    """One field of ``backend.verify()`` (a :class:`Measurement` field name), or None when the
+    backend does not measure it."""
+    if key not in MEASURED:
+        raise ValueError(f"{fault}: {key!r} is not a measurement; one of {sorted(MEASURED)}")
+    return getattr(Measurement.of(await ctx.backend.verify()), key)

@@ -32,6 +32,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.backends.base import Measurement
 from splitbrain.backends.disk.mount import KERNEL_CACHE_S
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, minority
@@ -89,8 +90,8 @@ class DiskFault:
             details["dropped_bytes"] = sum(int(r["dropped_bytes"]) for r in reports)
             details["dropped_files"] = sum(int(r["dropped_files"]) for r in reports)
             details["undone_names"] = sum(int(r["undone_names"]) for r in reports)
-            verify = await ctx.backend.verify()
-            alive = set(targets) - set(verify.get("killed", targets))
+            killed = Measurement.of(await ctx.backend.verify()).killed
+            alive = set(targets) - set(targets if killed is None else killed)
             if alive:
                 raise FaultNotEffective(self.name, f"still running after the power loss: {sorted(alive)}", details)
             details["verified"] = True
@@ -121,7 +122,7 @@ class DiskFault:
                                         if s["failed_fsyncs"][seen.get(n, 0):]}
             details["unfired"] = sorted(n for n, s in stats.items() if s["armed_fsync_errors"])
             # Correct nodes stop on a failed fsync rather than trust unsynced data: restarted below.
-            details["stopped"] = sorted(set(targets) & set((await ctx.backend.verify()).get("killed", [])))
+            details["stopped"] = sorted(set(targets) & set(Measurement.of(await ctx.backend.verify()).killed or []))
         if variant in ("fsync-error", "slow-fsync"):
             for n in targets:
                 await backend.disk(n, {"cmd": "clear"})

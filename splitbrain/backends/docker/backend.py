@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from splitbrain.backends import bringup, faketime, nodesetup
-from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.base import ClusterSpec, Grudge, Measurement, PacketRule
 from splitbrain.backends.disk import container as dockerdisk
 from splitbrain.backends.disk.lazyjournal import NAME_RULES
 from splitbrain.backends.docker import owner
@@ -507,17 +507,19 @@ class DockerBackend:
                 list(self._pool.map(lambda n: self._disk_request(n, {"cmd": "clear"}), self._live()))
         await asyncio.to_thread(go)
 
-    async def verify(self) -> dict[str, Any]:
+    async def verify(self) -> Measurement:
         return await asyncio.to_thread(self._verify)
 
-    def _verify(self) -> dict[str, Any]:
+    def _verify(self) -> Measurement:
         import docker
 
         by_ip = {ip: n for n, ip in self.ips.items()}
-        out: dict[str, Any] = {"cut": [], "degraded": [], "paused": [], "killed": [], "clock": {}, "faketime": {},
-                               "delay_daemons": {}, "states": {}}
+        cut: list[list[str]] = []
+        degraded: list[list[str]] = []
+        out = Measurement(cut=cut, degraded=degraded, paused=[], killed=[], clock={},
+                          details={"delay_daemons": {}, "states": {}, "wall_skew_s": {}})
+        assert out.paused is not None and out.killed is not None and out.clock is not None
         running = []
-        out["lost"] = []
         for n in self.nodes:
             c = self.containers[n]
             try:
@@ -525,14 +527,14 @@ class DockerBackend:
             except docker.errors.NotFound:
                 raise HarnessError(f"container {c.name} of node {n} was removed under the run "
                                    "(someone else's `docker rm` or `splitbrain cleanup --all`?)") from None
-            out["states"][n] = c.status
+            out.details["states"][n] = c.status
             if c.status in ("exited", "dead") and n not in self._killed and n not in self._may_stop:
-                out["lost"].append(f"node {n}'s container {c.status} without the harness killing it "
+                out.lost.append(f"node {n}'s container {c.status} without the harness killing it "
                                    f"(exit code {c.attrs.get('State', {}).get('ExitCode')})")
             if c.status == "paused":
-                out["paused"].append(n)
+                out.paused.append(n)
             elif c.status != "running":
-                out["killed"].append(n)
+                out.killed.append(n)
             else:
                 running.append(n)
 
@@ -544,31 +546,30 @@ class DockerBackend:
                 m = _parse_probe(self._exec(n, _PROBE))
                 return n, m, (before + time.time()) / 2
 
-        out["wall_skew_s"] = {}
         measured = [r for r in self._pool.map(measure, running) if r[1]]
         running = [n for n, _, _ in measured]
         for n, m, host_now in measured:
-            out["cut"] += [[by_ip.get(ip, ip), n] for ip in m["drop_from"]]
-            out["degraded"] += [[n, by_ip.get(ip, ip)] for ip in {*m["loss_to"], *m["delay_to"]}]
-            out["delay_daemons"][n] = m["daemons"]
-            out["faketime"][n] = bool(m["faketime"])
+            cut += [[by_ip.get(ip, ip), n] for ip in m["drop_from"]]
+            degraded += [[n, by_ip.get(ip, ip)] for ip in {*m["loss_to"], *m["delay_to"]}]
+            out.details["delay_daemons"][n] = m["daemons"]
+            out.faketime[n] = bool(m["faketime"])
             offset = faketime.parse_offset(str(m["faketime"]))
             if offset:
-                out["clock"][n] = offset  # the file libfaketime reads, as read inside the container
+                out.clock[n] = offset  # the file libfaketime reads, as read inside the container
             if m["wall"] is not None:
-                out["wall_skew_s"][n] = round(m["wall"] - host_now, 3)  # time.time() there minus here
+                out.details["wall_skew_s"][n] = round(m["wall"] - host_now, 3)  # time.time() there minus here
         # A frozen or dead node cannot be measured; it gets its rules and clock the moment it runs
         # again (resume/start re-apply them) and meanwhile receives nothing at all.
         for n in self.nodes:
             if n in running:
                 continue
-            out["cut"] += [[s, n] for s in sorted(self._grudge.get(n, set()))]
-            out["degraded"] += [[n, d] for (s, d) in self._packet if s == n]
+            cut += [[s, n] for s in sorted(self._grudge.get(n, set()))]
+            degraded += [[n, d] for (s, d) in self._packet if s == n]
             if self._clock.get(n):
-                out["clock"][n] = self._clock[n]
-        out["unmeasured"] = [n for n in self.nodes if n not in running]
-        out["cut"].sort()
-        out["degraded"].sort()
+                out.clock[n] = self._clock[n]
+        out.details["unmeasured"] = [n for n in self.nodes if n not in running]
+        cut.sort()
+        degraded.sort()
         return out
 
 

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from splitbrain.backends import bringup, faketime, nodesetup
-from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.base import ClusterSpec, Grudge, LinkMeasure, Measurement, PacketRule
 from splitbrain.backends.disk import mount as diskmount
 from splitbrain.backends.disk.lazyjournal import NAME_RULES
 from splitbrain.backends.handles import LocalHandle
@@ -478,48 +478,40 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ verify and heal
 
-    async def verify(self) -> dict[str, Any]:
-        links: dict[str, Any] = {}
+    async def verify(self) -> Measurement:
+        links: dict[str, LinkMeasure] = {}
         bypass: dict[str, int] = {}
         if self._proxies is not None and self._proxies.alive() and self.links:
             links = await self._proxies.call(self._measure_links())
             bypass = await self._bypassing()
-        out: dict[str, Any] = {
-            "proxies_alive": bool(self._proxies and self._proxies.alive()),
-            "links": links,
-            "cut": sorted([*v["link"]] for v in links.values() if v["cut"]),
-            "leaking": sorted(k for k, v in links.items() if v["cut"] and v["forwarded_since_cut"] > 0),
-            "degraded": sorted([*v["link"]] for v in links.values()
-                               if v["loss"] or v["delay_ms"] or v["jitter_ms"]),
-            "bypass": bypass,
-            "paused": sorted(n.name for n in self.nodes.values() if n.alive() and n.proc is not None
-                             and proc_state(n.proc.pid) == "T"),
-            "killed": sorted(n.name for n in self.nodes.values() if not n.alive()),
-            "lost": self._lost_now(),
-            "clock": {},
-            "faketime": {},
-        }
         if self._source_proxies:
             # The cut set is what the proxies consult; the counters prove nothing crossed it.
-            out["cut"] = sorted([*k] for k in self._cut)
-            out["leaking"] = sorted(f"{a}->{d}" for (a, d), n in self._fwd_at_cut.items() if self._forwarded(a, d) > n)
-            # Same shape as the link proxies' counters, so leader probes work on these systems too.
-            out["links"] = {
-                f"{a}->{d}": {"link": [a, d], "cut": (a, d) in self._cut, "forwarded_bytes": self._forwarded(a, d),
-                              "dropped_bytes": sum(sp.dropped.get(a, 0) + sp.dropped.get(f"{a}->{d}", 0)
-                                                    for sp in self._source_proxies if sp.dst == d)}
-                for a in self.nodes for d in self.nodes if a != d
-            }
+            links = {f"{a}->{d}": LinkMeasure(a, d, (a, d) in self._cut, self._forwarded(a, d), sum(
+                sp.dropped.get(a, 0) + sp.dropped.get(f"{a}->{d}", 0) for sp in self._source_proxies if sp.dst == d))
+                for a in self.nodes for d in self.nodes if a != d}
+            cut = sorted([*k] for k in self._cut)
+            leaking = sorted(f"{a}->{d}" for (a, d), n in self._fwd_at_cut.items() if self._forwarded(a, d) > n)
+        else:
+            cut = sorted([v.src, v.dst] for v in links.values() if v.cut)
+            leaking = sorted(k for k, v in links.items() if v.cut and v.forwarded_since_cut > 0)
+        out = Measurement(
+            cut=cut, leaking=leaking, links=links,
+            degraded=sorted([v.src, v.dst] for v in links.values() if v.loss or v.delay_ms or v.jitter_ms),
+            paused=sorted(n.name for n in self.nodes.values() if n.alive() and n.proc is not None
+                          and proc_state(n.proc.pid) == "T"),
+            killed=sorted(n.name for n in self.nodes.values() if not n.alive()),
+            lost=self._lost_now(), clock={},
+            details={"proxies_alive": bool(self._proxies and self._proxies.alive()), "bypass": bypass})
         if self._mounts:
-            out["disk"] = {name: await self.disk(name, {"cmd": "stats"}) for name in sorted(self._mounts)
-                           if diskmount.mounted(self._mounts[name].mountpoint)}
+            out.disk = {name: await self.disk(name, {"cmd": "stats"}) for name in sorted(self._mounts)
+                        if diskmount.mounted(self._mounts[name].mountpoint)}
         if self._faketime_lib:
             for n in self.nodes.values():
                 off = faketime.read_offset(n.clock_file)
-                if off:
-                    out["clock"][n.name] = off
+                if off and out.clock is not None:
+                    out.clock[n.name] = off
                 if n.proc is not None and n.alive():
-                    out["faketime"][n.name] = self._faketime_loaded(n.proc.pid)
+                    out.faketime[n.name] = self._faketime_loaded(n.proc.pid)
         return out
 
     def _faketime_loaded(self, pid: int) -> bool:
@@ -533,12 +525,13 @@ class LocalBackend:
         self._note_unexpected()
         return list(self.lost)
 
-    async def _measure_links(self) -> dict[str, Any]:
+    async def _measure_links(self) -> dict[str, LinkMeasure]:
         return {
-            link.name: {"link": [link.src, link.dst], "cut": link.cut, "delay_ms": link.rule.delay_ms,
-                        "jitter_ms": link.rule.jitter_ms, "loss": link.rule.loss,
-                        "forwarded_since_cut": link.stats.forwarded_bytes - link.forwarded_at_cut if link.cut else 0,
-                        "live": link.live_connections(), **vars(link.stats)}
+            link.name: LinkMeasure(
+                link.src, link.dst, link.cut, link.stats.forwarded_bytes, link.stats.dropped_bytes,
+                link.rule.delay_ms, link.rule.jitter_ms, link.rule.loss,
+                link.stats.forwarded_bytes - link.forwarded_at_cut if link.cut else 0,
+                {**vars(link.stats), "live": link.live_connections()})
             for link in self.links.values()
         }
 

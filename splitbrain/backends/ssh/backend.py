@@ -30,7 +30,7 @@ from typing import Any
 import paramiko
 
 from splitbrain.backends import bringup, faketime, nodesetup, onnode
-from splitbrain.backends.base import ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.base import ClusterSpec, Grudge, Measurement, PacketRule
 from splitbrain.backends.handles import SshHandle
 from splitbrain.backends.linux import net as linuxnet
 from splitbrain.backends.ssh import remote
@@ -461,7 +461,7 @@ class SshBackend:
         await self._each(lambda n: self._run(n, faketime.write_command(f"{wd}/faketime", offset_s)), [node])
         self._clock[node] = offset_s
 
-    async def verify(self) -> dict[str, Any]:
+    async def verify(self) -> Measurement:
         """Measured state per host: iptables rules in our chains, process state, wall clock vs ours."""
 
         def probe(n: str) -> dict[str, Any]:
@@ -483,19 +483,15 @@ class SshBackend:
         paused = sorted(n for n, r in zip(names, results, strict=True) if r["state"] == "T")
         dead = sorted(n for n, r in zip(names, results, strict=True) if r["state"] in ("dead", "Z", "nopid"))
         clock = {n: faketime.parse_offset(r["faketime"]) or 0.0 for n, r in zip(names, results, strict=True)}
-        # The same keys as the other backends, so the nemesis can check its faults took effect.
-        return {
-            "cut": [list(x) for x in blocked],
-            "paused": paused,
-            "killed": dead,
-            "lost": [f"node {n} on {self.conns[n].host.address} is {'gone' if r['state'] != 'Z' else 'a zombie'} "
-                     "without the harness killing it" for n, r in zip(names, results, strict=True)
-                     if n in dead and n not in self._killed],
-            "clock": {n: off for n, off in clock.items() if off},
-            "degraded": sorted([n, by_addr.get(a, a)] for n, r in zip(names, results, strict=True)
-                               for a in r["degraded_to"]),
-            "hosts": dict(zip(names, results, strict=True)),
-        }
+        return Measurement(
+            cut=[list(x) for x in blocked], paused=paused, killed=dead,
+            lost=[f"node {n} on {self.conns[n].host.address} is {'gone' if r['state'] != 'Z' else 'a zombie'} "
+                  "without the harness killing it" for n, r in zip(names, results, strict=True)
+                  if n in dead and n not in self._killed],
+            clock={n: off for n, off in clock.items() if off},
+            degraded=sorted([n, by_addr.get(a, a)] for n, r in zip(names, results, strict=True)
+                            for a in r["degraded_to"]),
+            details={"hosts": dict(zip(names, results, strict=True))})
 
     async def heal(self) -> None:
         names = list(self.nodes)
