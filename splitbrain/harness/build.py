@@ -13,7 +13,7 @@ from typing import Any
 
 from splitbrain.errors import HarnessError, UsageError
 from splitbrain.registry import BACKENDS, FAULTS, SYSTEMS, WORKLOADS
-from splitbrain.systems.capabilities import Membership, SystemOpts, configure, traits_of
+from splitbrain.systems.capabilities import Membership, OwnWorkloads, SystemOpts, configure, traits_of
 
 #: backend options accepted as their own flags (collected into Test.backend_options)
 BACKEND_FLAGS = ("nodes_file", "ssh_user", "ssh_key", "known_hosts", "image")
@@ -100,7 +100,8 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
     if schedule is not None:
         nemesis, nodes, schedule = _replayed(schedule, nodes)
     workload = workload or (system.workloads[0] if system.workloads else "register")
-    if not hasattr(system, "workload_for") and workload not in WORKLOADS:
+    own = isinstance(system, OwnWorkloads)
+    if not own and workload not in WORKLOADS:
         raise UsageError(f"unknown workload {workload!r}; valid: {', '.join(WORKLOADS.names())}")
     if workload not in system.workloads:
         raise UsageError(f"system {system_name!r} cannot serve workload {workload!r}; "
@@ -143,7 +144,7 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
     try:
         node_names = [f"n{i}" for i in range(1, n + 1)]
         # a system with workloads of its own (Maelstrom's message shapes) makes them for its cluster
-        wl = system.workload_for(workload, node_names) if hasattr(system, "workload_for") else WORKLOADS.get(workload)
+        wl = system.workload_for(workload, node_names) if own else WORKLOADS.get(workload)
     except (ImportError, AttributeError) as e:
         raise HarnessError(f"workload {workload!r} is not available: {type(e).__name__}: {e}") from None
     try:

@@ -257,6 +257,17 @@ class LeaderProbe(Protocol):
 
 
 @runtime_checkable
+class OwnWorkloads(Protocol):
+    """A system that makes the workload for its cluster itself (Maelstrom's message shapes bind
+    node names into the ops) instead of taking one from the workload registry; its
+    ``workloads`` lists the names it accepts."""
+
+    def workload_for(self, name: str, nodes: list[str]) -> Any:
+        """The workload ``name`` for a cluster of ``nodes``."""
+        ...
+
+
+@runtime_checkable
 class ReadinessProbe(Protocol):
     """A system whose nodes accept connections before they serve (a JVM ensemble electing a
     leader, sentinels still discovering each other). The run waits, bounded, until every node

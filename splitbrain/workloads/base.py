@@ -12,7 +12,8 @@ object per workload). It says:
 * ``to_wire`` / ``from_wire`` -- how a request becomes a wire call
   ``(op, key, value)`` and how the wire response's ``value`` becomes the value
   recorded in the ``ok`` completion (the history keeps the *model's* op
-  shapes, see design.md "Op shapes per model");
+  shapes, the ones the checkers read: :mod:`splitbrain.checkers.models` for the
+  registers, :mod:`splitbrain.checkers.set`, :mod:`splitbrain.checkers.counter`, ...);
 * ``final_requests(rng)`` -- ops the harness runs once every fault is healed
   and the cluster has recovered (e.g. the set's final read); each is retried
   until it succeeds or the recovery deadline passes;

@@ -1,7 +1,7 @@
 """counter: clients increment a counter and read it; every read must be explainable.
 
 Jepsen's counter workload. The history records increments as ``add`` (the
-counter model's op, design.md); on the wire they are ``incr``. Increments are
+counter model's op, as :mod:`splitbrain.checkers.counter` reads it); on the wire they are ``incr``. Increments are
 small positive integers, as in Jepsen, so a read lower than what was already
 acknowledged (a lost or rolled-back increment) or higher than everything ever
 attempted (a double-applied one) is out of bounds. A final read after healing
