@@ -8,8 +8,7 @@ complete (their completion position is +inf): they may take effect at any
 point after their invocation.
 
 JSON values (elements, ids, keys) may be lists or objects, which Python cannot
-hash; :func:`freeze` turns them into hashable equivalents so they can be set
-members and dict keys, and :func:`thaw` turns them back for reports.
+hash: :mod:`splitbrain.checkers.values` freezes them for every checker.
 """
 
 from __future__ import annotations
@@ -23,25 +22,6 @@ from splitbrain.history import Call, History
 
 #: most anomalies of one kind a checker lists one by one (counts are always exact)
 MAX_ANOMALIES_PER_KIND = 100
-
-
-def freeze(v: Any) -> Any:
-    """A hashable stand-in for a JSON value (lists -> tuples, objects -> sorted item tuples)."""
-    if isinstance(v, list):
-        return ("__list__", *(freeze(x) for x in v))
-    if isinstance(v, dict):
-        return ("__dict__", *sorted((str(k), freeze(x)) for k, x in v.items()))
-    return v
-
-
-def thaw(v: Any) -> Any:
-    """Inverse of :func:`freeze`, for putting values back into JSON results."""
-    if isinstance(v, tuple) and v:
-        if v[0] == "__list__":
-            return [thaw(x) for x in v[1:]]
-        if v[0] == "__dict__":
-            return {k: thaw(x) for k, x in v[1:]}
-    return v
 
 
 def sort_key(v: Any) -> tuple[str, str]:

@@ -35,13 +35,13 @@ from splitbrain.checkers._common import (
     bad_shape,
     call_ops,
     client_calls,
-    freeze,
     inv_pos,
     is_int,
     ret_pos,
     sort_key,
 )
 from splitbrain.checkers.result import Anomaly, Result, Valid
+from splitbrain.checkers.values import freeze
 from splitbrain.history import Call, History
 
 ADD_FS = ("add", "incr")

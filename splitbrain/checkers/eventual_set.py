@@ -31,12 +31,11 @@ from splitbrain.checkers._common import (
     bad_shape,
     call_ops,
     client_calls,
-    freeze,
     inv_pos,
     sort_key,
-    thaw,
 )
 from splitbrain.checkers.result import Anomaly, Result, Valid
+from splitbrain.checkers.values import freeze, thaw
 from splitbrain.history import Call, History
 
 ADD_FS = ("add", "broadcast")

@@ -36,8 +36,9 @@ from splitbrain.checkers._partitions import Job, decide
 from splitbrain.checkers._search import Outcome, search
 from splitbrain.checkers._zones import ZoneOutcome, check_zones, qualifies, unwritten_read
 from splitbrain.checkers.memory import MemoryCap
-from splitbrain.checkers.models import UNKNOWN, Model, get_model, thaw
+from splitbrain.checkers.models import UNKNOWN, Model, get_model
 from splitbrain.checkers.result import Anomaly, Result, Valid
+from splitbrain.checkers.values import thaw
 from splitbrain.errors import BadInputError
 from splitbrain.history import Call, History
 

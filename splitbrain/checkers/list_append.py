@@ -36,11 +36,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checkers._common import bad_shape, call_ops, client_calls, freeze, thaw
+from splitbrain.checkers._common import bad_shape, call_ops, client_calls
 from splitbrain.checkers.consistency import Expectation, parse_expectation
 from splitbrain.checkers.result import Result
 from splitbrain.checkers.txn_check import Found, TxnView, judge
 from splitbrain.checkers.txn_graph import RW, WR, WW, TxnGraph
+from splitbrain.checkers.values import freeze, thaw
 from splitbrain.errors import BadInputError
 from splitbrain.history import Call, History
 

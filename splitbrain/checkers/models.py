@@ -36,6 +36,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.checkers.values import freeze, thaw
 from splitbrain.errors import UsageError
 from splitbrain.history import Call
 
@@ -51,22 +52,6 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 #: output of an etcd cas whose compare was observed to fail
 CAS_FAILED = "__cas_failed__"
-
-
-def freeze(v: Any) -> Any:
-    if isinstance(v, list):
-        return tuple(freeze(x) for x in v)
-    if isinstance(v, dict):
-        return ("__map__", *sorted((str(k), freeze(x)) for k, x in v.items()))
-    return v
-
-
-def thaw(v: Any) -> Any:
-    if isinstance(v, tuple):
-        if v and v[0] == "__map__":
-            return {k: thaw(x) for k, x in v[1:]}
-        return [thaw(x) for x in v]
-    return v
 
 
 @dataclass(frozen=True)

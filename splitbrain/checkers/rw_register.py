@@ -27,12 +27,13 @@ from typing import Any
 
 import networkx as nx
 
-from splitbrain.checkers._common import call_ops, client_calls, freeze, thaw
+from splitbrain.checkers._common import call_ops, client_calls
 from splitbrain.checkers.consistency import parse_expectation
 from splitbrain.checkers.list_append import Txn, lost_updates, parse_txn
 from splitbrain.checkers.result import Result
 from splitbrain.checkers.txn_check import Found, TxnView, judge
 from splitbrain.checkers.txn_graph import RW, WR, WW, TxnGraph
+from splitbrain.checkers.values import freeze, thaw
 from splitbrain.errors import BadInputError
 from splitbrain.history import History
 

@@ -33,14 +33,13 @@ from splitbrain.checkers._common import (
     MAX_ANOMALIES_PER_KIND,
     call_ops,
     client_calls,
-    freeze,
     inv_pos,
     ret_pos,
     sort_key,
-    thaw,
 )
 from splitbrain.checkers._common import bad_shape as _bad
 from splitbrain.checkers.result import Anomaly, Result, Valid
+from splitbrain.checkers.values import freeze, thaw
 from splitbrain.history import Call, History
 
 #: longest element list per key and kind kept in ``details``

@@ -22,11 +22,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.checkers._common import MAX_ANOMALIES_PER_KIND, call_ops, thaw
+from splitbrain.checkers._common import MAX_ANOMALIES_PER_KIND, call_ops
 from splitbrain.checkers.consistency import Expectation, boundary
 from splitbrain.checkers.result import Anomaly, Result, Valid
 from splitbrain.checkers.txn_cycles import CYCLE_TYPES, Step, components, search_component
 from splitbrain.checkers.txn_graph import PROCESS, REALTIME, TxnGraph, add_process, add_realtime, render_step
+from splitbrain.checkers.values import thaw
 from splitbrain.history import Call
 
 

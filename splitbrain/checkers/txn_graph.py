@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.checkers._common import thaw
+from splitbrain.checkers.values import thaw
 from splitbrain.history import Call
 
 WW, WR, RW, PROCESS, REALTIME = "ww", "wr", "rw", "process", "realtime"

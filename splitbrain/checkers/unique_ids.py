@@ -16,12 +16,11 @@ from splitbrain.checkers._common import (
     bad_shape,
     call_ops,
     client_calls,
-    freeze,
     is_int,
     sort_key,
-    thaw,
 )
 from splitbrain.checkers.result import Anomaly, Result, Valid
+from splitbrain.checkers.values import freeze, thaw
 from splitbrain.history import Call, History
 
 
