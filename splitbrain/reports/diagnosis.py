@@ -23,14 +23,14 @@ import bisect
 from typing import Any
 
 from splitbrain.harness.nodestates import NodeState
-from splitbrain.reports.rundata import Fault, RunData
+from splitbrain.reports.rundata import FaultWindow, RunData
 
 READS = ("read", "txn", "rwtxn")
 WRITES = ("write", "cas", "add", "incr", "append", "txn", "rwtxn")
 FOLLOW_S = 5.0
 
 
-def _involved(f: Fault, node: str) -> str | None:
+def _involved(f: FaultWindow, node: str) -> str | None:
     """How fault ``f`` touches ``node``: a phrase, or None."""
     t = f.targets
     if isinstance(t, dict):
@@ -151,12 +151,12 @@ def _last_heard(run: RunData, node: str, senders: list[str], t_ns: int) -> int |
     return best
 
 
-def _pick_fault(run: RunData, node: str, t: float, lost: bool = False) -> tuple[int, Fault, str | None, str] | None:
+def _pick_fault(run: RunData, node: str, t: float, lost: bool = False) -> tuple[int, FaultWindow, str | None, str] | None:
     """The fault to blame: (index, fault, how it touched ``node``, when). Active at ``t`` and touching
     the node first; for a *lost* acknowledged write, next a fault that hit the node after the ack
     (a power loss, a kill: what forgot it); then one that ended in the ``FOLLOW_S`` before; then
     any fault active at ``t``."""
-    def stop(f: Fault) -> float:
+    def stop(f: FaultWindow) -> float:
         return f.stop_s if f.stop_s is not None else run.end_s
 
     active = [(k, f) for k, f in enumerate(run.faults) if f.start_s <= t <= stop(f)]

@@ -27,7 +27,12 @@ _LOG_LINE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+([A-Za-z]+)?\s?(.*)$")
 
 
 @dataclass
-class Fault:
+class FaultWindow:
+    """One fault as the report draws it: from its start op to its stop op (open while unhealed).
+
+    Not :class:`splitbrain.nemesis.base.Fault` (a fault the nemesis can inject): this is one
+    injection of it, read back from the history."""
+
     kind: str
     start_s: float
     stop_s: float | None
@@ -43,7 +48,7 @@ class RunData:
     results: dict[str, Any] | None
     history: History
     calls: list[Call]
-    faults: list[Fault]
+    faults: list[FaultWindow]
     logs: dict[str, list[tuple[float | None, str, str]]]
     notes: list[str] = field(default_factory=list)
     #: the nemesis schedule (schedule.json): planned windows and what they resolved to; None if absent
@@ -113,19 +118,19 @@ def read_history(path: Path, notes: list[str]) -> History:
     return History(ops, source=str(path))
 
 
-def pair_faults(ops: list[Op]) -> list[Fault]:
+def pair_faults(ops: list[Op]) -> list[FaultWindow]:
     """Nemesis ops ``start-X``/``stop-X`` become intervals; anything else is an instant."""
     nem = [op for op in ops if op.process == NEMESIS]
     # a nemesis that logs invoke+info pairs: keep the completions only
     if any(op.type != "invoke" for op in nem):
         nem = [op for op in nem if op.type != "invoke"]
-    faults: list[Fault] = []
-    open_: dict[str, list[Fault]] = {}
+    faults: list[FaultWindow] = []
+    open_: dict[str, list[FaultWindow]] = {}
     for op in nem:
         f = str(op.f)
         t = op.time / 1e9
         if f.startswith("start-"):
-            flt = Fault(f[6:], t, None, op.index, None, op.value)
+            flt = FaultWindow(f[6:], t, None, op.index, None, op.value)
             faults.append(flt)
             open_.setdefault(flt.kind, []).append(flt)
         elif f.startswith("stop-"):
@@ -134,9 +139,9 @@ def pair_faults(ops: list[Op]) -> list[Fault]:
                 flt = pending.pop(0)
                 flt.stop_s, flt.stop_index = t, op.index
             else:
-                faults.append(Fault(f[5:], t, t, op.index, op.index, op.value))
+                faults.append(FaultWindow(f[5:], t, t, op.index, op.index, op.value))
         else:
-            faults.append(Fault(f, t, t, op.index, op.index, op.value))
+            faults.append(FaultWindow(f, t, t, op.index, op.index, op.value))
     return faults
 
 
