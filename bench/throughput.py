@@ -32,7 +32,8 @@ def harness_ops_per_s(seconds: float, clients: int, store: Path) -> tuple[float,
         "memkv", "register", "none", 1, "local", seconds, clients, 0, 1, None, str(store), None, 3.0, 5.0, {})
     run = Run(test, system, workload, backend_cls({}))
     outcome = asyncio.run(run.execute())
-    counts = outcome.results["counts"]
+    assert outcome.result is not None
+    counts = outcome.result.counts
     done = counts["ok"] + counts["fail"] + counts["info"]
     return done / seconds, counts
 

@@ -28,26 +28,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from splitbrain.harness.runjson import last_json_object
+from splitbrain.results import RunOutcome
 
 
-@dataclass
-class SplitbrainRun:
-    """The outcome of one run, as ``splitbrain run --json`` reports it."""
+@dataclass(kw_only=True)
+class SplitbrainRun(RunOutcome):
+    """The outcome of one run, as ``splitbrain run --json`` reports it, and the child's stderr."""
 
-    exit_code: int
-    valid: Any
-    run_dir: str | None
-    checkers: dict[str, Any] = field(default_factory=dict)
-    ops: int = 0
-    faults: int = 0
-    seed: int | None = None
     stderr: str = ""
 
     def explain(self) -> str:
@@ -122,11 +116,7 @@ def splitbrain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                 cmd += [_FLAGS[key], str(value)]
         limit = timeout_s or float(args.get("time_limit") or 60) * 3 + 120
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
-        data = last_json_object(proc.stdout)
-        return SplitbrainRun(
-            exit_code=proc.returncode, valid=data.get("valid", "unknown"), run_dir=data.get("run_dir"),
-            checkers=data.get("checkers", {}), ops=data.get("ops", 0), faults=data.get("faults", 0),
-            seed=data.get("seed"), stderr=proc.stderr,
-        )
+        outcome = RunOutcome.from_line(last_json_object(proc.stdout), proc.returncode)
+        return SplitbrainRun(**vars(outcome), stderr=proc.stderr)
 
     return run

@@ -88,10 +88,10 @@ def _run_with(system_cls: type, tmp_path: Path, time_limit: float) -> Any:
 def test_a_refused_change_is_recorded_not_failed(tmp_path: Path) -> None:
     outcome = _run_with(Refusing, tmp_path, 6)
     assert outcome.exit_code == 0, outcome.error
-    m = outcome.results["membership"]
+    m = outcome.result.sections["membership"]
     assert m["refused"] >= 1 and m["applied"] == 0 and m["final_differs"] is False
-    assert "lost_control" not in outcome.results
-    starts = [op["value"] for op in _history(outcome.run_dir) if op["f"] == "start-membership"]
+    assert "lost_control" not in outcome.result.sections
+    starts = [op["value"] for op in _history(Path(outcome.run_dir)) if op["f"] == "start-membership"]
     assert all(c["outcome"] == "refused" and "change-in-progress" in c["reason"]
                for s in starts for c in s["changes"].values())
 
@@ -102,9 +102,9 @@ def test_a_cluster_that_cannot_be_healed_to_full_membership_ends_255(tmp_path: P
     monkeypatch.setattr(fault, "HEAL_S", 3.0)
     outcome = _run_with(NeverReadds, tmp_path, 6)
     assert outcome.exit_code == 255
-    assert outcome.results["valid"] != True  # noqa: E712 - never valid, whatever the checkers saw
-    assert any("heal-membership" in e and "full membership" in e for e in outcome.results["lost_control"])
-    assert outcome.results["membership"]["final_differs"] is True
+    assert outcome.result.valid != True  # noqa: E712 - never valid, whatever the checkers saw
+    assert any("heal-membership" in e and "full membership" in e for e in outcome.result.sections["lost_control"])
+    assert outcome.result.sections["membership"]["final_differs"] is True
 
 
 @pytest.mark.parametrize("system, why", [("memkv", "no Membership capability"), ("paxos", "fixed acceptor set")])

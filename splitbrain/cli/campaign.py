@@ -18,8 +18,8 @@ import click
 from splitbrain.errors import EXIT_INTERRUPTED, UsageError, worst_exit
 from splitbrain.harness.campaign import (
     CampaignPlan,
+    CampaignRun,
     CampaignSpec,
-    RunOutcome,
     execute,
     github_annotations,
     load_toml,
@@ -41,7 +41,7 @@ class _CampaignCommand(click.Command):
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
-def _resume(directory: str, parallel: int | None, junit: str | None) -> tuple[CampaignPlan, list[RunOutcome]]:
+def _resume(directory: str, parallel: int | None, junit: str | None) -> tuple[CampaignPlan, list[CampaignRun]]:
     index = load_index(directory)
     known = {f.name for f in fields(CampaignSpec)}
     spec = CampaignSpec(**{k: v for k, v in index["spec"].items() if k in known})
@@ -52,7 +52,7 @@ def _resume(directory: str, parallel: int | None, junit: str | None) -> tuple[Ca
         raise UsageError(f"{directory}: its matrix no longer expands to campaign {index.get('campaign_id')} "
                          f"(now {p.id}): systems or workloads changed since")
     wanted = {r.name for r in p.runs}
-    done = [o for o in map(RunOutcome.from_json, index["runs"]) if o.spec.name in wanted]
+    done = [o for o in map(CampaignRun.from_json, index["runs"]) if o.spec.name in wanted]
     return p, done
 
 
@@ -112,7 +112,7 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
     _finish(p, campaign_dir(spec), [], as_json)
 
 
-def _finish(p: CampaignPlan, directory: Path, done: list[RunOutcome], as_json: bool) -> NoReturn:
+def _finish(p: CampaignPlan, directory: Path, done: list[CampaignRun], as_json: bool) -> NoReturn:
     """Run what is missing in ``directory`` (everything, on a fresh campaign), then write the verdict."""
     spec = p.spec
     if spec.parallel > 1 and spec.backend not in ("local", "ssh"):

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,6 +39,7 @@ from splitbrain.errors import (
     exit_for_valid,
     worst_exit,
 )
+from splitbrain.results import RunResult
 
 #: longest-prefix entries printed by --json (the last ones, next to where the search got stuck)
 MAX_PREFIX_SHOWN = 1000
@@ -97,13 +99,9 @@ def _check_dir(path: str, timeout_s: float | None, as_json: bool) -> int:
         return int(recheck_run(path, timeout_s=timeout_s))
     code = int(recheck_run(path, timeout_s=timeout_s, quiet=True))
     obj: dict[str, Any] = {"file": path, "model": "run", "valid": exit_valid(code)}
-    try:
-        with open(os.path.join(path, "results.json")) as fh:
-            results = json.load(fh)
-        obj.update(valid=results.get("valid"), ops=results.get("ops"),
-                   checkers={k: v.get("valid") for k, v in results.get("checkers", {}).items()})
-    except (OSError, ValueError, AttributeError):
-        pass
+    results = RunResult.read(Path(path))
+    if results is not None:
+        obj.update(valid=results.valid, ops=results.ops, checkers=results.checker_verdicts())
     obj["seconds"] = round(time.monotonic() - start, 4)
     click.echo(json.dumps(obj, default=str))
     return code

@@ -18,6 +18,7 @@ import click
 from splitbrain.harness.build import build_test, parse_backend_opts
 from splitbrain.harness.catalog import systems_info
 from splitbrain.registry import BACKENDS, BUILT_IN, FAULTS, SYSTEMS, WORKLOADS
+from splitbrain.results import RunResult
 from splitbrain.systems.capabilities import parse_system_opts
 
 
@@ -114,33 +115,30 @@ def run(system: str, workload: str | None, nemesis: str | None, nodes: int | Non
         be.check_nodes(list(test.nodes))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
     outcome = asyncio.run(r.execute())
-    res = outcome.results
+    result = outcome.result
+    assert result is not None and outcome.run_dir is not None  # a run that ran here has its verdict
     if as_json:
-        click.echo(json.dumps({
-            "run_dir": str(outcome.run_dir), "valid": res.get("valid"),
-            "checkers": {k: {"valid": v.get("valid")} for k, v in res.get("checkers", {}).items()},
-            "ops": res.get("ops", 0), "faults": res.get("faults", 0), "seed": test.seed,
-        }))
+        click.echo(json.dumps(outcome.to_line()))
     else:
-        print_summary(outcome.run_dir, res, test.command)
+        print_summary(Path(outcome.run_dir), result, test.command)
         if not test.nemesis:
             click.echo("nemesis: none -- no faults were injected; this run tested the system only without faults")
     sys.exit(outcome.exit_code)
 
 
-def print_summary(run_dir: Path, res: dict[str, Any], command: str) -> None:
-    for name, r in res.get("checkers", {}).items():
+def print_summary(run_dir: Path, res: RunResult, command: str) -> None:
+    for name, r in res.checkers.items():
         click.echo(f"  {name:<14} {json.dumps(r.get('valid')):<9} {r.get('summary', '')}")
-    c = res.get("counts", {})
-    click.echo(f"{res.get('ops', 0)} ops (ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}), "
-               f"{res.get('faults', 0)} faults, {res.get('duration_s', 0)} s")
-    if res.get("error"):
-        click.echo(f"error: {res['error']}")
-    for err in res.get("nemesis_errors", []):
+    c = res.counts
+    click.echo(f"{res.ops} ops (ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}), "
+               f"{res.faults} faults, {res.duration_s} s")
+    if res.error:
+        click.echo(f"error: {res.error}")
+    for err in res.nemesis_errors:
         click.echo(f"nemesis error: {err}")
-    for err in res.get("node_errors", []):
+    for err in res.node_errors:
         click.echo(f"node error: {err}")
-    click.echo(f"valid: {json.dumps(res.get('valid'))}")
+    click.echo(f"valid: {json.dumps(res.valid)}")
     click.echo(f"report: {run_dir / 'report.html'}")
     click.echo(f"re-run: {command}")
 

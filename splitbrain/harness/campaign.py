@@ -16,7 +16,6 @@ and on GitHub Actions ``::error`` annotations plus a Markdown summary in
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from splitbrain.harness.hostgroups import HostGroups, nodes_file_arg
 from splitbrain.harness.runjson import last_json_object
 from splitbrain.harness.shards import Shard, campaign_id, parse_shard, slice_runs
 from splitbrain.registry import WORKLOADS
+from splitbrain.results import RunOutcome, RunResult
 from splitbrain.systems.capabilities import SystemOpts, configure, parse_system_opts
 
 #: keys a campaign TOML file may set (flags use the same names)
@@ -93,15 +93,14 @@ class RunSpec:
         return f"{self.system}/{self.workload}/{self.nemesis}/seed={self.seed}{bug}"
 
 
-@dataclass
-class RunOutcome:
+@dataclass(kw_only=True)
+class CampaignRun(RunOutcome):
+    """One cell of the matrix as it ran: the run's outcome, which cell, how long, what broke."""
+
     spec: RunSpec
-    exit_code: int
-    valid: Any
-    run_dir: str | None
-    seconds: float
+    seconds: float = 0.0
+    #: one line naming what broke (an invalid run), for JUnit and annotations
     anomaly: str = ""
-    error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self.spec)
@@ -112,12 +111,13 @@ class RunOutcome:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> RunOutcome:
+    def from_json(cls, d: dict[str, Any]) -> CampaignRun:
         """Back from an index.json entry (resume, merge); a malformed entry is bad data (exit 65)."""
         try:
             spec = RunSpec(str(d["system"]), str(d["workload"]), str(d["nemesis"]), int(d["seed"]), d.get("bug"))
-            return cls(spec, int(d["exit_code"]), d.get("valid", "unknown"), d.get("run_dir"),
-                       float(d.get("seconds") or 0.0), str(d.get("anomaly") or ""), str(d.get("error") or ""))
+            return cls(exit_code=int(d["exit_code"]), valid=d.get("valid", "unknown"), run_dir=d.get("run_dir"),
+                       seed=spec.seed, error=str(d.get("error") or ""), spec=spec,
+                       seconds=float(d.get("seconds") or 0.0), anomaly=str(d.get("anomaly") or ""))
         except (KeyError, TypeError, ValueError) as e:
             raise BadInputError(f"malformed run entry in index.json: {e}") from None
 
@@ -226,7 +226,7 @@ def expand(spec: CampaignSpec) -> list[RunSpec]:
     return runs
 
 
-def run_one(spec: CampaignSpec, run: RunSpec, nodes_file: str | None = None) -> RunOutcome:
+def run_one(spec: CampaignSpec, run: RunSpec, nodes_file: str | None = None) -> CampaignRun:
     """One ``splitbrain run`` as a child process; its --json line is the whole interface."""
     cmd = [
         sys.executable, "-m", "splitbrain", "run", run.system, "--workload", run.workload,
@@ -252,15 +252,13 @@ def run_one(spec: CampaignSpec, run: RunSpec, nodes_file: str | None = None) -> 
     try:
         returncode, stdout, stderr = _run_child(cmd, env, timeout)
     except subprocess.TimeoutExpired:
-        return RunOutcome(run, EXIT_HARNESS, "unknown", None, time.monotonic() - start,
-                          error=f"run did not finish within {timeout:.0f} s")
+        return CampaignRun(exit_code=EXIT_HARNESS, seed=run.seed, spec=run, seconds=time.monotonic() - start,
+                           error=f"run did not finish within {timeout:.0f} s")
     seconds = time.monotonic() - start
-    result = last_json_object(stdout)
     err_lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    outcome = RunOutcome(
-        run, returncode, result.get("valid", "unknown"), result.get("run_dir"), seconds,
-        error="" if returncode in (0, 1, 2) else (err_lines[-1] if err_lines else f"exit {returncode}"),
-    )
+    error = "" if returncode in (0, 1, 2) else (err_lines[-1] if err_lines else f"exit {returncode}")
+    line = RunOutcome.from_line(last_json_object(stdout), returncode, error)
+    outcome = CampaignRun(**vars(line), spec=run, seconds=seconds)
     if outcome.valid is False and outcome.run_dir:
         outcome.anomaly = describe_anomaly(Path(outcome.run_dir))
     return outcome
@@ -302,12 +300,11 @@ def _stop_children() -> None:
 
 def describe_anomaly(run_dir: Path) -> str:
     """One line naming what broke, from the run's results.json (for JUnit and annotations)."""
-    try:
-        results = json.loads((run_dir / "results.json").read_text())
-    except (OSError, ValueError):
+    results = RunResult.read(run_dir)
+    if results is None:
         return "invalid (results.json unreadable)"
     parts = []
-    for name, res in (results.get("checkers") or {}).items():
+    for name, res in results.checkers.items():
         if not isinstance(res, dict) or res.get("valid") is not False:
             continue
         anomalies = res.get("anomalies") or []
@@ -319,7 +316,7 @@ def describe_anomaly(run_dir: Path) -> str:
     return "; ".join(parts) or "invalid"
 
 
-def github_annotations(outcomes: list[RunOutcome]) -> None:
+def github_annotations(outcomes: list[CampaignRun]) -> None:
     """On GitHub Actions: ::error lines and a Markdown table in the step summary."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return
@@ -347,15 +344,15 @@ def fleet_groups(spec: CampaignSpec, directory: Path) -> HostGroups | None:
     return HostGroups(nodes_file, spec.nodes, spec.parallel, directory / "hosts")
 
 
-def _run_on_hosts(spec: CampaignSpec, run: RunSpec, groups: HostGroups | None) -> RunOutcome:
+def _run_on_hosts(spec: CampaignSpec, run: RunSpec, groups: HostGroups | None) -> CampaignRun:
     if groups is None:
         return run_one(spec, run)
     with groups.lend() as nodes_file:
         return run_one(spec, run, nodes_file)
 
 
-def execute(p: CampaignPlan, todo: list[RunSpec], outcomes: list[RunOutcome], live: bool,
-            on_done: Any = None, directory: Path = Path(".")) -> list[RunOutcome]:
+def execute(p: CampaignPlan, todo: list[RunSpec], outcomes: list[CampaignRun], live: bool,
+            on_done: Any = None, directory: Path = Path(".")) -> list[CampaignRun]:
     """Run ``todo``, appending to ``outcomes`` (the runs already done, on a resume) as each ends.
 
     Ctrl-C: no new run starts, the runs in flight get one SIGTERM and stop cleanly; their

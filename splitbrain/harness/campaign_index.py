@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from splitbrain.errors import BadInputError, MissingInputError
 
 if TYPE_CHECKING:
-    from splitbrain.harness.campaign import CampaignPlan, CampaignSpec, RunOutcome
+    from splitbrain.harness.campaign import CampaignPlan, CampaignRun, CampaignSpec
 
 
 def campaign_dir(spec: CampaignSpec) -> Path:
@@ -47,7 +47,7 @@ def store_relative(run_dir: str | None, store: str) -> str | None:
     return None if rel.startswith("..") else Path(rel).as_posix()
 
 
-def write_index(directory: Path, p: CampaignPlan, outcomes: list[RunOutcome], exit_code: int,
+def write_index(directory: Path, p: CampaignPlan, outcomes: list[CampaignRun], exit_code: int,
                 extra: dict[str, Any] | None = None) -> Path:
     done = {o.spec.name for o in outcomes}
     index = {

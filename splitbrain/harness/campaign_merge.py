@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.errors import BadInputError, MissingInputError, UsageError, worst_exit
-from splitbrain.harness.campaign import CampaignPlan, CampaignSpec, RunOutcome
+from splitbrain.harness.campaign import CampaignPlan, CampaignRun, CampaignSpec
 from splitbrain.harness.campaign_index import campaign_dir, load_index, write_index
 from splitbrain.harness.shards import Shard, run_key
 
@@ -117,15 +117,15 @@ def _bring(src: Path, store: Path, rel: str) -> Path:
     raise UsageError(f"cannot place {src} under {store}")
 
 
-def merge_shards(shards: list[ShardResult], store: Path, name: str | None) -> tuple[Path, list[RunOutcome]]:
+def merge_shards(shards: list[ShardResult], store: Path, name: str | None) -> tuple[Path, list[CampaignRun]]:
     check_shards(shards)
-    outcomes: list[RunOutcome] = []
+    outcomes: list[CampaignRun] = []
     seen: dict[str, Path] = {}
     for s in sorted(shards, key=lambda s: s.shard.k):
         for run in s.index["runs"]:
             if not isinstance(run, dict):
                 raise BadInputError("malformed run entry", str(s.directory / "index.json"))
-            o = RunOutcome.from_json(run)
+            o = CampaignRun.from_json(run)
             if o.spec.name in seen:
                 raise UsageError(f"run {o.spec.name} is in two shards ({seen[o.spec.name]}, {s.directory})")
             seen[o.spec.name] = s.directory

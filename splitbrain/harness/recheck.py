@@ -18,9 +18,10 @@ from splitbrain.errors import BadInputError, HarnessError, UsageError, exit_for_
 from splitbrain.harness.config import Test
 from splitbrain.harness.report import write_report
 from splitbrain.harness.store import attach_log, detach_log
-from splitbrain.harness.verdict import check, summarize, write_results
+from splitbrain.harness.verdict import check, summarize
 from splitbrain.history import History, read_jsonl
 from splitbrain.registry import WORKLOADS
+from splitbrain.results import RunResult
 
 CHECK_TIMEOUT_S = 120.0
 
@@ -55,17 +56,14 @@ def recheck_run(run_dir: str | Path, timeout_s: float | None = None, quiet: bool
     finally:
         detach_log(handler)
     extra: dict[str, object] = {"rechecked": True}
-    try:
-        previous = json.loads((run_dir / "results.json").read_text())
-        for key in ("interrupted", "error"):
-            if key in previous:
-                extra[key] = previous[key]
-    except (OSError, ValueError):
-        pass
+    previous = RunResult.read(run_dir)
+    for key in ("interrupted", "error"):
+        if previous is not None and key in previous.sections:
+            extra[key] = previous.sections[key]
     results = summarize(history, verdicts, test.seed, extra)
-    code = exit_for_valid(results["valid"])
-    results["exit_code"] = code
-    write_results(run_dir, results)
+    code = exit_for_valid(results.valid)
+    results.sections["exit_code"] = code
+    results.save(run_dir)
     handler = attach_log(run_dir)
     try:
         write_report(run_dir)
@@ -74,5 +72,5 @@ def recheck_run(run_dir: str | Path, timeout_s: float | None = None, quiet: bool
     if not quiet:
         for name, r in verdicts.items():
             print(f"  {name:<14} {json.dumps(r.valid):<9} {r.summary}", flush=True)
-        print(f"{run_dir}: valid: {json.dumps(results['valid'])} ({results['ops']} ops, {results['faults']} faults)", flush=True)
+        print(f"{run_dir}: valid: {json.dumps(results.valid)} ({results.ops} ops, {results.faults} faults)", flush=True)
     return code

@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from splitbrain.results import RunResult
+
 log = logging.getLogger("splitbrain.harness")
 
 MAX_ROWS = 20000
@@ -41,7 +43,8 @@ def _load(path: Path) -> Any:
 def minimal_report(run_dir: Path, note: str = "") -> Path:
     e = html.escape
     test = _load(run_dir / "test.json") or {}
-    results = _load(run_dir / "results.json") or {}
+    verdict = RunResult.read(run_dir)
+    results = verdict.to_json() if verdict is not None else {}
     rows: list[str] = []
     try:
         with open(run_dir / "history.jsonl", encoding="utf-8", errors="replace") as fh:

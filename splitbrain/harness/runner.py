@@ -24,7 +24,6 @@ import contextlib
 import logging
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -52,8 +51,9 @@ from splitbrain.harness.store import (
     make_run_dir,
     update_latest,
 )
-from splitbrain.harness.verdict import check, summarize, write_results
+from splitbrain.harness.verdict import check, summarize
 from splitbrain.history import HistoryWriter
+from splitbrain.results import RunOutcome
 from splitbrain.systems.base import System
 from splitbrain.systems.capabilities import Documented, LeaderProbe, Membership, traits_of, wait_serving
 from splitbrain.workloads.base import Workload
@@ -70,14 +70,6 @@ FINAL_RETRY_S = 0.5
 FINAL_TRIES_PER_NODE = 2  # a final read that fails on a node is tried there once more
 #: how long a system with a readiness probe may take, after its ports open, to serve
 READY_TIMEOUT_S = 180.0
-
-
-@dataclass
-class RunOutcome:
-    run_dir: Path
-    exit_code: int
-    results: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 class Run:
@@ -523,22 +515,21 @@ class Run:
                 error = "lost control of the run: " + "; ".join(lost)
                 extra["error"] = error
         if setup_failed is not None:
-            results = summarize(history, {}, self.test.seed, extra)
-            write_results(self.run_dir, results)
+            summarize(history, {}, self.test.seed, extra).save(self.run_dir)
             write_report(self.run_dir)
             raise setup_failed
         completed = sum(1 for op in history.ops if op.is_client and op.type != "invoke")
         verdicts = self._check(history, timeout) if completed or not self.interrupted else {}
         results = summarize(history, verdicts, self.test.seed, extra)
-        if error and results["valid"] is True:
-            results["valid"] = "unknown"  # whatever the checkers saw, the harness cannot vouch for it
+        if error and results.valid is True:
+            results.valid = "unknown"  # whatever the checkers saw, the harness cannot vouch for it
         if error:
             code = EXIT_HARNESS
         elif self.interrupted and completed == 0:
             code = EXIT_INTERRUPTED
         else:
-            code = exit_for_valid(results["valid"])
-        results["exit_code"] = code
-        write_results(self.run_dir, results)
+            code = exit_for_valid(results.valid)
+        results.sections["exit_code"] = code
+        results.save(self.run_dir)
         write_report(self.run_dir)
-        return RunOutcome(self.run_dir, code, results, error)
+        return RunOutcome.of(self.run_dir, code, results, error)

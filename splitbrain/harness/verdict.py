@@ -1,4 +1,4 @@
-"""Judge a history: run the workload's checkers, merge, write ``results.json``.
+"""Judge a history: run the workload's checkers, merge them into the run's ``results.json``.
 
 Shared by the run loop and by ``splitbrain check RUN_DIR`` so a stored run is
 judged exactly as it was when it ran. A checker that raises, or cannot be
@@ -12,16 +12,15 @@ kernel's out-of-memory killer.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from splitbrain.checkers.memory import MemoryCap, MemoryCapReached
 from splitbrain.checkers.result import Result, merge_valid
 from splitbrain.history import History
 from splitbrain.registry import CHECKERS
+from splitbrain.results import RunResult
 from splitbrain.workloads.base import CheckerSpec
 
 log = logging.getLogger("splitbrain.harness")
@@ -83,30 +82,17 @@ def check(history: History, specs: list[CheckerSpec], timeout_s: float,
     return results
 
 
-def summarize(history: History, results: dict[str, Result], seed: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``results.json`` object (see the run-directory contract)."""
+def summarize(history: History, results: dict[str, Result], seed: int,
+              extra: dict[str, Any] | None = None) -> RunResult:
+    """The run's ``results.json`` (:class:`~splitbrain.results.RunResult`) from its history and checkers."""
     client = [op for op in history.ops if op.is_client]
-    ops = sum(1 for op in client if op.type == "invoke")
-    faults = sum(1 for op in history.ops if not op.is_client and op.f.startswith("start"))
     times = [op.time for op in history.ops]
-    valid = merge_valid([r.valid for r in results.values()]) if results else "unknown"
-    counts = {t: sum(1 for op in client if op.type == t) for t in ("ok", "fail", "info")}
-    out: dict[str, Any] = {
-        "valid": valid,
-        "checkers": {name: r.to_json() for name, r in results.items()},
-        "ops": ops,
-        "faults": faults,
-        "seed": seed,
-        "duration_s": round(max(times) / 1e9, 3) if times else 0.0,  # history time 0 is the test's start
-        "counts": counts,
-    }
-    out.update(extra or {})
-    return out
-
-
-def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
-    path = run_dir / "results.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return RunResult(
+        valid=merge_valid([r.valid for r in results.values()]) if results else "unknown",
+        checkers={name: r.to_json() for name, r in results.items()},
+        ops=sum(1 for op in client if op.type == "invoke"),
+        faults=sum(1 for op in history.ops if not op.is_client and op.f.startswith("start")),
+        seed=seed,
+        duration_s=round(max(times) / 1e9, 3) if times else 0.0,  # history time 0 is the test's start
+        counts={t: sum(1 for op in client if op.type == t) for t in ("ok", "fail", "info")},
+        sections=dict(extra or {}))

@@ -17,6 +17,7 @@ from typing import Any
 
 from splitbrain.harness.runjson import last_json_object
 from splitbrain.history import NEMESIS
+from splitbrain.results import RunResult
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ class RunSpec:
 
 
 @dataclass
-class RunResult:
+class HuntRun:
+    """One search or replay run of a hunt, and what it showed: when the first anomaly came, which
+    faults troubled the clients."""
+
     spec: RunSpec
     exit_code: int
     run_dir: Path | None
@@ -63,14 +67,14 @@ class RunResult:
         return self.exit_code == 1
 
 
-def execute(spec: RunSpec) -> RunResult:
+def execute(spec: RunSpec) -> HuntRun:
     """Run it to the end (a Ctrl-C reaches the child too: it heals and reports, then this returns)."""
     start = time.monotonic()
     cmd = [sys.executable, "-m", "splitbrain", *spec.argv()[1:], "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False)
     out = last_json_object(proc.stdout)
     run_dir = Path(out["run_dir"]) if isinstance(out.get("run_dir"), str) else None
-    res = RunResult(spec, proc.returncode, run_dir, time.monotonic() - start, out.get("valid"))
+    res = HuntRun(spec, proc.returncode, run_dir, time.monotonic() - start, out.get("valid"))
     if run_dir is not None:
         res.anomaly_s, res.trouble = read_run(run_dir)
     if proc.returncode not in (0, 1, 2) and run_dir is None:
@@ -87,13 +91,15 @@ def _env() -> dict[str, str]:
 
 def read_run(run_dir: Path) -> tuple[float | None, dict[str, int]]:
     """(first anomaly's time, trouble per fault kind) from a stored run; (None, {}) if unreadable."""
+    results = RunResult.read(run_dir)
     try:
-        results = json.loads((run_dir / "results.json").read_text())
         ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
     except (OSError, ValueError):
         return None, {}
+    if results is None:
+        return None, {}
     named: set[int] = set()
-    for res in (results.get("checkers") or {}).values():
+    for res in results.checkers.values():
         for a in (res or {}).get("anomalies") or []:
             named.update(i for i in a.get("ops") or [] if isinstance(i, int))
     times = [op["time"] / 1e9 for op in ops if op.get("index") in named and isinstance(op.get("time"), int)]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.hunt import shrink
-from splitbrain.hunt.runs import RunResult, RunSpec, execute
+from splitbrain.hunt.runs import HuntRun, RunSpec, execute
 from splitbrain.nemesis.plan import Schedule
 
 #: a candidate is kept when it fails in at least this many of REPLAYS replays
@@ -47,7 +47,7 @@ class Hunt:
     #: progress lines
     say: Callable[[str], None] = print
     started: float = field(default_factory=time.monotonic)
-    runs: list[RunResult] = field(default_factory=list)
+    runs: list[HuntRun] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -58,7 +58,7 @@ class Hunt:
     def left_s(self) -> float:
         return self.budget_s - (time.monotonic() - self.started)
 
-    def _run(self, spec: RunSpec, what: str) -> RunResult:
+    def _run(self, spec: RunSpec, what: str) -> HuntRun:
         try:
             res = execute(spec)
         except KeyboardInterrupt:
@@ -72,7 +72,7 @@ class Hunt:
 
     # ------------------------------------------------------------------ search
 
-    def search(self) -> RunResult | None:
+    def search(self) -> HuntRun | None:
         rng = random.Random(f"{self.seed}/hunt")
         n = 0
         while self.left_s() > 0 and (self.max_runs is None or n < self.max_runs):
@@ -112,7 +112,7 @@ class Hunt:
 
     # ------------------------------------------------------------------ shrink
 
-    def replay(self, base: RunSpec, cand: shrink.Candidate, path: Path, what: str) -> tuple[int, int, RunResult | None]:
+    def replay(self, base: RunSpec, cand: shrink.Candidate, path: Path, what: str) -> tuple[int, int, HuntRun | None]:
         """Replay ``cand`` up to 5 times; (failures, replays, a failing run). Stops once decided."""
         cand.schedule({"from": "hunt", "shrinking": base.seed}).save(path)
         fails, runs, failing = 0, 0, None
@@ -133,7 +133,7 @@ class Hunt:
                        workload=base.workload, concurrency=cand.concurrency, clients_per_key=cand.clients_per_key,
                        schedule=str(path))
 
-    def shrink(self, found: RunResult) -> Minimal:
+    def shrink(self, found: HuntRun) -> Minimal:
         assert found.run_dir is not None
         sched = Schedule.load(found.run_dir / "schedule.json")
         test = json.loads((found.run_dir / "test.json").read_text())
@@ -145,7 +145,7 @@ class Hunt:
         work = self.store / "hunt-candidates"
         work.mkdir(parents=True, exist_ok=True)
         best_fails, best_runs = 1, 1
-        best_run: RunResult | None = found
+        best_run: HuntRun | None = found
         tried = 0
 
         def attempt(cand: shrink.Candidate, what: str) -> bool:
@@ -194,7 +194,7 @@ class Minimal:
     candidate: shrink.Candidate
     fails: int
     replays: int
-    run: RunResult | None
+    run: HuntRun | None
     tried: int
 
 

@@ -20,6 +20,7 @@ from splitbrain.harness.messages import MessageRecord, read_messages
 from splitbrain.harness.nodestates import FILE as STATES_FILE
 from splitbrain.harness.nodestates import NodeState, read_states
 from splitbrain.history import NEMESIS, Call, History, Op, loads_line, op_from_json
+from splitbrain.results import RunResult
 
 #: log lines kept per node (the newest ones): a report must stay openable
 MAX_LOG_LINES = 20000
@@ -198,9 +199,15 @@ def load_run(run_dir: Path) -> RunData:
     if not isinstance(test, dict):
         notes.append("test.json is not an object")
         test = {}
-    results = _load_json(run_dir / "results.json", notes, "the verdict (results.json)")
-    if results is not None and not isinstance(results, dict):
-        results = None
+    try:
+        verdict: RunResult | None = RunResult.load(run_dir)
+    except MissingInputError:
+        notes.append("the verdict (results.json) is missing (results.json not found)")
+        verdict = None
+    except BadInputError as e:
+        notes.append(f"the verdict (results.json) is unreadable ({e})")
+        verdict = None
+    results = verdict.to_json() if verdict is not None else None
     if results is None:
         notes.append("no verdict: the run ended before it was checked (re-check it with `splitbrain check RUN_DIR`)")
     else:

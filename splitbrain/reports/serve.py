@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from splitbrain.errors import UsageError
+from splitbrain.results import RunResult
 
 _HERE = Path(__file__).parent
 _BAD_RAW = re.compile(r"\.\.|%2e|%2f|%5c|%00|\\", re.IGNORECASE)
@@ -52,9 +53,8 @@ def find_runs(store: Path) -> list[dict[str, Any]]:
             if not (d / "test.json").exists() and not (d / "history.jsonl").exists():
                 continue
             test = _load(d / "test.json") or {}
-            results = _load(d / "results.json")
+            results = RunResult.read(d)
             test = test if isinstance(test, dict) else {}
-            results = results if isinstance(results, dict) else None
             nemesis = test.get("nemesis")
             runs.append({
                 "path": d.relative_to(store).as_posix(),
@@ -64,8 +64,8 @@ def find_runs(store: Path) -> list[dict[str, Any]]:
                 "workload": str(test.get("workload", "")),
                 "nemesis": ", ".join(map(str, nemesis)) if isinstance(nemesis, list) else str(nemesis or ""),
                 "seed": str(test.get("seed", "")),
-                "verdict": _verdict(results.get("valid") if results else None),
-                "ops": results.get("ops", "") if results else "",
+                "verdict": _verdict(results.valid if results else None),
+                "ops": results.ops if results else "",
             })
     runs.sort(key=lambda r: (float(r["when"]) if isinstance(r["when"], (int, float)) else 0.0, r["stamp"]),
               reverse=True)
