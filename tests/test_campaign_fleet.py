@@ -15,19 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _helpers import needs_docker
 
-docker = pytest.importorskip("docker")
-
-
-def _engine() -> bool:
-    try:
-        docker.from_env(timeout=10).ping()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-pytestmark = [pytest.mark.skipif(not _engine(), reason="no Docker engine reachable"), pytest.mark.timeout(600)]
+pytestmark = [needs_docker, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _helpers import needs_docker
 from lazyfs_mount import lazyfs
 
 from splitbrain.backends.disk import mount as diskmount
@@ -216,19 +217,9 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
     asyncio.run(go())
 
 
-def _docker_engine() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=10).ping()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(not _docker_engine(), reason="no Docker engine reachable")
+@needs_docker
 def test_docker_power_loss_catches_no_fsync_and_containers_get_only_fuse_and_sys_admin(tmp_path):
     """lazyfs inside each container: the seeded bug is caught, correct raft stays valid, the containers
     had /dev/fuse and SYS_ADMIN (besides iptables' NET_ADMIN) and no privileged mode, and nothing stays."""

@@ -18,21 +18,14 @@ import uuid
 from typing import Any
 
 import pytest
+from _helpers import needs_docker
 
 from splitbrain.backends.base import ClusterSpec, PacketRule
 
 docker = pytest.importorskip("docker")
 
 
-def _engine() -> bool:
-    try:
-        docker.from_env(timeout=10).ping()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-pytestmark = [pytest.mark.skipif(not _engine(), reason="no Docker engine reachable"), pytest.mark.timeout(300)]
+pytestmark = [needs_docker, pytest.mark.timeout(300)]
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 SYSTEM = "raft" if os.path.exists(os.path.join(os.path.dirname(__file__), "..", "splitbrain", "systems", "raft",

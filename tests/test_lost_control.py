@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import docker_engine
 
 from splitbrain.backends import faketime
 
@@ -68,18 +69,7 @@ def test_local_node_killed_by_someone_else_ends_255_never_valid(tmp_path: Path) 
     assert "lost control" in results["error"]
 
 
-def _docker() -> Any:
-    try:
-        import docker
-
-        c = docker.from_env()
-        c.ping()
-        return c
-    except Exception:  # noqa: BLE001
-        return None
-
-
-DOCKER = _docker()
+DOCKER = docker_engine()
 
 
 @pytest.mark.docker

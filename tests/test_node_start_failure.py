@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import docker_engine, needs_docker
 
 from splitbrain.backends.base import ClusterSpec
 from splitbrain.errors import NodeStartError
@@ -75,19 +76,7 @@ def test_local_node_that_fails_to_start_says_why(tmp_path: Path, case: str, argv
     assert not any(n.alive() for n in b.nodes.values())
 
 
-def _docker() -> Any:
-    try:
-        import docker
-
-        c = docker.from_env()
-        c.ping()
-        return c
-    except Exception:  # noqa: BLE001
-        return None
-
-
-DOCKER = _docker()
-needs_docker = pytest.mark.skipif(DOCKER is None, reason="no Docker engine running")
+DOCKER = docker_engine()
 
 
 @needs_docker

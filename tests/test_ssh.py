@@ -10,21 +10,10 @@ import sys
 import uuid
 
 import pytest
+from _helpers import docker_engine, needs_docker
 
-docker = pytest.importorskip("docker")
-
-
-def _engine():
-    try:
-        c = docker.from_env()
-        c.ping()
-        return c
-    except Exception:  # noqa: BLE001
-        return None
-
-
-ENGINE = _engine()
-pytestmark = [pytest.mark.docker, pytest.mark.skipif(ENGINE is None, reason="no Docker engine running")]
+ENGINE = docker_engine()
+pytestmark = [pytest.mark.docker, needs_docker]
 
 
 LAB_DIR: list[str] = []  # this module's lab (its own containers: other labs on the engine are not ours)

@@ -1,0 +1,30 @@
+"""Helpers several test modules share (imported as ``from _helpers import ...``).
+
+A Docker engine is the one real dependency many end-to-end tests need and skip
+without; asking for it once per session (it can take seconds on a loaded
+machine) and in one place keeps their skip conditions the same.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+
+@functools.cache
+def docker_engine() -> Any | None:
+    """A pinged Docker SDK client, or None when no engine answers (the test then skips)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+        return client
+    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+        return None
+
+
+#: skip a test (or, as ``pytestmark``, a module) when no Docker engine answers
+needs_docker = pytest.mark.skipif(docker_engine() is None, reason="no Docker engine reachable")
