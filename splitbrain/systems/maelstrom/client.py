@@ -53,18 +53,10 @@ class MaelstromClient:
     async def _read_loop(self) -> None:
         assert self._reader is not None
         try:
-            while True:
-                raw = await self._reader.readline()
-                if not raw:
-                    break
-                try:
-                    env = json.loads(raw)
-                    msg = env["m"]
-                except (ValueError, KeyError, TypeError):
-                    continue
+            async for uid, msg in p.envelopes(self._reader):
                 body = msg.get("body") or {}
                 if self.session is not None:
-                    self.session.event(p.trace("recv", str(env.get("u")), time.monotonic_ns(), msg, "client"))
+                    self.session.event(p.trace("recv", str(uid), time.monotonic_ns(), msg, "client"))
                 irt = body.get("in_reply_to")
                 fut = self._waiting.pop(irt, None) if isinstance(irt, int) else None
                 if fut is None:

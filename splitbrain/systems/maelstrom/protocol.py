@@ -22,7 +22,9 @@ uniquely for the message log (``messages.jsonl``), ``t`` is its send time.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 #: code -> (name, definite)
@@ -87,6 +89,21 @@ def check_message(obj: Any) -> str | None:
 
 def envelope(uid: str, t_ns: int, msg: dict[str, Any]) -> bytes:
     return (json.dumps({"u": uid, "t": t_ns, "m": msg}, separators=(",", ":")) + "\n").encode()
+
+
+async def envelopes(reader: asyncio.StreamReader) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """(envelope id ``u``, message) for each envelope read until the stream ends. A line torn
+    by a fault on the link (not JSON, no message) is skipped, as a lost message."""
+    while True:
+        raw = await reader.readline()
+        if not raw:
+            return
+        try:
+            env = json.loads(raw)
+            msg = env["m"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        yield env.get("u"), msg
 
 
 def line(obj: dict[str, Any]) -> bytes:

@@ -305,16 +305,8 @@ class Shim:
 
     async def on_peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                raw = await reader.readline()
-                if not raw:
-                    break
-                try:
-                    env = json.loads(raw)
-                    msg = env["m"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line torn by a fault on the link
-                self.deliver(str(env.get("u")), msg, "node")
+            async for uid, msg in p.envelopes(reader):
+                self.deliver(str(uid), msg, "node")
         except (ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -337,19 +329,10 @@ class Shim:
                 await self.attach_service(writer)
             else:
                 return
-            while True:
-                raw = await reader.readline()
-                if not raw:
-                    break
-                try:
-                    env = json.loads(raw)
-                    msg = env["m"]
-                    uid = str(env["u"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if p.check_message(msg) is None:
+            async for uid, msg in p.envelopes(reader):
+                if uid is not None and p.check_message(msg) is None:
                     msg["dest"] = self.name
-                    self.deliver(uid, msg, "client" if role == "client" else "service")
+                    self.deliver(str(uid), msg, "client" if role == "client" else "service")
         except (ConnectionError, ValueError, asyncio.IncompleteReadError, AttributeError):
             pass
         finally:
