@@ -311,10 +311,23 @@ def loads_line(text: str) -> Any:
         return json.loads(text)
 
 
-def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[int], None] | None = None
-               ) -> Iterator[Op]:
+@dataclass
+class Skipped:
+    """What a lenient read passed over (``lenient=`` of :func:`iter_jsonl` / :func:`read_jsonl`)."""
+
+    #: line numbers of malformed lines skipped
+    lines: list[int] = field(default_factory=list)
+    #: the torn last line dropped (the writer was cut short), if any
+    torn_last: int | None = None
+
+
+def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[int], None] | None = None,
+               lenient: Skipped | None = None) -> Iterator[Op]:
     """Stream ops from JSON Lines. A torn final line (no newline, bad JSON) is dropped with a warning.
 
+    Strict (the checkers' reading): any other malformed line is bad input (exit 65). Lenient (the
+    report's: it renders whatever a crashed run left), malformed lines are skipped and recorded
+    in ``lenient``, as is the torn last line, without a warning.
     ``on_progress(ops_read)`` is called every 65,536 ops (a memory cap checks there).
     """
     from splitbrain.errors import BadInputError
@@ -326,18 +339,33 @@ def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[
         if not raw:
             break
         lineno += 1
+        torn = not raw.endswith("\n")  # only the last line can lack its newline
         try:
             obj = loads_line(raw)
         except (json.JSONDecodeError, RecursionError) as e:
             if not raw.strip():
                 continue
-            is_last = not raw.endswith("\n") and stream.read(1) == ""
-            if is_last:
-                warnings.warn(f"{path or '<stream>'}:{lineno}: dropping torn last line", stacklevel=2)
+            if torn:
+                if lenient is None:
+                    warnings.warn(f"{path or '<stream>'}:{lineno}: dropping torn last line", stacklevel=2)
+                else:
+                    lenient.torn_last = lineno
                 break
+            if lenient is not None:
+                lenient.lines.append(lineno)
+                continue
             msg = e.msg if isinstance(e, json.JSONDecodeError) else "nesting too deep"
             raise BadInputError(f"not valid JSON ({msg})", path, lineno) from None
-        op = op_from_json(obj, path, lineno)
+        try:
+            op = op_from_json(obj, path, lineno)
+        except (BadInputError, RecursionError):
+            if lenient is None:
+                raise
+            if torn:
+                lenient.torn_last = lineno
+            else:
+                lenient.lines.append(lineno)
+            continue
         if op.index < 0:
             op.index = count
         count += 1
@@ -346,14 +374,19 @@ def iter_jsonl(stream: IO[str], path: str | None = None, on_progress: Callable[[
         yield op
 
 
-def read_jsonl(path: str | os.PathLike[str], on_progress: Callable[[int], None] | None = None) -> History:
-    """Read a ``history.jsonl`` file into a :class:`History` (structure validated by :meth:`History.calls`)."""
+def read_jsonl(path: str | os.PathLike[str], on_progress: Callable[[int], None] | None = None,
+               lenient: Skipped | None = None) -> History:
+    """Read a ``history.jsonl`` file into a :class:`History` (structure validated by :meth:`History.calls`).
+
+    With ``lenient`` (see :func:`iter_jsonl`), undecodable bytes are replaced and only ``\\n`` ends
+    a line (U+2028 inside a value does not), as a report reading any run's leftovers needs."""
     from splitbrain.errors import BadInputError, MissingInputError
 
     p = os.fspath(path)
     try:
-        with open(p, encoding="utf-8", errors="strict", newline="") as fh:
-            ops = list(iter_jsonl(fh, p, on_progress))
+        with open(p, encoding="utf-8", errors="strict" if lenient is None else "replace",
+                  newline="" if lenient is None else "\n") as fh:
+            ops = list(iter_jsonl(fh, p, on_progress, lenient))
     except UnicodeDecodeError as e:
         raise BadInputError(f"not UTF-8 text (byte {e.start})", p) from None
     except FileNotFoundError:

@@ -19,7 +19,7 @@ from splitbrain.errors import BadInputError, MissingInputError, UsageError
 from splitbrain.harness.messages import MessageRecord, read_messages
 from splitbrain.harness.nodestates import FILE as STATES_FILE
 from splitbrain.harness.nodestates import NodeState, read_states
-from splitbrain.history import NEMESIS, Call, History, Op, loads_line, op_from_json
+from splitbrain.history import NEMESIS, Call, History, Op, Skipped, read_jsonl
 from splitbrain.results import RunResult
 
 #: log lines kept per node (the newest ones): a report must stay openable
@@ -88,35 +88,18 @@ def _load_json(path: Path, notes: list[str], what: str) -> Any:
 
 
 def read_history(path: Path, notes: list[str]) -> History:
-    """The history, streamed line by line (a million-op history is never held as text)."""
-    ops: list[Op] = []
+    """The history, read leniently (a report renders what a crashed run left; the notes say what
+    was passed over), streamed line by line (a million-op history is never held as text)."""
     if not path.exists():
         notes.append("no history recorded (history.jsonl not found)")
-        return History(ops, source=str(path))
-    bad: list[int] = []
-    lineno = 0
-    ended = True
-    with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
-        for text in fh:
-            lineno += 1
-            ended = text.endswith("\n")
-            text = text.rstrip("\n")  # only "\n" ends a line: U+2028 in a value does not
-            if not text.strip():
-                continue
-            try:
-                op = op_from_json(loads_line(text), str(path), lineno)
-            except (ValueError, RecursionError, BadInputError):
-                bad.append(lineno)
-                continue
-            if op.index < 0:
-                op.index = len(ops)
-            ops.append(op)
-    if bad and bad[-1] == lineno and not ended:
-        notes.append(f"the history's last line is torn (line {lineno} dropped): the run was cut short")
-        bad.pop()
-    if bad:
-        notes.append(f"{len(bad)} malformed history line(s) skipped")
-    return History(ops, source=str(path))
+        return History([], source=str(path))
+    skipped = Skipped()
+    history = read_jsonl(path, lenient=skipped)
+    if skipped.torn_last is not None:
+        notes.append(f"the history's last line is torn (line {skipped.torn_last} dropped): the run was cut short")
+    if skipped.lines:
+        notes.append(f"{len(skipped.lines)} malformed history line(s) skipped")
+    return history
 
 
 def pair_faults(ops: list[Op]) -> list[FaultWindow]:
