@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=10)
     args = ap.parse_args()
     from splitbrain.backends.docker.lab import lab_down, lab_up
-    from splitbrain.backends.ssh.backend import Connection
+    from splitbrain.backends.ssh.connection import Connection
     from splitbrain.backends.ssh.hosts import load_nodes_file
 
     d = tempfile.mkdtemp()

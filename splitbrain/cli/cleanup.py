@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import click
 
-from splitbrain.backends.docker.backend import remove_labelled
 from splitbrain.backends.docker.images import docker_client
+from splitbrain.backends.docker.owner import remove_labelled
 
 
 @click.command()

@@ -45,7 +45,7 @@ from splitbrain.errors import HarnessError, NodeStartError, UsageError
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.capabilities import traits_of
 
-LABEL = "splitbrain.run"
+LABEL = owner.RUN
 log = logging.getLogger(__name__)
 
 CLIENT_PORT = 7000
@@ -284,7 +284,7 @@ class DockerBackend:
             except Exception:  # noqa: BLE001 - teardown must go on
                 pass
             self._collect(name)
-        remove_labelled(self.client, self.run_id, live_too=True)  # our own run: we are its owner
+        owner.remove_labelled(self.client, self.run_id, live_too=True)  # our own run: we are its owner
         self._pool.shutdown(wait=False)
 
     def _collect(self, name: str) -> None:
@@ -599,53 +599,3 @@ def _record(run_dir: str, facts: dict[str, Any]) -> None:
     with open(os.path.join(run_dir, "backend.json"), "w") as fh:
         json.dump(facts, fh)
         fh.write("\n")
-
-
-def remove_labelled(client: Any, run_id: str | None = None, live_too: bool = False) -> dict[str, int]:
-    """Remove containers, networks and volumes labelled ``splitbrain.run`` (or ``=run_id``) whose
-    control node is gone (:mod:`splitbrain.backends.docker.owner`); ``live_too`` removes live runs' as well.
-    ``counts["spared"]`` is how many live runs were left alone."""
-    selector = f"{LABEL}={run_id}" if run_id else LABEL
-    counts = {"containers": 0, "networks": 0, "volumes": 0, "spared": 0}
-    containers = client.containers.list(all=True, filters={"label": selector})
-    networks = client.networks.list(filters={"label": selector})
-    volumes = client.volumes.list(filters={"label": selector})
-    owners: dict[str, str | None] = {}
-    for thing in (*containers, *networks, *volumes):
-        labels = _labels(thing)
-        rid = labels.get(LABEL, "")
-        if labels.get(owner.LABEL) or rid not in owners:
-            owners[rid] = labels.get(owner.LABEL) or owners.get(rid)
-    # Resources from before owner labels: gone if none of the run's containers still runs.
-    running = {_labels(c).get(LABEL, "") for c in containers if c.status in ("running", "paused", "restarting")}
-    live = {rid for rid, who in owners.items()
-            if not live_too and (owner.alive(who) if who else rid in running)}
-    counts["spared"] = len(live)
-
-    def doomed(thing: Any) -> bool:
-        return _labels(thing).get(LABEL, "") not in live
-
-    for c in filter(doomed, containers):
-        try:
-            c.remove(force=True, v=True)
-            counts["containers"] += 1
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-    for net in filter(doomed, networks):
-        try:
-            net.remove()
-            counts["networks"] += 1
-        except Exception:  # noqa: BLE001
-            pass
-    for vol in filter(doomed, volumes):
-        try:
-            vol.remove(force=True)
-            counts["volumes"] += 1
-        except Exception:  # noqa: BLE001
-            pass
-    return counts
-
-
-def _labels(thing: Any) -> dict[str, str]:
-    attrs = getattr(thing, "attrs", {}) or {}
-    return dict(attrs.get("Labels") or attrs.get("Config", {}).get("Labels") or {})
