@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,22 +16,11 @@ from typing import Any
 
 import pytest
 
+from splitbrain.backends.local.nodeproc import free_ports
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.wire import ClientConnection
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 class Cluster:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from splitbrain.backends.local.nodeproc import free_ports
 from splitbrain.systems.common import (
     AppendLog,
     GroupCommitLog,
@@ -117,21 +118,9 @@ def test_peer_messages_are_one_way_and_survive_late_listener():
     assert got["a"] == [{"type": "pong", "n": 1, "from": "b"}]
 
 
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    ports = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        ports.append(s.getsockname()[1])
-        s.close()
-    return ports
-
-
 def test_lossy_peer_net_drops_while_down_and_runs_async_handlers_as_tasks():
     async def main():
-        pa, pb = _free_ports(2)
+        pa, pb = free_ports(2)
         log = logging.getLogger("test")
         got: list[dict] = []
         release = asyncio.Event()
