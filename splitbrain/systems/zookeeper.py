@@ -339,7 +339,9 @@ class ZooKeeperSystem:
         if self.sync_reads:
             return ("ZooKeeper with reads=sync: every read is preceded by sync(), which makes the server "
                     "catch up with the leader first; with writes ordered by the leader (ZAB) and versioned "
-                    "compare-and-set, every operation is expected to be linearizable.")
+                    "compare-and-set, every operation is expected to be linearizable -- except across a leader "
+                    "change: sync() is not a quorum operation, so a deposed leader that has not yet noticed "
+                    "answers it from its old state (ZOOKEEPER-1675, open).")
         return ("ZooKeeper with reads=plain (the default): writes are linearizable (ordered by the leader, "
                 "ZAB), but a read is answered by the server the client is connected to, from its own copy: "
                 "ZooKeeper promises only sequential consistency for reads (Programmer's Guide, 'Consistency "
