@@ -1,7 +1,7 @@
 """Membership changes under test: seeded-bug detection over seeds, and what a change costs.
 
 usage: python bench/membership.py [--seeds 20] [--first-seed 1] [--time-limit 30] [--parallel 2]
-                                  [--plans ring-bug,ring,raft-bug,raft,ring-kill,raft-kill]
+                                  [--plans ring-bug,ring,raft-bug,raft,ring-kill,raft-kill,etcd,etcd-kill]
                                   [--store store/bench-membership]
 
 Every plan is ``splitbrain run SYSTEM --nemesis membership,partition`` (``-kill`` plans add
@@ -52,6 +52,8 @@ PLANS = {
     "raft": Plan("raft", "register", None),
     "ring-kill": Plan("ring", "sets", None, "membership,partition,kill"),
     "raft-kill": Plan("raft", "register", None, "membership,partition,kill"),
+    "etcd": Plan("etcd", "register", None),
+    "etcd-kill": Plan("etcd", "register", None, "membership,partition,kill"),
 }
 _HANDOVER = re.compile(r"handover for epoch (\d+): (\d+) records")
 

@@ -101,6 +101,14 @@ class Healing(Protocol):
     async def heal(self, ctx: NemesisContext) -> dict[str, Any]: ...
 
 
+def node_lock(ctx: NemesisContext, node: str) -> asyncio.Lock:
+    """One lock per node, shared by every fault that stops and starts processes (kill, pause,
+    membership's wipe), held across the act and its verification: two faults of different groups
+    must not restart a node the other just killed between the kill and its measurement."""
+    locks = ctx.state.setdefault("_node_locks", {})
+    return locks.setdefault(node, asyncio.Lock())
+
+
 def group_of(fault: Any) -> str:
     return str(getattr(fault, "group", None) or fault.name)
 

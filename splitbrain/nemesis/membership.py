@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from splitbrain.errors import UsageError
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, params_for, resolve_targets
+from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, node_lock, params_for, resolve_targets
 from splitbrain.systems.capabilities import Membership, MembershipChange, MembershipView, SystemTraits
 
 VIEW_TIMEOUT_S = 2.0
@@ -181,9 +181,10 @@ class MembershipFault:
         details["verified"] = True
         for t in removed:
             if rejoin == "wiped":
-                await wipe(ctx, t)
-                if not exits:
-                    await ctx.backend.start(t)  # runs as a newcomer, outside the cluster, until added
+                async with node_lock(ctx, t):  # a kill fault must not land between the wipe and the restart
+                    await wipe(ctx, t)
+                    if not exits:
+                        await ctx.backend.start(t)  # runs as a newcomer, outside the cluster, until added
         if exits:
             for t in targets:
                 if t not in removed:  # refused or not landed: the node is still a member, bring it back

@@ -13,6 +13,7 @@ before the fault counts as started.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from splitbrain.nemesis.base import (
     NemesisContext,
     draw_targets,
     measured,
+    node_lock,
     params_for,
     resolve_targets,
 )
@@ -46,10 +48,13 @@ class ProcessFault:
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
         mode, targets = await resolve_targets(ctx, params_for(self, ctx)["targets"])
         ctx.state[self.name] = targets
-        for node in targets:
-            await getattr(ctx.backend, self.apply)(node)
-        details: dict[str, Any] = {"nodes": targets, "mode": mode}
-        hit = await measured(ctx, self.name, self.measured_as)
+        async with contextlib.AsyncExitStack() as held:
+            for node in sorted(targets):  # a membership wipe must not restart them before the measurement
+                await held.enter_async_context(node_lock(ctx, node))
+            for node in targets:
+                await getattr(ctx.backend, self.apply)(node)
+            details: dict[str, Any] = {"nodes": targets, "mode": mode}
+            hit = await measured(ctx, self.name, self.measured_as)
         details["verified"] = hit is not None
         if hit is not None and not set(targets) <= set(hit):
             raise FaultNotEffective(self.name, f"{self.escaped}: {sorted(set(targets) - set(hit))}", details)
@@ -58,7 +63,8 @@ class ProcessFault:
     async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
         targets = ctx.state.pop(self.name, [])
         for node in targets:
-            await getattr(ctx.backend, self.undo)(node)
+            async with node_lock(ctx, node):
+                await getattr(ctx.backend, self.undo)(node)
         return {"nodes": targets}
 
 
