@@ -44,7 +44,7 @@ module; it is a complete example of a third-party system.
 
 from __future__ import annotations
 
-from splitbrain.backends.base import Backend, ClusterSpec, Grudge, PacketRule
+from splitbrain.backends.base import Backend, ClusterSpec, Grudge, LinkMeasure, Measurement, PacketRule
 from splitbrain.checkers.result import Anomaly, Checker, Result, Valid
 from splitbrain.errors import HarnessError, SplitbrainError, UsageError
 from splitbrain.history import NEMESIS, History, Op
@@ -80,7 +80,7 @@ __all__ = [
     # checkers and histories
     "Checker", "Result", "Anomaly", "Valid", "Op", "History", "NEMESIS",
     # backends
-    "Backend", "ClusterSpec", "Grudge", "PacketRule",
+    "Backend", "ClusterSpec", "Grudge", "LinkMeasure", "Measurement", "PacketRule",
     # errors (each maps to an exit code)
     "SplitbrainError", "UsageError", "HarnessError",
 ]
