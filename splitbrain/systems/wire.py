@@ -116,7 +116,42 @@ async def serve_clients(host: str, port: int, handler: Handler, node: str) -> as
     return await asyncio.start_server(on_conn, host, port, limit=MAX_LINE, reuse_address=True)
 
 
-class ClientConnection:
+class Pipelined:
+    """A client connection that pipelines requests: one reader task matches each answer to the
+    request waiting for it. What the wire client and the Maelstrom client share: the stream, the
+    waiting requests (failed at once when the connection is lost), and closing."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader_task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    def _fail_waiting(self, why: str) -> None:
+        """Every request still waiting fails with ConnectionError: its answer can no longer come."""
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(why))
+        self._waiting.clear()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+
+
+class ClientConnection(Pipelined):
     """An asyncio client for the protocol above, with pipelining and per-request timeouts.
 
     ``request`` returns the response dict. It raises ``TimeoutError`` when no answer
@@ -125,23 +160,14 @@ class ClientConnection:
     """
 
     def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        super().__init__(host, port)
         self._next_id = 0
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._reader_task: asyncio.Task[None] | None = None
 
     async def connect(self, timeout_s: float = 2.0) -> None:
         self._reader, self._writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port, limit=MAX_LINE), timeout_s
         )
         self._reader_task = asyncio.create_task(self._read_loop())
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
@@ -160,10 +186,7 @@ class ClientConnection:
         except (ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass
         finally:
-            for fut in self._waiting.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError("connection lost"))
-            self._waiting.clear()
+            self._fail_waiting("connection lost")
             if self._writer is not None:
                 self._writer.close()
 
@@ -182,13 +205,3 @@ class ClientConnection:
             return await asyncio.wait_for(fut, timeout_s)
         finally:
             self._waiting.pop(rid, None)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            try:
-                await self._writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-        if self._reader_task is not None:
-            self._reader_task.cancel()

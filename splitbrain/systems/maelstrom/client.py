@@ -22,21 +22,18 @@ import time
 from typing import Any
 
 from splitbrain.systems.maelstrom import protocol as p
+from splitbrain.systems.wire import Pipelined
 
 _client_ids = itertools.count(1)
 
 
-class MaelstromClient:
+class MaelstromClient(Pipelined):
     def __init__(self, host: str, port: int, session: Any = None) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.session = session
         self.id = f"c{next(_client_ids)}"
         self.node = "?"
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
         self._msg_ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
 
     async def _connect(self, timeout_s: float) -> None:
         reader, writer = await asyncio.wait_for(
@@ -70,13 +67,10 @@ class MaelstromClient:
         except (ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass
         finally:
-            for fut in self._waiting.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError("connection to the node lost"))
-            self._waiting.clear()
+            self._fail_waiting("connection to the node lost")
 
     async def invoke(self, op: str, key: Any, value: Any, timeout_s: float) -> dict[str, Any]:
-        if self._writer is None or self._writer.is_closing():
+        if not self.connected:
             await self._connect(timeout_s)
         assert self._writer is not None
         msg_id = next(self._msg_ids)
@@ -103,13 +97,3 @@ class MaelstromClient:
         if self.session is not None:
             self.session.protocol_error(f"node {self.node} answered {op!r} with type {typ!r}")
         return {"ok": False, "error": f"unexpected reply type {typ!r}", "definite": False, "node": self.node}
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            try:
-                await self._writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-        if self._reader_task is not None:
-            self._reader_task.cancel()
