@@ -64,11 +64,22 @@ class LinkStats:
 
 
 @dataclass(eq=False)
-class _Conn:
+class ProxiedConn:
+    """One TCP connection a proxy carries: the caller's side, the upstream side, the two pumps."""
+
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     tainted: bool = False  # bytes of a non-line stream were discarded: reset on heal
+    #: the calling node, where the proxy identifies it (a per-destination source proxy)
+    src: str | None = None
+
+    def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for w in (self.client, self.upstream):
+            if w is not None:
+                w.close()
 
 
 class LinkProxy:
@@ -88,7 +99,7 @@ class LinkProxy:
         #: where this link's messages are recorded (None: not recorded)
         self.tap: LinkTap | None = None
         self.port = 0
-        self._conns: set[_Conn] = set()
+        self._conns: set[ProxiedConn] = set()
         self._server: asyncio.AbstractServer | None = None
 
     @property
@@ -138,7 +149,7 @@ class LinkProxy:
     # ------------------------------------------------------------------ data path
 
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Conn(writer)
+        conn = ProxiedConn(writer)
         self._conns.add(conn)
         self.stats.connections += 1
         try:
@@ -167,7 +178,7 @@ class LinkProxy:
                 link.stats.dropped_bytes += len(data)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    link: LinkProxy | None, conn: _Conn) -> None:
+                    link: LinkProxy | None, conn: ProxiedConn) -> None:
         """Move one direction of one connection under ``link``'s rules (None: no rules)."""
         sender = _Sender(writer)
         buf = b""
@@ -229,12 +240,8 @@ class LinkProxy:
             return 0.0
         return max(0.0, r.delay_ms + self.rng.uniform(-r.jitter_ms, r.jitter_ms)) / 1000.0
 
-    def _close(self, conn: _Conn) -> None:
-        for t in conn.tasks:
-            t.cancel()
-        for w in (conn.client, conn.upstream):
-            if w is not None:
-                w.close()
+    def _close(self, conn: ProxiedConn) -> None:
+        conn.close()
         self._conns.discard(conn)
 
     def reset(self) -> None:

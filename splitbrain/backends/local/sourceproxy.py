@@ -25,7 +25,8 @@ import asyncio
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from splitbrain.backends.local.proxy import ProxiedConn
 
 
 def _hex_addr(port: int) -> str:
@@ -110,16 +111,6 @@ def owner_of_inode(inode: int, pids: dict[str, int]) -> str | None:
     return None
 
 
-@dataclass(eq=False)
-class _Conn:
-    src: str | None
-    client: asyncio.StreamWriter
-    upstream: asyncio.StreamWriter | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    #: bytes of this stream were discarded (a cut): it is broken mid-message, close it on heal
-    tainted: bool = False
-
-
 class SourceProxy:
     """One listening proxy in front of ``dst``'s peer port."""
 
@@ -135,7 +126,7 @@ class SourceProxy:
         self.port = 0
         self.forwarded: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
-        self._conns: set[_Conn] = set()
+        self._conns: set[ProxiedConn] = set()
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -162,7 +153,7 @@ class SourceProxy:
         return None
 
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Conn(None, writer)
+        conn = ProxiedConn(writer)
         self._conns.add(conn)
         try:
             await self._serve(conn, reader, writer)
@@ -171,7 +162,7 @@ class SourceProxy:
         finally:
             self._close(conn)
 
-    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, conn: ProxiedConn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         src = conn.src = await self._identify(peer[1]) if peer else None
         if self._blocked(src, self.dst):
@@ -197,7 +188,7 @@ class SourceProxy:
             self.dropped[key] = self.dropped.get(key, 0) + len(data)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    a: str | None, b: str | None, conn: _Conn) -> None:
+                    a: str | None, b: str | None, conn: ProxiedConn) -> None:
         key = f"{a}->{b}"
         try:
             while True:
@@ -221,12 +212,8 @@ class SourceProxy:
         except (ConnectionError, OSError):
             return
 
-    def _close(self, conn: _Conn) -> None:
-        for t in conn.tasks:
-            t.cancel()
-        for w in (conn.client, conn.upstream):
-            if w is not None:
-                w.close()
+    def _close(self, conn: ProxiedConn) -> None:
+        conn.close()
         self._conns.discard(conn)
 
     def reset(self, src: str | None = None, tainted_only: bool = False) -> None:
