@@ -252,7 +252,7 @@ def test_sigint_before_any_op_completed_exits_130_with_a_report(tmp_path):
 
 def test_sigkilled_control_node_takes_a_paused_node_with_it(tmp_path):
     """A SIGSTOPped node cannot act on anything; the kernel's parent-death SIGKILL must still end it."""
-    proc = _start(tmp_path, "memkv", "--nemesis", "pause", "--nemesis-interval", "0.2", "--time-limit", "60",
+    proc = _start(tmp_path, "memkv", "--nemesis", "pause", "--nemesis-interval", "3", "--time-limit", "60",
                   "--rate", "50", "--seed", "6")
     history = tmp_path / "store" / "latest" / "history.jsonl"
 
@@ -267,9 +267,14 @@ def test_sigkilled_control_node_takes_a_paused_node_with_it(tmp_path):
                 pass
         return out
 
+    paused: list[int] = []
+
+    def seen_paused() -> bool:
+        paused[:] = stopped()  # kept as seen: a second look could miss a pause that just ended
+        return bool(paused)
+
     try:
-        _wait_for(proc, lambda: bool(stopped()), "a node paused")
-        paused = stopped()
+        _wait_for(proc, seen_paused, "a node paused")
         proc.send_signal(signal.SIGKILL)  # at once: a pause lasts far longer than this gap
         proc.wait(timeout=30)
         run_dir = history.parent.resolve()

@@ -39,11 +39,13 @@ def big_register(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_low_cap_stops_reading_with_progress_and_bounds_the_peak(big_register: Path) -> None:
-    code, peak, obj = _check(big_register, "register", 120)
+    # 80 MB: well under what this history needs (~150 MB since the checker got leaner; at 120 MB a
+    # quick check could finish between two samples of the cap)
+    code, peak, obj = _check(big_register, "register", 80)
     assert code == 2 and obj["valid"] == "unknown", obj
-    assert "memory cap of 120 MB" in obj["summary"] and "--max-memory" in obj["summary"]
+    assert "memory cap of 80 MB" in obj["summary"] and "--max-memory" in obj["summary"]
     assert "ops read" in obj["summary"]
-    assert peak <= 120 + SLACK_MB, peak
+    assert peak <= 80 + SLACK_MB, peak
 
 
 @pytest.mark.slow

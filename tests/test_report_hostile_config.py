@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from report_runs import HOSTILE, stale_read_run
-from test_report_browser import Page, browser  # noqa: F401 - the fixture is used by name
+from test_report_browser import Page
 
 from splitbrain.reports.html import write_report
 
