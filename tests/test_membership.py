@@ -158,3 +158,25 @@ def test_etcd_members_are_removed_wiped_and_added_back_through_its_member_api(tm
     assert m["applied"] >= 2 and m["final_differs"] is False, m
     starts = [op["value"] for op in _history(Path(out["run_dir"])) if op["f"] == "start-membership"]
     assert all(s["rejoin"] == "wiped" for s in starts)
+
+
+def test_unreachable_targets_are_on_the_far_side_of_the_smallest_part() -> None:
+    """The ``unreachable`` mode reads the backend's measured cut links (a Measurement)."""
+    import random
+
+    from splitbrain.backends.base import Measurement
+    from splitbrain.nemesis.base import NemesisContext
+    from splitbrain.nemesis.grudges import complete
+
+    nodes = ["n1", "n2", "n3", "n4", "n5"]
+    grudge = complete([["n1", "n2"], ["n3", "n4", "n5"]])
+    cut = sorted([src, dst] for dst, srcs in grudge.items() for src in srcs)
+
+    class Measured:  # the backend seam's one method this mode calls
+        async def verify(self) -> Measurement:
+            return Measurement(cut=cut)
+
+    assert fault.components(nodes, {tuple(c) for c in cut}) == [["n1", "n2"], ["n3", "n4", "n5"]]
+    ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1))
+    how, targets = asyncio.run(fault.FAULT._targets(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
+    assert how == "unreachable-from:n1,n2" and len(targets) == 2 and set(targets) <= {"n3", "n4", "n5"}

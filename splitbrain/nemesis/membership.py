@@ -40,6 +40,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from splitbrain.backends.base import Measurement
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, node_lock, params_for, resolve_targets
 from splitbrain.systems.capabilities import Membership, MembershipChange, MembershipView, SystemTraits
@@ -136,8 +137,8 @@ class MembershipFault:
         if spec.get("select") != "unreachable":
             return await resolve_targets(ctx, spec)
         drawn = [str(n) for n in spec.get("nodes") or [] if n in ctx.nodes]
-        report = await ctx.backend.verify()
-        cut = {tuple(link) for link in (report.get("cut") or []) if isinstance(link, list | tuple)}
+        report = Measurement.of(await ctx.backend.verify())
+        cut = {tuple(link) for link in (report.cut or []) if isinstance(link, list | tuple)}
         parts = components(sorted(ctx.nodes), cut)
         if len(parts) < 2:
             return "unreachable:no-partition", drawn
