@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.backends.local.proxy import LinkProxy, ProxyThread  # noqa: E402
-from splitbrain.harness.messages import LinkTap  # noqa: E402
+from splitbrain.messages import LinkTap  # noqa: E402
 
 
 async def one_round(n: int, size: int, record: bool) -> tuple[float, LinkTap | None]:

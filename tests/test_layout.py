@@ -37,6 +37,16 @@ def test_checkers_import_nothing_above_them() -> None:
     assert bad == []
 
 
+def test_backends_import_nothing_that_drives_them() -> None:
+    """Backends start nodes and apply faults for the harness; they never reach up into it, the
+    nemesis that calls them, the report or the CLI (shared data types live at the top: history,
+    messages, results)."""
+    above = ("splitbrain.harness", "splitbrain.nemesis", "splitbrain.reports", "splitbrain.cli", "splitbrain.hunt")
+    bad = [f"{p.relative_to(PKG)}: {m}" for p in _modules("backends") for m, _ in _imports(p)
+           if m.startswith(above)]
+    assert bad == []
+
+
 def test_click_only_in_the_cli_package() -> None:
     bad = [str(p.relative_to(PKG)) for p in _modules() if not p.is_relative_to(PKG / "cli")
            for m, _ in _imports(p) if m == "click" or m.startswith("click.")]

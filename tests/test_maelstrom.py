@@ -22,8 +22,8 @@ import pytest
 from splitbrain.checkers.counter import check_counter
 from splitbrain.checkers.echo import check_echo
 from splitbrain.checkers.eventual_set import check_eventual_set
-from splitbrain.harness.messages import MessageLog, read_messages
 from splitbrain.history import History, Op
+from splitbrain.messages import MessageLog, read_messages
 from splitbrain.systems.maelstrom import protocol
 from splitbrain.systems.maelstrom.services import Services
 from splitbrain.systems.maelstrom.workloads import topology

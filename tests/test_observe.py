@@ -16,9 +16,9 @@ import pytest
 from splitbrain.backends.base import ClusterSpec, PacketRule
 from splitbrain.backends.local.backend import LocalBackend
 from splitbrain.backends.local.proxy import LinkProxy, ProxyThread
-from splitbrain.harness.messages import LinkTap, parse_head, read_messages
 from splitbrain.harness.nodestates import StatePoller, read_states
 from splitbrain.harness.observe import Observers
+from splitbrain.messages import LinkTap, parse_head, read_messages
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,8 +72,10 @@ def test_proxy_records_delivered_delayed_and_cut_messages():
                 await send(i)
             link.set_rule(PacketRule(delay_ms=100))
             await send(3)
+            deadline = time.monotonic() + 10
+            while len(got) < 4 and time.monotonic() < deadline:  # the rule holds until the line went through
+                await asyncio.sleep(0.01)
             link.set_rule(PacketRule())
-            await asyncio.sleep(0.2)
             await threads.call(_set_cut(link, True))
             for i in range(4, 6):
                 await send(i)

@@ -21,9 +21,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness.messages import LinkTap
 from splitbrain.harness.nodestates import FILE as STATES_FILE
 from splitbrain.harness.nodestates import StatePoller
+from splitbrain.messages import LinkTap
 
 log = logging.getLogger("splitbrain.harness")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.errors import BadInputError, MissingInputError, UsageError
-from splitbrain.harness.messages import MessageRecord, read_messages
 from splitbrain.harness.nodestates import FILE as STATES_FILE
 from splitbrain.harness.nodestates import NodeState, read_states
 from splitbrain.history import NEMESIS, Call, History, Op, Skipped, read_jsonl
+from splitbrain.messages import MessageRecord, read_messages
 from splitbrain.results import RunResult
 
 #: log lines kept per node (the newest ones): a report must stay openable

@@ -53,7 +53,7 @@ from splitbrain.backends.local.nodeproc import (
 )
 from splitbrain.backends.local.proxy import LinkProxy, ProxyThread, established
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
-from splitbrain.harness.messages import LinkTap
+from splitbrain.messages import LinkTap
 from splitbrain.systems.base import NodeConfig
 from splitbrain.systems.capabilities import WIPED_MARKER, traits_of
 

@@ -15,7 +15,7 @@ harness controls, network faults need no root and no iptables:
   probability p (a lost message). For other protocols (``line_protocol=False``)
   a lost segment breaks the connection instead, with probability p per chunk.
 
-With a :class:`~splitbrain.harness.messages.LinkTap` set (``tap``), each line a
+With a :class:`~splitbrain.messages.LinkTap` set (``tap``), each line a
 link forwards or drops is recorded: send = when the proxy read it, delivery =
 when it handed it to dst's socket (after its delay), or dropped by ``partition``
 or ``loss``. Raw (non-line) streams are not recorded: they have no messages.
@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from splitbrain.backends.base import PacketRule
 from splitbrain.errors import HarnessError
-from splitbrain.harness.messages import LinkTap
+from splitbrain.messages import LinkTap
 
 T = TypeVar("T")
 

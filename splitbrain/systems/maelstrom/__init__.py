@@ -6,7 +6,7 @@
 peer links, so partitions, packet faults, kills, pauses and clock skew act on
 real processes and real sockets. The harness plays Maelstrom's clients
 (:mod:`.client`), runs the services nodes call (:mod:`.services`), records every
-message (``messages.jsonl``, :mod:`splitbrain.harness.messages`) and checks the
+message (``messages.jsonl``, :mod:`splitbrain.messages`) and checks the
 history with splitbrain's checkers (:mod:`.workloads`).
 
 A killed node is restarted with a fresh ``init``, as a crashed server would be:

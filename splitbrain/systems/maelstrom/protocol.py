@@ -111,7 +111,7 @@ def line(obj: dict[str, Any]) -> bytes:
 
 
 def trace(event: str, uid: str, t_ns: int, msg: dict[str, Any], kind: str) -> dict[str, Any]:
-    """One message-log event as a shim reports it to the harness (see splitbrain.harness.messages)."""
+    """One message-log event as a shim reports it to the harness (see splitbrain.messages)."""
     body = msg.get("body") or {}
     return {"ev": event, "u": uid, "t": t_ns, "src": msg.get("src"), "dest": msg.get("dest"),
             "type": body.get("type"), "msg_id": body.get("msg_id"), "in_reply_to": body.get("in_reply_to"),

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness.messages import MessageLog
+from splitbrain.messages import MessageLog
 from splitbrain.systems.base import SessionContext
 from splitbrain.systems.maelstrom import protocol as p
 from splitbrain.systems.maelstrom.services import Services
