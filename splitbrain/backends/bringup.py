@@ -118,6 +118,29 @@ class Readiness:
         return not self.ready and self.gone is None
 
 
+class _Wait:
+    """One bounded wait's clock and verdicts, shared by the blocking and the event-loop wait."""
+
+    def __init__(self, timeout_s: float, interval_s: float) -> None:
+        self.start = time.monotonic()
+        self.deadline = self.start + timeout_s
+        self.interval_s = interval_s
+
+    def verdict(self, why: str | None, ok: bool) -> Readiness | None:
+        """Gone (``why``: asked before the probe, so a crashed node fails fast), ready (``ok``), out
+        of time, or None: wait on."""
+        if why is not None:
+            return Readiness(False, time.monotonic() - self.start, why)
+        if ok:
+            return Readiness(True, time.monotonic() - self.start)
+        if time.monotonic() >= self.deadline:
+            return Readiness(False, time.monotonic() - self.start)
+        return None
+
+    def pause_s(self) -> float:
+        return min(self.interval_s, max(0.0, self.deadline - time.monotonic()))
+
+
 def wait_ready(ready: Callable[[], bool], gone: Callable[[], str | None], timeout_s: float,
                interval_s: float = 0.2) -> Readiness:
     """Poll ``ready`` (the client port) and ``gone`` (the node exited) until ``timeout_s``.
@@ -125,33 +148,23 @@ def wait_ready(ready: Callable[[], bool], gone: Callable[[], str | None], timeou
     Blocking: for backends whose SDKs block (docker, paramiko), run it in a worker thread.
     ``gone`` is asked before each probe so a crashed node fails fast, not at the deadline.
     """
-    start = time.monotonic()
-    deadline = start + timeout_s
+    wait = _Wait(timeout_s, interval_s)
     while True:
         why = gone()
-        if why is not None:
-            return Readiness(False, time.monotonic() - start, why)
-        if ready():
-            return Readiness(True, time.monotonic() - start)
-        if time.monotonic() >= deadline:
-            return Readiness(False, time.monotonic() - start)
-        time.sleep(min(interval_s, max(0.0, deadline - time.monotonic())))
+        if (done := wait.verdict(why, why is None and ready())) is not None:
+            return done
+        time.sleep(wait.pause_s())
 
 
 async def wait_ready_async(ready: Callable[[], Awaitable[bool]], gone: Callable[[], str | None], timeout_s: float,
                            interval_s: float = 0.05) -> Readiness:
     """:func:`wait_ready` for the event loop (the local backend)."""
-    start = time.monotonic()
-    deadline = start + timeout_s
+    wait = _Wait(timeout_s, interval_s)
     while True:
         why = gone()
-        if why is not None:
-            return Readiness(False, time.monotonic() - start, why)
-        if await ready():
-            return Readiness(True, time.monotonic() - start)
-        if time.monotonic() >= deadline:
-            return Readiness(False, time.monotonic() - start)
-        await asyncio.sleep(min(interval_s, max(0.0, deadline - time.monotonic())))
+        if (done := wait.verdict(why, why is None and await ready())) is not None:
+            return done
+        await asyncio.sleep(wait.pause_s())
 
 
 async def port_open(host: str, port: int, timeout_s: float = 1.0) -> bool:

@@ -8,6 +8,7 @@ file is reported as ``file:line: what is wrong``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from splitbrain.errors import BadInputError, MissingInputError
@@ -51,6 +52,18 @@ def finish(ops: list[Op], lines: list[int], path: str) -> History:
     history = History(ops, source=path)
     setattr(history, "lines", lines)  # noqa: B010 - an optional attribute History does not declare
     return history
+
+
+def numbered_lines(path: str) -> Iterator[tuple[int, str, bool]]:
+    """The file's non-blank lines as ``(line number, text, torn)``: ``torn`` is true only for a last
+    line with no newline after it, which a reader may drop (with :func:`torn_warning`) if it does not
+    parse, since a writer killed mid-line leaves exactly that."""
+    text = read_text(path)
+    lines = text.split("\n")
+    torn_last = not text.endswith("\n")
+    for no, line in enumerate(lines, 1):
+        if line.strip():
+            yield no, line, torn_last and no == len(lines)
 
 
 def read_text(path: str) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 
 from splitbrain.errors import BadInputError
-from splitbrain.formats._common import finish, read_text, torn_warning
+from splitbrain.formats._common import finish, numbered_lines, torn_warning
 from splitbrain.history import History, Op
 
 _ETCD = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s+(.*?)\s*$")
@@ -62,14 +62,9 @@ def _etcd_value(typ: str, f: str, raw: str) -> tuple[object, str | None] | None:
 
 
 def read_porcupine_etcd(path: str) -> History:
-    text = read_text(path)
-    lines = text.split("\n")
-    torn_last = not text.endswith("\n")
     ops: list[Op] = []
     where: list[int] = []
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for no, line, torn in numbered_lines(path):
         m = _ETCD.match(line)
         parsed = None
         if m:
@@ -77,7 +72,7 @@ def read_porcupine_etcd(path: str) -> History:
             if typ in ("invoke", "ok", "fail", "info"):
                 parsed = _etcd_value(typ, f, m.group(4))
         if parsed is None:
-            if torn_last and no == len(lines):
+            if torn:
                 torn_warning(path, no)
                 break
             if not m:
@@ -120,15 +115,10 @@ def _kv_from_edn(line: str, path: str, no: int) -> tuple[int, str, str, str, str
 
 
 def read_porcupine_kv(path: str) -> History:
-    text = read_text(path)
-    lines = text.split("\n")
-    torn_last = not text.endswith("\n")
     ops: list[Op] = []
     where: list[int] = []
-    for no, line in enumerate(lines, 1):
+    for no, line, torn in numbered_lines(path):
         line = line.strip()
-        if not line:
-            continue
         m = _KV.match(line)
         if m:
             proc, typ, f, key, value = int(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5)
@@ -136,7 +126,7 @@ def read_porcupine_kv(path: str) -> History:
             try:
                 proc, typ, f, key, value = _kv_from_edn(line, path, no)
             except BadInputError:
-                if torn_last and no == len(lines):
+                if torn:
                     torn_warning(path, no)
                     break
                 raise

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 OPS = ("read", "write", "cas", "add", "incr", "txn", "generate", "rwtxn")
@@ -93,15 +93,8 @@ async def serve_clients(host: str, port: int, handler: Handler, node: str) -> as
                     pass
 
         try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                try:
-                    req = json.loads(line)
-                    if not isinstance(req, dict):
-                        raise ValueError("not an object")
-                except ValueError:
+            async for req in json_objects(reader):
+                if req is None:
                     async with lock:
                         writer.write(encode({"id": None, "ok": False, "error": "bad-request", "definite": True}))
                     continue
@@ -114,6 +107,17 @@ async def serve_clients(host: str, port: int, handler: Handler, node: str) -> as
             writer.close()
 
     return await asyncio.start_server(on_conn, host, port, limit=MAX_LINE, reuse_address=True)
+
+
+async def json_objects(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any] | None]:
+    """Each line read until the stream ends, as a JSON object, or None for a line that is not one
+    (a server answers it as a bad request; a peer link skips it as a message torn by a fault)."""
+    while line := await reader.readline():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        yield obj if isinstance(obj, dict) else None
 
 
 class Pipelined:

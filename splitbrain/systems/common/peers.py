@@ -29,6 +29,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from splitbrain.systems.wire import json_objects
+
 MAX_LINE = 4 << 20
 BACKOFF_MIN_S = 0.02
 BACKOFF_MAX_S = 0.5
@@ -204,15 +206,8 @@ class PeerNet:
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._inbound.add(writer)
         try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(msg, dict):
+            async for msg in json_objects(reader):
+                if msg is not None:  # a line torn by a fault on the link is a lost message
                     try:
                         result = self.on_message(msg)
                     except Exception:  # noqa: BLE001 - one bad message must not kill the link

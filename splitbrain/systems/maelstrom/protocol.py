@@ -27,6 +27,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from splitbrain.systems.wire import json_objects
+
 #: code -> (name, definite)
 ERRORS: dict[int, tuple[str, bool]] = {
     0: ("timeout", False),
@@ -94,16 +96,9 @@ def envelope(uid: str, t_ns: int, msg: dict[str, Any]) -> bytes:
 async def envelopes(reader: asyncio.StreamReader) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
     """(envelope id ``u``, message) for each envelope read until the stream ends. A line torn
     by a fault on the link (not JSON, no message) is skipped, as a lost message."""
-    while True:
-        raw = await reader.readline()
-        if not raw:
-            return
-        try:
-            env = json.loads(raw)
-            msg = env["m"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        yield env.get("u"), msg
+    async for env in json_objects(reader):
+        if env is not None and "m" in env:
+            yield env.get("u"), env["m"]
 
 
 def line(obj: dict[str, Any]) -> bytes:
