@@ -174,3 +174,35 @@ class DiskBackend(Protocol):
         """Kill ``node`` and drop everything it never synced, in the order this backend needs
         so that nothing is written in between; the crash report (dropped bytes, files, names)."""
         ...
+
+
+@runtime_checkable
+class DiskPrecheck(Protocol):
+    """A disk backend that can say, before a run, why its fault filesystem cannot work on this
+    machine (no ``/dev/fuse``, no FUSE binding): the run is refused with exit 64, not started."""
+
+    @staticmethod
+    def disk_unavailable() -> str | None:
+        """Why the fault filesystem cannot be mounted here, or None."""
+        ...
+
+
+@runtime_checkable
+class WipingBackend(Protocol):
+    """The capability the ``membership`` fault needs to bring a node back empty: a removed node
+    is killed, then its data dir emptied (leaving the wiped marker its system reads at start)."""
+
+    async def wipe(self, node: str) -> None:
+        """Empty ``node``'s data dir (the node is stopped)."""
+        ...
+
+
+@runtime_checkable
+class NodeListChecker(Protocol):
+    """A backend whose nodes are a fixed set (hosts in a nodes file) checks before a run that the
+    cluster fits, so a run never starts on fewer hosts than nodes."""
+
+    def check_nodes(self, nodes: list[str]) -> None:
+        """Raise UsageError when ``nodes`` cannot be placed."""
+        ...
+

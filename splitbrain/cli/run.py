@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from splitbrain.backends.base import NodeListChecker
 from splitbrain.harness.build import build_test, parse_backend_opts
 from splitbrain.harness.catalog import systems_info
 from splitbrain.registry import BACKENDS, BUILT_IN, FAULTS, SYSTEMS, WORKLOADS
@@ -111,7 +112,7 @@ def run(system: str, workload: str | None, nemesis: str | None, nodes: int | Non
         clients_per_key, binary, bin_args)
     test.checker_options = txn_options(txn_models, txn_anomalies)
     be = backend_cls(dict(options))
-    if callable(getattr(be, "check_nodes", None)):  # e.g. more nodes than the ssh nodes file lists
+    if isinstance(be, NodeListChecker):  # e.g. more nodes than the ssh nodes file lists
         be.check_nodes(list(test.nodes))
     r = Run(test, sysobj, wl, be, live=live_allowed(as_json), stream=sys.stderr if as_json else sys.stdout)
     outcome = asyncio.run(r.execute())

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from splitbrain.backends.base import DiskBackend, DiskPrecheck, WipingBackend
 from splitbrain.errors import HarnessError, UsageError
 from splitbrain.registry import BACKENDS, FAULTS, SYSTEMS, WORKLOADS
 from splitbrain.systems.capabilities import Membership, OwnWorkloads, SystemOpts, configure, traits_of
@@ -39,10 +40,9 @@ def parse_nemesis(text: str) -> list[str]:
 
 def disk_refusal(backend_cls: Any) -> str | None:
     """Why ``backend_cls`` cannot serve data dirs through the fault filesystem here, or None."""
-    if not hasattr(backend_cls, "disk"):
+    if not issubclass(backend_cls, DiskBackend):
         return "it has no fault filesystem (disk faults run on the local and docker backends)"
-    check = getattr(backend_cls, "disk_unavailable", None)
-    return check() if callable(check) else None
+    return backend_cls.disk_unavailable() if issubclass(backend_cls, DiskPrecheck) else None
 
 
 def load_system(name: str) -> Any:
@@ -151,7 +151,7 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
         backend_cls = BACKENDS.get(backend)
     except (ImportError, AttributeError) as e:
         raise UsageError(f"backend {backend!r} is not available: {type(e).__name__}: {e}") from None
-    if "membership" in faults and not hasattr(backend_cls, "wipe"):
+    if "membership" in faults and not issubclass(backend_cls, WipingBackend):
         raise UsageError(f"the membership fault cannot run on the {backend} backend: it cannot wipe a node's data")
     refused = disk_refusal(backend_cls) if any(f.partition(":")[0] == "disk" for f in faults) else None
     if refused and nemesis.strip() == "all":

@@ -32,7 +32,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.backends.base import Measurement
+from splitbrain.backends.base import DiskBackend, Measurement
 from splitbrain.backends.disk.mount import KERNEL_CACHE_S
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, minority
@@ -43,8 +43,8 @@ WEIGHTS = (6, 2, 1, 1)
 SLOW_FSYNC_MS = (20.0, 200.0)
 
 
-def _has_disk(ctx: NemesisContext) -> Any:
-    if not hasattr(ctx.backend, "disk"):
+def _has_disk(ctx: NemesisContext) -> DiskBackend:
+    if not isinstance(ctx.backend, DiskBackend):
         raise UsageError(f"backend {getattr(ctx.backend, 'name', '?')} has no fault filesystem for disk faults")
     return ctx.backend
 
@@ -128,7 +128,7 @@ class DiskFault:
                 await backend.disk(n, {"cmd": "clear"})
         # A power loss restarts here (all at once: a node takes seconds to start on a loaded
         # machine); a node that stopped on an injected fsync error too.
-        await asyncio.gather(*(backend.start(n) for n in targets))
+        await asyncio.gather(*(ctx.backend.start(n) for n in targets))
         return details
 
 

@@ -40,7 +40,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from splitbrain.backends.base import Measurement
+from splitbrain.backends.base import Measurement, WipingBackend
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, node_lock, params_for, resolve_targets
 from splitbrain.systems.capabilities import Membership, MembershipChange, MembershipView, SystemTraits
@@ -104,11 +104,11 @@ async def settle(access: MembershipAccess, done: Any, timeout_s: float) -> Membe
 
 async def wipe(ctx: NemesisContext, node: str) -> None:
     """Kill ``node`` and empty its data dir (the backend leaves the wiped marker)."""
-    wiper = getattr(ctx.backend, "wipe", None)
-    if wiper is None:
-        raise UsageError(f"backend {getattr(ctx.backend, 'name', '?')} cannot wipe a node's data")
+    backend = ctx.backend
+    if not isinstance(backend, WipingBackend):
+        raise UsageError(f"backend {getattr(backend, 'name', '?')} cannot wipe a node's data")
     await ctx.backend.kill(node)
-    await wiper(node)
+    await backend.wipe(node)
 
 
 @dataclass(frozen=True)
