@@ -44,7 +44,7 @@ def test_with_kernel_caching_a_crash_is_visible_once_the_cache_expires(tmp_path)
         with open(mnt / "gone", "ab") as fh:
             fh.write(b" and more")
         ctl({"cmd": "crash"})
-        time.sleep(diskmount.KERNEL_CACHE_S)  # what the disk fault waits before restarting a node
+        time.sleep(diskmount.CRASH_SETTLE_S)  # what the disk fault waits before restarting a node
         assert os.listdir(mnt) == ["kept"] and not (mnt / "gone").exists()
         assert os.stat(mnt / "kept").st_size == 8 and (mnt / "kept").read_bytes() == b"12345678"
 
@@ -129,16 +129,27 @@ def test_unlink_comes_back_unless_the_directory_was_fsynced(tmp_path):
         assert os.listdir(mnt) == ["d"]
 
 
-def test_torn_write_keeps_a_prefix_of_the_last_unsynced_write(tmp_path):
+def test_torn_write_keeps_a_prefix_of_the_last_unsynced_write_up_to_a_sector_boundary(tmp_path):
+    record = bytes(range(256)) * 8  # 2,048 bytes from offset 7: sector boundaries at 512, 1024, 1536
+    with lazyfs(tmp_path) as (mnt, ctl):
+        write(mnt / "log", b"header\n", sync=True)
+        fsync_dir(mnt)
+        write(mnt / "log", record, mode="ab")
+        report = ctl({"cmd": "crash", "torn": True, "seed": 7})
+        torn = report["torn"]
+        assert torn["path"] == "/log" and torn["offset"] == 7 and torn["of"] == len(record)
+        assert torn["kept"] in (505, 1017, 1529) and (7 + torn["kept"]) % 512 == 0
+        assert (mnt / "log").read_bytes() == b"header\n" + record[: torn["kept"]]
+        assert report["dropped_bytes"] == len(record) - torn["kept"]
+
+
+def test_a_torn_write_within_one_sector_is_lost_whole(tmp_path):
     with lazyfs(tmp_path) as (mnt, ctl):
         write(mnt / "log", b"header\n", sync=True)
         fsync_dir(mnt)
         write(mnt / "log", b"0123456789abcdef\n", mode="ab")
         report = ctl({"cmd": "crash", "torn": True, "seed": 7})
-        torn = report["torn"]
-        assert torn["path"] == "/log" and torn["offset"] == 7 and 1 <= torn["kept"] < torn["of"] == 17
-        assert (mnt / "log").read_bytes() == b"header\n" + b"0123456789abcdef\n"[: torn["kept"]]
-        assert report["dropped_bytes"] == 17 - torn["kept"]
+        assert report["torn"]["kept"] == 0 and (mnt / "log").read_bytes() == b"header\n"
 
 
 def test_append_log_drops_a_torn_record_after_a_torn_crash(tmp_path):

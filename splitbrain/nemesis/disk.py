@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from splitbrain.backends.base import DiskBackend, Measurement
-from splitbrain.backends.disk.mount import KERNEL_CACHE_S
+from splitbrain.backends.disk.mount import CRASH_SETTLE_S
 from splitbrain.errors import UsageError
 from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, leaderish, minority
 
@@ -85,7 +85,7 @@ class DiskFault:
             seeds = [ctx.rng.randrange(2**31) for _ in targets]
             reports = await asyncio.gather(*(backend.power_loss(n, variant == "torn-write", seed)
                                              for n, seed in zip(targets, seeds, strict=True)))
-            await asyncio.sleep(KERNEL_CACHE_S)  # the kernel forgets names and sizes the crash rolled back
+            await asyncio.sleep(CRASH_SETTLE_S)  # the kernel forgets names and sizes the crash rolled back
             details["dropped"] = dict(zip(targets, reports, strict=True))
             details["dropped_bytes"] = sum(int(r["dropped_bytes"]) for r in reports)
             details["dropped_files"] = sum(int(r["dropped_files"]) for r in reports)

@@ -45,6 +45,9 @@ from dataclasses import dataclass, field
 NAME_RULES = ("ordered", "posix")
 #: how many paths a report lists (the counts are always complete)
 REPORT_PATHS = 20
+#: a disk writes a sector whole or not at all; a torn write ends on a sector boundary of the file
+#: (what etcd's WAL and other logs are built to detect: the lost sectors read as before the write)
+SECTOR = 512
 
 
 @dataclass
@@ -319,7 +322,7 @@ class Journal:
             os.ftruncate(d.fd, d.orig_size)
         if torn_write is not None and last is not None:
             offset, data = torn_write
-            kept = (rng or random.Random()).randint(1, max(1, len(data) - 1)) if len(data) > 1 else 0
+            kept = _torn_prefix(offset, len(data), rng or random.Random())
             os.pwrite(last.fd, data[:kept], offset)
             report.dropped_bytes -= kept
             report.torn = {"path": last.path, "offset": offset, "kept": kept, "of": len(data)}
@@ -345,3 +348,12 @@ class Journal:
         for d in self._dirty.values():
             os.close(d.fd)
         self._dirty = {}
+
+
+def _torn_prefix(offset: int, size: int, rng: random.Random) -> int:
+    """How much of a ``size``-byte write at ``offset`` a power loss keeps: up to a random sector
+    boundary strictly inside it, or nothing when it lies within one sector (written whole or not)."""
+    first = (offset // SECTOR + 1) * SECTOR
+    bounds = range(first, offset + size, SECTOR)
+    return rng.choice(bounds) - offset if bounds else 0
+

@@ -38,9 +38,12 @@ FSNAME_PREFIX = "splitbrain-lazyfs"
 SUBTYPE = "splitbrain-lazyfs"
 #: the kernel's name for our mounts in /proc/self/mountinfo
 FSTYPE = f"fuse.{SUBTYPE}"
-#: how long the kernel may trust a name or an attribute before asking the daemon again;
-#: after a crash the fault waits this long before anything reopens the rolled-back files
+#: how long the kernel may trust a name or an attribute before asking the daemon again
 KERNEL_CACHE_S = 0.5
+#: what a crash waits before anything reopens the rolled-back files: twice the cache time, since a
+#: lookup or readdir racing with the crash can renew a stale (negative) name just after it (measured:
+#: a name unlinked then restored by the crash was still ENOENT after one cache time, 1 run in 3)
+CRASH_SETTLE_S = 2 * KERNEL_CACHE_S
 
 
 def unavailable() -> str | None:
