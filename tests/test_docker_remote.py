@@ -82,7 +82,7 @@ def _run(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict
            "--nemesis", "partition,kill,pause", "--nemesis-interval", "2", "--time-limit", "10", "--seed", "3",
            "--store", str(tmp_path), "--json", *extra]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
-    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-2000:]  # with --json the reason is in the JSON line
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
