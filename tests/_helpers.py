@@ -7,7 +7,9 @@ machine) and in one place keeps their skip conditions the same.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -28,3 +30,17 @@ def docker_engine() -> Any | None:
 
 #: skip a test (or, as ``pytestmark``, a module) when no Docker engine answers
 needs_docker = pytest.mark.skipif(docker_engine() is None, reason="no Docker engine reachable")
+
+
+def run_ticking(sim: Any, body: Callable[[Any], Awaitable[None]]) -> None:
+    """Run ``body(sim)`` on a fresh event loop while ``sim.run()`` ticks the simulated cluster beside
+    it (the in-process node tests of paxos and ring); the ticker is cancelled however body ends."""
+    async def main() -> None:
+        ticker = asyncio.create_task(sim.run())
+        try:
+            await body(sim)
+        finally:
+            ticker.cancel()
+
+    asyncio.run(main())
+

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 import pytest
+from _helpers import run_ticking
 
 from splitbrain.systems.paxos.node import HEARTBEAT_S, PaxosNode
 
@@ -100,15 +101,7 @@ async def write(sim: Sim, via: str, key: str, value: Any) -> dict[str, Any]:
 
 
 def with_sim(body, bug: str | None = None):
-    async def main() -> None:
-        sim = Sim(NAMES, bug)
-        ticker = asyncio.create_task(sim.run())
-        try:
-            await body(sim)
-        finally:
-            ticker.cancel()
-
-    asyncio.run(main())
+    run_ticking(Sim(NAMES, bug), body)
 
 
 def test_replicates_to_every_node_and_forwards_from_followers():

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from _helpers import run_ticking
 
 from splitbrain.systems.ring.node import SUSPECT_S, RingNode, Unavailable
 
@@ -58,15 +59,7 @@ class Sim:
 
 
 def with_sim(body, **kw):
-    async def main() -> None:
-        sim = Sim(NAMES, **kw)
-        ticker = asyncio.create_task(sim.run())
-        try:
-            await body(sim)
-        finally:
-            ticker.cancel()
-
-    asyncio.run(main())
+    run_ticking(Sim(NAMES, **kw), body)
 
 
 def key_replicas(sim: Sim, key: Any) -> list[str]:
