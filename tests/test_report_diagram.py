@@ -224,6 +224,7 @@ BUG_RUNS: dict[tuple[str, str], tuple[str, ...]] = {
                                 "--concurrency", "20", "--nemesis-interval", "1", "--time-limit", "30"),
     ("ring", "lww-clock"): ("--workload", "set", "--nemesis", "clock", "--time-limit", "20"),
     ("ring", "no-fsync"): ("--workload", "set", "--nemesis", "disk,partition", "--time-limit", "30"),
+    ("ring", "no-handover"): ("--workload", "sets", "--nemesis", "membership,partition", "--time-limit", "30"),
 }
 
 
