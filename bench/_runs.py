@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from splitbrain.harness.runjson import last_json_object
+
+#: ``DIR:N`` shares N run slots between every benchmark on this machine (lock files in DIR):
+#: detection falls when too many clusters compete for two cores, so concurrent benches queue
+SLOTS_ENV = "SPLITBRAIN_BENCH_SLOTS"
+
+
+@contextlib.contextmanager
+def _slot() -> Iterator[None]:
+    """Hold one of the machine-wide run slots named by $SPLITBRAIN_BENCH_SLOTS (no-op if unset)."""
+    spec = os.environ.get(SLOTS_ENV, "")
+    if not spec:
+        yield
+        return
+    folder, _, count = spec.rpartition(":")
+    os.makedirs(folder, exist_ok=True)
+    while True:
+        for i in range(max(1, int(count))):
+            fh = open(os.path.join(folder, f"slot{i}"), "w")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.close()
+                continue
+            try:
+                yield
+            finally:
+                fh.close()
+            return
+        time.sleep(0.5)
 
 
 def run(system: str, *, workload: str | None, nemesis: str | None, seed: int, time_limit: float,
@@ -25,9 +57,10 @@ def run(system: str, *, workload: str | None, nemesis: str | None, seed: int, ti
     if bug:
         cmd += ["--bug", bug]
     cmd += extra or []
-    start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CI": "1"},
-                          timeout=time_limit * 4 + 180)
+    with _slot():
+        start = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CI": "1"},
+                              timeout=time_limit * 4 + 180)
     out = last_json_object(proc.stdout)
     out["exit_code"] = proc.returncode
     out["wall_s"] = time.monotonic() - start
