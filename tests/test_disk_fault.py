@@ -157,6 +157,7 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
     """fsync-error fires on the next fsync and names it (raft stops on it and is restarted),
     slow-fsync is read back from the daemon, a torn power loss kills and restarts its targets."""
     import asyncio
+    import dataclasses
     import random
 
     from splitbrain.backends.base import ClusterSpec
@@ -204,8 +205,9 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
             await fault.stop(ctx)
             assert {(await b.disk(n, {"cmd": "stats"}))["fsync_delay_ms"] for n in nodes} == {0}
 
-            fault = variant("torn-write")
-            started = await fault.start(ctx)
+            fault = variant("torn-write")  # as an essential window schedules it: every node at once
+            started = await fault.start(dataclasses.replace(ctx, params=dict(fault.essential or {})))
+            assert started["mode"] == "all" and started["nodes"] == nodes, started
             assert started["verified"] and set(started["nodes"]) <= set((await b.verify()).killed)
             await fault.stop(ctx)
             assert (await b.verify()).killed == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 
@@ -335,3 +336,24 @@ def test_every_fault_group_of_a_run_gets_a_window_and_partition_shapes_come_roun
         leader += bool(shapes & {"isolate-leader", "leader-minority"})
     # the deck deals them in most runs (overlapping majorities or a bridge: one run in six before it)
     assert dueling >= 20 and leader >= 34, (dueling, leader)
+
+
+def test_every_schedule_with_a_power_loss_fault_has_one_of_every_node_past_the_first_quarter():
+    """A whole-cluster power loss is the one that loses what a quorum acknowledged unsynced: drawn
+    per window, some 30 s runs had none (a missed no-fsync bug); now each schedule has one, and the
+    other windows keep what the seed drew. The variants that never crash have no such window."""
+    five = [f"n{i}" for i in range(1, 6)]
+    for fault in ("disk", "disk:torn-write"):
+        for seed in range(40):
+            windows = [w for w in generate([fault, "partition"], five, random.Random(seed), 30.0, 2.0).windows()
+                       if w.fault == fault]
+            essential = [w for w in windows if w.params.get("mode") == "all"]
+            assert len(essential) == 1, (fault, seed, windows)
+            assert essential[0].params == (FAULTS.get(fault).essential or {}), essential
+            assert essential[0].start_s >= 29.0 / 4, (seed, windows)
+            spans = sorted((w.start_s, w.stop_s) for w in windows)
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans  # one group: no overlaps
+    assert FAULTS.get("disk").essential == {"variant": "lose-unfsynced", "mode": "all"}
+    for seed in range(10):
+        windows = generate(["disk:slow-fsync", "partition"], five, random.Random(seed), 30.0, 2.0).windows()
+        assert all(w.params == {} for w in windows if w.fault == "disk:slow-fsync")

@@ -90,6 +90,22 @@ class Drawn(Protocol):
 
 
 @runtime_checkable
+class Essential(Protocol):
+    """A fault with one window every run must have (:func:`splitbrain.nemesis.compose.generate`).
+
+    ``essential`` holds the parameters of that window (``disk``: a power loss of every node at
+    once, the only one that loses what a quorum acknowledged and never fsync'd); when no window
+    the deck dealt has them, the schedule gives them to one of the fault's windows. ``start``
+    reads them from ``ctx.params`` like drawn ones, so a stored schedule replays them. ``None``:
+    nothing is essential (a variant that never crashes)."""
+
+    name: str
+
+    @property
+    def essential(self) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
 class Healing(Protocol):
     """A fault with a final word: ``heal(ctx)`` runs at the end of every run that scheduled it,
     after every fault is stopped and before the backend heals, and restores what a ``stop``

@@ -27,6 +27,9 @@ find dueling leaders turning up in one run of five. A partition a system
 aims (``draws``, from ``SystemTraits.partition_topologies``) is dealt by the
 system's own weights. ``interval_s`` sets the scale of windows and gaps (``--nemesis-interval``).
 
+A fault with an essential window (``disk``: a power loss of every node at once) gets
+one in every run: when the deck dealt none, one of its windows takes those parameters.
+
 Each fault's parameters come from its ``draw`` (``{}`` for a fault that draws
 when applied), and every window gets its own seed, all from one
 ``random.Random``: one seed, one schedule.
@@ -34,11 +37,12 @@ when applied), and every window gets its own seed, all from one
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping
 from typing import Any
 
-from splitbrain.nemesis.base import group_of
+from splitbrain.nemesis.base import Essential, group_of
 from splitbrain.nemesis.plan import Schedule, Window
 from splitbrain.registry import FAULTS
 
@@ -184,6 +188,8 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
         t += interval_s * rng.uniform(0.2, 0.6)  # recovery window
     for group in sorted(b.groups):
         _at_least_once(b, group, interval_s, end)
+    for name in b.names:
+        _essential(b, name, interval_s, end)
     return Schedule.from_windows(b.windows, tuple(nodes), origin)
 
 
@@ -196,6 +202,37 @@ def _at_least_once(b: _Builder, group: str, interval_s: float, end: float) -> No
         return
     start = b.rng.uniform(interval_s * 0.2, max(interval_s * 0.2, end - interval_s))
     b.add(b.rng.choice(names), start, min(start + interval_s * b.rng.uniform(0.5, 1.5), end + TAIL_S))
+
+
+def _essential(b: _Builder, name: str, interval_s: float, end: float) -> None:
+    """A fault with an essential window (:class:`~splitbrain.nemesis.base.Essential`) gets it in
+    every run: when no window of it drew those parameters, one of its windows past the first
+    quarter of the run (so the system has acknowledged something to lose) takes them; with none
+    there, a new window goes in the first gap its group leaves there. Drawn last, so every other
+    window of the schedule is what the seed gave before."""
+    fault = b.objs[name]
+    want = fault.essential if isinstance(fault, Essential) else None
+    mine = [i for i, w in enumerate(b.windows) if w.fault == name]
+    if not want or not mine or any(want.items() <= b.windows[i].params.items() for i in mine):
+        return
+    late = [i for i in mine if b.windows[i].start_s >= end / 4]
+    if not late:
+        gap = _gap(b, b.group(name), end / 4, end, min_s=interval_s / 4)
+        if gap is not None:
+            b.add(name, gap[0], min(gap[1], gap[0] + interval_s))
+            late = [len(b.windows) - 1]
+    i = b.rng.choice(late or mine)
+    b.windows[i] = dataclasses.replace(b.windows[i], params={**b.windows[i].params, **want})
+
+
+def _gap(b: _Builder, group: str, start: float, end: float, min_s: float) -> tuple[float, float] | None:
+    """The first stretch of at least ``min_s`` in [start, end] with no window of ``group``."""
+    cursor = start
+    for s, e in sorted((w.start_s, w.stop_s) for w in b.windows if b.group(w.fault) == group):
+        if s - cursor >= min_s:
+            return cursor, s
+        cursor = max(cursor, e)
+    return (cursor, end) if end - cursor >= min_s else None
 
 
 def _composed(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> float:
