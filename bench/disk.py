@@ -1,13 +1,13 @@
 """The disk fault's figures: what it catches that kill cannot, what it costs, and no false alarms.
 
-usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,cost,fuse] [--parallel 1]
+usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,cost,fuse] [--parallel 1] [--store DIR]
                             [--kill-seeds N] [--backend local|docker]
 
 * bugs: each ``no-fsync`` seeded bug under its detect.py plan (``disk,partition``) and
   under ``kill`` alone, same seeds: detection rates side by side;
 * correct: raft, paxos and ring with no bug under ``disk,partition`` (the bug plans'
-  set workload, and raft's register too) and etcd under
-  ``disk:lose-unfsynced``, same seeds: every run must be valid (false alarms counted);
+  set workload, and raft's register too) and etcd's register, same seeds: every run must be
+  valid (false alarms counted);
 * cost: raft ops/s at unlimited rate with 10 clients, with and without the FUSE layer
   (``--backend-opt lazyfs=1`` mounts it with no fault scheduled);
 * fuse: the layer alone, the I/O patterns of the systems' storage (an appended record,
@@ -15,6 +15,8 @@ usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,
   and read) per second, in a plain directory and through a lazyfs mount of it.
 
 ``--parallel K`` runs K seeds at a time (the machine is shared: say the load with the figures).
+Each line also gives the acknowledged writes per run (fewest, with its seed, and the median): a run
+that acknowledged almost nothing had nothing to lose, and the load average while the line ran.
 """
 
 from __future__ import annotations
@@ -35,29 +37,44 @@ from detect import PLAN  # noqa: E402
 
 BUGS = (("raft", "no-fsync"), ("paxos", "acceptor-no-fsync"), ("ring", "no-fsync"))
 CORRECT = (("raft", "set", "disk,partition"), ("paxos", "set", "disk,partition"), ("ring", "set", "disk,partition"),
-           ("raft", "register", "disk,partition"), ("etcd", "register", "disk:lose-unfsynced"))
+           ("raft", "register", "disk,partition"), ("etcd", "register", "disk,partition"))
 
 
 PARALLEL = 1
 BACKEND = "local"
+STORE = "store/bench"
 
 
 def _rate(system: str, workload: str, nemesis: str, seeds: range, time_limit: float, bug: str | None,
-          extra: list[str]) -> tuple[int, list[str], list[int]]:
-    """(runs that exit 1, runs that neither pass nor fail with why, seeds that exit 1)."""
+          extra: list[str]) -> tuple[int, list[str], list[int], str]:
+    """(runs that exit 1, runs that neither pass nor fail with why, seeds that exit 1, acked writes and load)."""
     def one(seed: int) -> dict:
         return run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=time_limit, bug=bug,
-                   backend=BACKEND, extra=extra)
+                   backend=BACKEND, store=STORE, extra=extra)
 
-    hits, odd, flagged = 0, [], []
+    hits, odd, flagged, acked = 0, [], [], {}
     with ThreadPoolExecutor(PARALLEL) as pool:
         for seed, r in zip(seeds, pool.map(one, seeds), strict=True):
+            acked[seed] = _acked_writes(r.get("run_dir"))
             hits += r["exit_code"] == 1
             if r["exit_code"] == 1:
                 flagged.append(seed)
             if r["exit_code"] not in (0, 1):
                 odd.append(f"{seed}(exit {r['exit_code']}: {r.get('stderr_tail')})")
-    return hits, odd, flagged
+    fewest = min(acked, key=lambda k: acked[k])
+    note = (f"acked writes: fewest {acked[fewest]} (seed {fewest}), median {statistics.median(acked.values()):.0f}, "
+            f"per seed {acked}; load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    return hits, odd, flagged, note
+
+
+def _acked_writes(run_dir: str | None) -> int:
+    """Acknowledged writes (add, write, cas) in a run's history; -1 when it has none."""
+    try:
+        with open(Path(run_dir or "") / "history.jsonl") as fh:
+            ops = [json.loads(line) for line in fh]
+    except (OSError, ValueError):
+        return -1
+    return sum(1 for op in ops if op["type"] == "ok" and op["f"] in ("add", "write", "cas"))
 
 
 def _ok_per_s(extra: list[str], seed: int, time_limit: float) -> float:
@@ -77,11 +94,12 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--kill-seeds", type=int, default=None, help="seeds for the kill-only column (default --seeds)")
     ap.add_argument("--backend", default="local")
+    ap.add_argument("--store", default="store/bench")
     ap.add_argument("--correct", default=None,
                     help="only these correct configurations, as SYSTEM:WORKLOAD,... (default: all of CORRECT)")
     args = ap.parse_args()
-    global PARALLEL, BACKEND
-    PARALLEL, BACKEND = max(1, args.parallel), args.backend
+    global PARALLEL, BACKEND, STORE
+    PARALLEL, BACKEND, STORE = max(1, args.parallel), args.backend, args.store
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores, "
           f"{PARALLEL} run(s) at a time, backend {BACKEND}", flush=True)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -95,21 +113,21 @@ def main() -> None:
             for nemesis, on in ((plan.nemesis, seeds), ("kill", kill_seeds)):
                 if not on:
                     continue
-                hits, odd, flagged = _rate(system, plan.workload, nemesis, on, plan.time_limit or args.time_limit,
+                hits, odd, flagged, note = _rate(system, plan.workload, nemesis, on, plan.time_limit or args.time_limit,
                                            bug, ["--nemesis-interval", "2", *plan.extra])
                 missed = sorted(set(on) - set(flagged))
                 print(f"{system:6} {bug:18} {nemesis:16} {hits:>4}/{len(on):<4} missed {missed}"
-                      + (f"  {odd}" if odd else ""), flush=True)
+                      + (f"  {odd}" if odd else "") + f"  [{note}]", flush=True)
     if "correct" in parts:
         print(f"{'system':6} {'workload':12} {'nemesis':20} {'false alarms':>12}")
         wanted = set(args.correct.split(",")) if args.correct else None
         for system, workload, nemesis in CORRECT:
             if wanted is not None and f"{system}:{workload}" not in wanted:
                 continue
-            hits, odd, flagged = _rate(system, workload, nemesis, seeds, args.time_limit, None,
+            hits, odd, flagged, note = _rate(system, workload, nemesis, seeds, args.time_limit, None,
                                        ["--nemesis-interval", "2"])
             print(f"{system:6} {workload:12} {nemesis:20} {hits:>6}/{len(seeds):<5} flagged {flagged}"
-                  + (f"  {odd}" if odd else ""), flush=True)
+                  + (f"  {odd}" if odd else "") + f"  [{note}]", flush=True)
     if "cost" in parts:
         plain = [_ok_per_s([], s, 15) for s in seeds]
         fuse = [_ok_per_s(["--backend-opt", "lazyfs=1"], s, 15) for s in seeds]
