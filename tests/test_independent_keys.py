@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from splitbrain.errors import UsageError
 from splitbrain.harness.generator import Context
-from splitbrain.workloads.independent import FINAL_KEYS, IndependentKeys, KeySpec, key_spec_for
+from splitbrain.workloads.independent import (
+    FINAL_KEYS,
+    LINGER_EVERY,
+    LINGER_READS,
+    MAX_OPS_FACTOR,
+    IndependentKeys,
+    KeySpec,
+    key_spec_for,
+    min_lifetime_s,
+)
 from splitbrain.workloads.kv import WORKLOAD as KV
 from splitbrain.workloads.register import WORKLOAD as REGISTER
 from splitbrain.workloads.rw_register import WORKLOAD as RW
@@ -80,3 +89,74 @@ def test_which_workloads_have_independent_keys_and_user_overrides():
     assert key_spec_for(SET, None, None) is None
     with pytest.raises(UsageError, match="--ops-per-key must be >= 0 and --clients-per-key >= 1"):
         key_spec_for(RW, -1, None)
+
+
+def ask(gen: IndependentKeys, thread: int, t_s: float):
+    return gen.next(Context(time_s=t_s, process=thread, thread=thread))
+
+
+def test_a_full_key_stays_live_until_its_minimum_lifetime_then_lingers_for_reads():
+    """At 100 ops/s, 200 ops fill a key in 2 s, sooner than a fault window and its heal: the key
+    must stay the group's until it has lived ``min_s``, and be read after the group left it."""
+    spec = KeySpec(ops_per_key=50, clients_per_key=4, prefix="r", min_s=10.0)
+    gen = IndependentKeys(REGISTER.key_stream, random.Random(5), 4, spec)
+    live = [ask(gen, i % 4, i * 0.05) for i in range(199)]  # 199 ops in 9.9 s: 4x ops_per_key
+    assert {r.key for r in live} == {"r0"}
+    later = [ask(gen, i % 4, 10.0 + i * 0.05) for i in range(100)]  # r0 is 10 s old: move on
+    assert {r.key for r in later} == {"r0", "r1"} and gen.live_keys() == ["r1"]
+    old = [r for r in later if r.key == "r0"]
+    # after it was left, r0 gets reads only (lingering): one op in LINGER_EVERY
+    assert all(r.f == "read" for r in old) and len(old) >= len(later) // LINGER_EVERY - 1
+
+
+def test_a_key_is_left_at_the_hard_bound_whatever_its_age():
+    """At an unlimited rate the minimum lifetime would make a key too long to check."""
+    spec = KeySpec(ops_per_key=10, clients_per_key=2, prefix="r", min_s=60.0)
+    gen = IndependentKeys(RW.key_stream, random.Random(3), 2, spec)
+    reqs = [ask(gen, i % 2, i * 0.001) for i in range(400)]
+    per_key = Counter(r.key for r in reqs)
+    assert per_key["r0"] <= 10 * MAX_OPS_FACTOR + LINGER_READS and len(per_key) >= 6
+
+
+def test_lingering_reads_end_after_the_lifetime_and_writes_stay_unique_per_key():
+    spec = KeySpec(ops_per_key=5, clients_per_key=2, prefix="r", min_s=1.0)
+    gen = IndependentKeys(REGISTER.key_stream, random.Random(9), 6, spec)
+    left_s: dict[str, float] = {}
+    lingering, reqs = [], []
+    for i in range(3000):  # 30 s, 3 groups
+        t_s, live = i * 0.01, set(gen.live_keys())
+        r = ask(gen, i % 6, t_s)
+        left_s.update({k: t_s for k in live - set(gen.live_keys())})
+        if r.key in left_s:
+            lingering.append((r, t_s - left_s[r.key]))
+        reqs.append(r)
+    assert len(lingering) >= 3000 // LINGER_EVERY // 2
+    assert all(r.f == "read" and 0 <= age <= spec.min_s for r, age in lingering)
+    writes = Counter((r.key, r.value if r.f == "write" else r.value[1]) for r in reqs if r.f in ("write", "cas"))
+    assert all(c == 1 for c in writes.values()), "a value written twice on one key"
+    per_key = Counter(r.key for r in reqs)
+    assert max(per_key.values()) <= 5 * MAX_OPS_FACTOR + LINGER_READS and len(per_key) >= 3 * 29
+
+
+def test_no_minimum_lifetime_and_no_lingering_without_faults():
+    gen = IndependentKeys(REGISTER.key_stream, random.Random(1), 4, KeySpec(5, 4, "r"))
+    reqs = [ask(gen, i % 4, i * 0.01) for i in range(100)]
+    per_key = Counter(r.key for r in reqs)
+    assert set(per_key.values()) == {5}  # Jepsen's rule: exactly ops_per_key each, no reads of old keys
+    assert min_lifetime_s(5.0) == 10.0 and key_spec_for(REGISTER, None, None, 10.0).min_s == 10.0
+
+
+def test_the_run_gives_keys_a_lifetime_of_two_nemesis_intervals(tmp_path):
+    from splitbrain.harness.build import build_test
+    from splitbrain.harness.runner import Run
+
+    def spec_of(nemesis: str, interval: float) -> KeySpec:
+        test, system, wl, _ = build_test("raft", None, nemesis, None, "local", 30, None, 100, 1, None,
+                                         str(tmp_path), None, 3.0, interval, {})
+        runner = Run(test, system, wl, None)
+        gen = runner._requests()
+        assert isinstance(gen, IndependentKeys)
+        return gen.spec
+
+    assert spec_of("partition", 5.0).min_s == 10.0 and spec_of("kill", 2.0).min_s == 4.0
+    assert spec_of("none", 5.0).min_s == 0.0

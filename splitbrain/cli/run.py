@@ -68,9 +68,11 @@ class RunCommand(click.Command):
               help="Replay a stored schedule.json (same faults, targets and offsets) instead of drawing one "
               "from the seed; --nemesis is then ignored.")
 @click.option("--ops-per-key", type=int, default=None,
-              help="register, rw-register, kv: ops on one key before its clients move to a fresh key, so every "
-              "key's history stays checkable at any rate and length (0 = never move on; "
-              "default 200, kv 100).")
+              help="register, rw-register, kv: ops on one key before its clients move to a fresh key "
+              "(default 200, kv 100; 0 = never move on). Under faults a key also lives two "
+              "--nemesis-interval (a fault window and its heal: 10 s by default), up to 5x this many ops "
+              "(every key's history stays checkable at any rate); keys left less than that ago get "
+              "one read in ten.")
 @click.option("--clients-per-key", type=int, default=None,
               help="register, rw-register, kv: clients sharing a key at a time (default 10, kv 5).")
 @click.option("--nodes-file", default=None, help="ssh backend: hosts file.")

@@ -4,22 +4,39 @@ Linearizability checking is exponential in the concurrency of one object and
 grows fast with its length, so a long, fast run on *one* register is a history
 nobody can check (a 20-second run at 1,900 ops/s: 39,000 ops on one key, and
 the checker gives up). Here the client threads are split into groups of
-``clients_per_key``; each group works on one key until it has issued
-``ops_per_key`` ops there, then moves to a fresh key nobody used before. Every
-key's history stays small (bounded ops, bounded concurrency) and is checked on
-its own (the ``kv`` model partitions by key), while the run is as long and as
-fast as the user wants, and each key still sees all of its group's contention,
-which is what exposes bugs.
+``clients_per_key``; each group works on one key, then moves to a fresh key
+nobody used before. Every key's history stays small (bounded ops, bounded
+concurrency) and is checked on its own (the ``kv`` model partitions by key),
+while the run is as long and as fast as the user wants, and each key still
+sees all of its group's contention, which is what exposes bugs.
+
+When a group moves on. Jepsen moves on after a count of ops. At the default
+rate that is two seconds a key, shorter than one fault window and its heal:
+the key a fault struck was abandoned before the heal, so what the fault broke
+there (a write a deposed leader acknowledged, a slot two leaders both filled,
+a replica left behind) was read again by nobody but the final reads, and
+detection fell below a run on one key. So a key also has a *minimum
+lifetime* ``min_s`` (in a run with faults, :func:`min_lifetime_s`: two
+nemesis intervals, a fault window and its heal): a group leaves its key once
+it has issued ``ops_per_key`` ops there *and* the key has lived ``min_s``
+seconds -- or, whatever its age, once it has issued ``MAX_OPS_FACTOR`` times
+``ops_per_key`` (the bound that keeps a key checkable at any rate).
+
+Lingering reads (not in Jepsen). A fault can still strike just before a key
+ends. For ``min_s`` seconds after its group left it, a key *lingers*: one op
+in ``LINGER_EVERY`` of any group is a read of a lingering key instead, at
+most ``LINGER_READS`` reads per key. Those reads come after the heal, from
+clients on every node, which is exactly what shows a lost write or a
+diverged replica. Writes still go only to a group's live key, each key's ops
+stay bounded (at most ``MAX_OPS_FACTOR * ops_per_key + LINGER_READS``), and
+the extra concurrency a lingering key sees is reads on a key nobody writes
+any more. Without faults (``min_s == 0``) the rule is Jepsen's alone.
 
 Writes stay unique per key (each key gets its own fresh stream from
 :func:`~splitbrain.workloads.register.register_stream`). After the main
 phase, :meth:`IndependentKeys.final_requests` reads the keys used last (up to
 :data:`FINAL_KEYS`, not only each group's live one) and the run reads each of
-them on every node: a fault often strikes while a group is on one key and
-the group has moved on by the time the cluster heals, so replicas that
-diverged there (a write acknowledged by a deposed leader, a slot two leaders
-both filled, a value left on one replica) show it only if someone reads that
-key again, from the node that diverged.
+them on every node.
 """
 
 from __future__ import annotations
@@ -34,6 +51,15 @@ from splitbrain.workloads.base import Request
 
 #: final reads cover at most this many keys, the most recently started (each is read on every node)
 FINAL_KEYS = 32
+#: a key is left after at most this many times ``ops_per_key`` ops, however young (keeps it checkable)
+MAX_OPS_FACTOR = 5
+#: one op in this many is a read of a lingering key (when one lingers)
+LINGER_EVERY = 10
+#: at most this many lingering reads per key
+LINGER_READS = 40
+
+#: a key's minimum lifetime in nemesis intervals: a fault window (0.5-1.5 intervals) and its heal
+LIFETIME_INTERVALS = 2.0
 
 #: a fresh op stream for one key: ``stream(rng, key)``
 StreamForKey = Callable[[random.Random, str], Iterator[Request]]
@@ -41,12 +67,15 @@ StreamForKey = Callable[[random.Random, str], Iterator[Request]]
 
 @dataclass(frozen=True)
 class KeySpec:
-    """How ops are spread over keys. ``ops_per_key == 0`` means one key for the whole run."""
+    """How ops are spread over keys. ``ops_per_key == 0`` means one key for the whole run.
+
+    ``min_s``: a key's minimum lifetime in seconds (see the module docstring); 0 = count only."""
 
     ops_per_key: int = 200
     clients_per_key: int = 10
     #: key names: prefix + a counter
     prefix: str = "k"
+    min_s: float = 0.0
 
     def validate(self) -> KeySpec:
         if self.ops_per_key < 0 or self.clients_per_key < 1:
@@ -54,14 +83,46 @@ class KeySpec:
                              f"{self.ops_per_key} and {self.clients_per_key}")
         return self
 
+    def full(self, issued: int, age_s: float) -> bool:
+        """Does a group that issued ``issued`` ops on a key ``age_s`` seconds old move on?"""
+        if not self.ops_per_key:
+            return False
+        return issued >= self.ops_per_key * MAX_OPS_FACTOR or (issued >= self.ops_per_key and age_s >= self.min_s)
 
-def key_spec_for(workload: object, ops_per_key: int | None, clients_per_key: int | None) -> KeySpec | None:
+
+def min_lifetime_s(nemesis_interval_s: float) -> float:
+    """A key's minimum lifetime in a run with faults drawn at this interval (``--nemesis-interval``)."""
+    return LIFETIME_INTERVALS * nemesis_interval_s
+
+
+def key_spec_for(workload: object, ops_per_key: int | None, clients_per_key: int | None,
+                 min_s: float = 0.0) -> KeySpec | None:
     """The workload's key spec with the user's overrides; None if it has no independent keys."""
     spec = getattr(workload, "key_spec", None)
     if not isinstance(spec, KeySpec) or not callable(getattr(workload, "key_stream", None)):
         return None
     return KeySpec(spec.ops_per_key if ops_per_key is None else ops_per_key,
-                   spec.clients_per_key if clients_per_key is None else clients_per_key, spec.prefix).validate()
+                   spec.clients_per_key if clients_per_key is None else clients_per_key, spec.prefix,
+                   min_s).validate()
+
+
+@dataclass
+class _Live:
+    """A group's key: its op stream, ops issued on it, when it started (seconds into the test)."""
+
+    key: str
+    stream: Iterator[Request]
+    issued: int
+    since_s: float
+
+
+@dataclass
+class _Lingering:
+    """A key its group left: read by anyone until ``until_s``, ``reads_left`` more times."""
+
+    key: str
+    until_s: float
+    reads_left: int
 
 
 class IndependentKeys:
@@ -71,25 +132,42 @@ class IndependentKeys:
         self.stream, self.rng, self.spec = stream, rng, spec.validate()
         self.group_size = max(1, min(spec.clients_per_key, concurrency))
         self._next_key = 0
-        #: group -> (key, its op stream, ops issued on it)
-        self._groups: dict[int, tuple[str, Iterator[Request], int]] = {}
+        self._groups: dict[int, _Live] = {}
+        self._lingering: list[_Lingering] = []
+        self._asked = 0
 
-    def _fresh(self) -> tuple[str, Iterator[Request], int]:
+    def _fresh(self, now_s: float) -> _Live:
         key = f"{self.spec.prefix}{self._next_key}"
         self._next_key += 1
-        return key, self.stream(random.Random(self.rng.random()), key), 0
+        return _Live(key, self.stream(random.Random(self.rng.random()), key), 0, now_s)
 
     def next(self, ctx: Context) -> Answer:
+        linger = self._linger_read(ctx.time_s)
+        if linger is not None:
+            return linger
         group = ctx.thread // self.group_size
         cur = self._groups.get(group)
-        if cur is None or (self.spec.ops_per_key and cur[2] >= self.spec.ops_per_key):
-            cur = self._fresh()
-        key, stream, issued = cur
-        req = next(stream, None)
+        if cur is None or self.spec.full(cur.issued, ctx.time_s - cur.since_s):
+            if cur is not None and self.spec.min_s > 0:
+                self._lingering.append(_Lingering(cur.key, ctx.time_s + self.spec.min_s, LINGER_READS))
+            cur = self._groups[group] = self._fresh(ctx.time_s)
+        req = next(cur.stream, None)
         if req is None:
             return None
-        self._groups[group] = (key, stream, issued + 1)
+        cur.issued += 1
         return req
+
+    def _linger_read(self, now_s: float) -> Request | None:
+        """Every ``LINGER_EVERY``-th op, a read of a key left less than ``min_s`` ago (if any)."""
+        self._asked += 1
+        if self._asked % LINGER_EVERY:
+            return None
+        self._lingering = [k for k in self._lingering if k.until_s > now_s and k.reads_left > 0]
+        if not self._lingering:
+            return None
+        pick = self.rng.choice(self._lingering)
+        pick.reads_left -= 1
+        return Request("read", None, pick.key)
 
     @property
     def keys_used(self) -> int:
@@ -97,7 +175,7 @@ class IndependentKeys:
 
     def live_keys(self) -> list[str]:
         """Each group's current key (where a final read still tells something)."""
-        return sorted({key for key, _, _ in self._groups.values()}, key=lambda k: (len(k), k))
+        return sorted({g.key for g in self._groups.values()}, key=lambda k: (len(k), k))
 
     def final_keys(self) -> list[str]:
         """The keys the final phase reads: the live ones and those used just before them."""

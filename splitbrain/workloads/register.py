@@ -45,7 +45,8 @@ def register_stream(rng: random.Random, pick_key: Callable[[], str], read_share:
 
 class RegisterWorkload(BaseWorkload):
     """On independent keys by default (:mod:`splitbrain.workloads.independent`): all clients of a
-    default run share one key at a time (full contention), 200 ops a key, then a fresh key."""
+    default run share one key at a time (full contention), 200 ops a key (under faults: at least a
+    fault window and its heal, at most 1,000 ops), then a fresh key."""
 
     name = "register"
     ops = ("read", "write", "cas")
