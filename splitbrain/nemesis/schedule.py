@@ -16,6 +16,14 @@ and logged loudly, and the schedule stops: carrying on would make a run look
 tested under faults it never had. A fault that raises anything else is
 recorded and skipped (its stop too). :meth:`NemesisRunner.heal` is the final
 word: it stops whatever is active, then asks the backend to undo everything.
+
+A stop that restarts nodes (a kill's, a power loss's) can take seconds on a
+loaded machine; the next start of that group then waits out the gap the
+schedule planned after that stop, counted from when the stop finished: that
+gap is the cluster's recovery window, and starting the next fault the moment
+the nodes answer left a whole-cluster power loss following another with no
+time to elect a leader (runs that acknowledged 1-3 writes in 30 s). A start
+that this pushes past its own planned stop is skipped, as any late start is.
 """
 
 from __future__ import annotations
@@ -58,12 +66,16 @@ class NemesisRunner:
         self._stop_at = {w.window: w.stop_s for w in schedule.windows()}
         #: windows skipped because applying the previous ones took longer than planned
         self.skipped: list[int] = []
+        #: per fault group: (planned offset, run clock when done) of its last op, for recovery gaps
+        self._done: dict[str, tuple[float, float]] = {}
+        self._stopping = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply each op at its offset. Faults of different groups act concurrently (a kill's restart
         must not delay a partition's heal); ops of one group run in order, each after the previous."""
         chains: dict[str, asyncio.Task[None]] = {}
         tasks: list[asyncio.Task[None]] = []
+        self._stopping = stop
         try:
             for op in self.schedule.ops:
                 if self._broken is not None or await self._sleep(stop, op.at_s - self.clock()):
@@ -81,7 +93,10 @@ class NemesisRunner:
         if after is not None:
             with contextlib.suppress(BaseException):
                 await after
+        group = group_of(self.faults[op.fault])
         try:
+            if op.action == "start" and await self._recovering(group, op):
+                return
             if op.action == "start" and self.clock() >= self._stop_at.get(op.window, float("inf")) - 0.05:
                 # a loaded machine made the same fault's earlier windows overrun: applying this one
                 # now would push every later fault further behind its time
@@ -94,6 +109,16 @@ class NemesisRunner:
                 await self._stop(op.fault)
         except FaultNotEffective as e:
             self._broken = self._broken or e
+        finally:
+            self._done[group] = (op.at_s, self.clock())
+
+    async def _recovering(self, group: str, op: FaultOp) -> bool:
+        """Hold a start until the gap planned since its group's previous op has passed since that op
+        finished (a slow restart must not eat the recovery window); True when the run ended meanwhile."""
+        if group not in self._done:
+            return False
+        planned, finished = self._done[group]
+        return await self._sleep(self._stopping, finished + max(0.0, op.at_s - planned) - self.clock())
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when ``stop`` was set meanwhile."""
