@@ -37,7 +37,7 @@ from detect import PLAN  # noqa: E402
 
 BUGS = (("raft", "no-fsync"), ("paxos", "acceptor-no-fsync"), ("ring", "no-fsync"))
 CORRECT = (("raft", "set", "disk,partition"), ("paxos", "set", "disk,partition"), ("ring", "set", "disk,partition"),
-           ("raft", "register", "disk,partition"), ("etcd", "register", "disk,partition"))
+           ("etcd", "register", "disk,partition"), ("raft", "register", "disk,partition"))
 
 
 PARALLEL = 1
