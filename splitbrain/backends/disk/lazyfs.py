@@ -73,6 +73,11 @@ class LazyOps(mfusepy.Operations):  # type: ignore[misc]
     def __init__(self, journal: Journal) -> None:
         self.j = journal
         self.mutex = threading.Lock()
+        #: the kernel connected (``init`` ran): a later non-zero FUSE status is the loop ending, not a mount failing
+        self.served = False
+
+    def init(self, path: str) -> None:
+        self.served = True
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
@@ -352,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
                      fsname=args.fsname, subtype=args.subtype, auto_unmount=True, hard_remove=True,
                      entry_timeout=args.cache_s, attr_timeout=args.cache_s, negative_timeout=args.cache_s)
     except RuntimeError as e:
+        if ops.served:  # SIGTERM at teardown ends libfuse's loop with a non-zero status
+            print(f"lazyfs: stopped (FUSE loop status {e})", file=sys.stderr)
+            return 0
         print(f"lazyfs: mount failed: {e}", file=sys.stderr)
         return 1
     return 0
