@@ -2,7 +2,7 @@
 
 usage: python bench/detect.py [--table defaults|plans|both] [--seeds 20] [--first-seed 1]
                               [--systems raft,paxos,ring,etcd] [--bugs a,b] [--no-false-alarms]
-                              [--parallel 2]
+                              [--parallel 2] [--extra "ARGS"] [--against "ARGS"]
 
 ``defaults`` (the first table) runs each bug exactly as a user would, with no plan:
 ``splitbrain run SYSTEM --bug B --seed S --time-limit 30`` and nothing else (default
@@ -14,6 +14,9 @@ Prints, per bug: detections / seeds, rate, median time to first anomaly (seconds
 the run of the earliest op in an anomaly), mean wall time per run, and the missed seeds;
 the load average before and after each table (figures from a loaded machine are lower).
 ``--parallel K`` runs K tests at once (the runs of one table, in seed order).
+``--against "ARGS"`` (defaults table) runs each seed twice, as is and with ARGS added, one
+after the other, and prints both rows: a before/after over the same seeds under the same load
+(issue 27 compared independent keys with ``--against "--ops-per-key 0"``, one key per run).
 Goal: >= 95% on every bug at defaults, 0 false alarms.
 """
 
@@ -117,28 +120,42 @@ HEADER = f"{'system':8} {'bug':24} {'workload':11} {'nemesis':22} {'detected':>9
 PARALLEL = 1
 
 
-def measure(system: str, bug: str | None, seeds: range, workload: str | None, nemesis: str | None,
-            time_limit: float, extra: list[str]) -> tuple[int, list[float], list[float], list[str]]:
-    """Runs per seed; returns (runs flagged, times to first anomaly, wall times, seeds not flagged)."""
-    hits, ttd, wall, missed = 0, [], [], []
+Tally = tuple[int, list[float], list[float], list[str]]
 
-    def one(seed: int) -> dict[str, Any]:
-        return run(system, workload=workload, nemesis=nemesis, seed=seed, time_limit=time_limit, bug=bug,
-                   extra=[*extra])
+
+def measure(system: str, bug: str | None, seeds: range, workload: str | None, nemesis: str | None,
+            time_limit: float, extra: list[str]) -> Tally:
+    """Runs per seed; returns (runs flagged, times to first anomaly, wall times, seeds not flagged)."""
+    return measure_variants(system, bug, seeds, workload, nemesis, time_limit, [extra])[0]
+
+
+def measure_variants(system: str, bug: str | None, seeds: range, workload: str | None, nemesis: str | None,
+                     time_limit: float, variants: list[list[str]]) -> list[Tally]:
+    """The same seeds under each variant's extra arguments, interleaved seed by seed (so every variant
+    runs under the same load); one tally per variant."""
+    jobs = [(seed, v) for seed in seeds for v in range(len(variants))]
+
+    def one(job: tuple[int, int]) -> dict[str, Any]:
+        return run(system, workload=workload, nemesis=nemesis, seed=job[0], time_limit=time_limit, bug=bug,
+                   extra=[*variants[job[1]]])
 
     with ThreadPoolExecutor(PARALLEL) as pool:
-        results = list(pool.map(one, seeds))
-    for seed, r in zip(seeds, results, strict=True):
-        wall.append(float(r["wall_s"]))
-        flagged = r["exit_code"] == 1 if bug else r["exit_code"] != 0
-        if flagged:
-            hits += 1
-            t = first_anomaly_time_s(str(r.get("run_dir", "")))
-            if t is not None:
-                ttd.append(t)
-        if (not flagged) if bug else flagged:
-            missed.append(f"{seed}" if r["exit_code"] in (0, 1) else f"{seed}(exit {r['exit_code']})")
-    return hits, ttd, wall, missed
+        results = list(pool.map(one, jobs))
+    tallies: list[Tally] = []
+    for v in range(len(variants)):
+        hits, ttd, wall, missed = 0, [], [], []
+        for (seed, _), r in [(j, r) for j, r in zip(jobs, results, strict=True) if j[1] == v]:
+            wall.append(float(r["wall_s"]))
+            flagged = r["exit_code"] == 1 if bug else r["exit_code"] != 0
+            if flagged:
+                hits += 1
+                t = first_anomaly_time_s(str(r.get("run_dir", "")))
+                if t is not None:
+                    ttd.append(t)
+            if (not flagged) if bug else flagged:
+                missed.append(f"{seed}" if r["exit_code"] in (0, 1) else f"{seed}(exit {r['exit_code']})")
+        tallies.append((hits, ttd, wall, missed))
+    return tallies
 
 
 def load() -> str:
@@ -166,6 +183,9 @@ def main() -> None:
     ap.add_argument("--workload", default="", help="plans: override the plan's workload")
     ap.add_argument("--nemesis", default="", help="plans: override the plan's faults")
     ap.add_argument("--extra", default="", help="more run arguments, space-separated (both tables)")
+    ap.add_argument("--against", default="",
+                    help="defaults: also run every seed with these run arguments added (e.g. \"--ops-per-key 0\"), "
+                    "interleaved with the runs as is, and print both rows")
     ap.add_argument("--nemesis-interval", type=float, default=2.0, help="plans: seconds between faults")
     ap.add_argument("--parallel", type=int, default=1, help="runs at once (2 cores: at most 2)")
     args = ap.parse_args()
@@ -186,10 +206,14 @@ def main() -> None:
         print(f"# defaults: `splitbrain run SYSTEM --bug B --seed S --time-limit {args.time_limit:g}`, "
               f"seeds {seeds.start}-{seeds.stop - 1}, {PARALLEL} at a time, {load()}")
         print(HEADER)
+        variants = [extra, [*extra, *args.against.split()]] if args.against else [extra]
+        if args.against:
+            print(f"# each bug twice, seed by seed: as is, then with `{args.against}` (row 'against')")
         for system in systems:
             for bug in bugs_of(system):
-                hits, ttd, wall, missed = measure(system, bug, seeds, None, None, args.time_limit, extra)
-                row(system, bug, "(default)", "(default: all)", len(seeds), hits, ttd, wall, missed)
+                tallies = measure_variants(system, bug, seeds, None, None, args.time_limit, variants)
+                for label, (hits, ttd, wall, missed) in zip(("(default)", "against"), tallies, strict=False):
+                    row(system, bug, label, "(default: all)", len(seeds), hits, ttd, wall, missed)
         if not args.no_false_alarms:
             print("# false alarms: the correct systems on the same seeds (any run not valid)")
             for system in systems:
