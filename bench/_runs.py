@@ -17,11 +17,17 @@ from splitbrain.harness.runjson import last_json_object
 #: ``DIR:N`` shares N run slots between every benchmark on this machine (lock files in DIR):
 #: detection falls when too many clusters compete for two cores, so concurrent benches queue
 SLOTS_ENV = "SPLITBRAIN_BENCH_SLOTS"
+#: after this process frees a slot, its threads leave every slot alone this long: waiting benches
+#: poll every 0.5 s, and without the pause the releasing bench's next run took the slot back at
+#: once, so a bench that held the slots kept them until it ended (others waited 10 min and more)
+HANDOFF_S = 1.5
+_released_at = -HANDOFF_S
 
 
 @contextlib.contextmanager
 def _slot() -> Iterator[None]:
     """Hold one of the machine-wide run slots named by $SPLITBRAIN_BENCH_SLOTS (no-op if unset)."""
+    global _released_at
     spec = os.environ.get(SLOTS_ENV, "")
     if not spec:
         yield
@@ -29,6 +35,9 @@ def _slot() -> Iterator[None]:
     folder, _, count = spec.rpartition(":")
     os.makedirs(folder, exist_ok=True)
     while True:
+        if time.monotonic() - _released_at < HANDOFF_S:
+            time.sleep(0.5)
+            continue
         for i in range(max(1, int(count))):
             fh = open(os.path.join(folder, f"slot{i}"), "w")
             try:
@@ -40,6 +49,7 @@ def _slot() -> Iterator[None]:
                 yield
             finally:
                 fh.close()
+                _released_at = time.monotonic()
             return
         time.sleep(0.5)
 
