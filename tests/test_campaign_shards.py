@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -211,20 +212,27 @@ def test_24_runs_in_4_shards(tmp_path):
     assert _cases(tmp_path / "merged.xml") == _cases(tmp_path / "whole.xml")
 
 
-def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
-    """SIGINT mid-campaign: exit 130, the finished run kept, no run left behind; --resume runs the rest."""
-    import signal
+def _as_background_job() -> None:
+    """What a shell does to a job started with ``&`` (and what many CI launchers inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, sig):
+    """SIGINT (or a CI runner's SIGTERM) mid-campaign: exit 130, the finished run kept, no run left
+    behind; --resume runs the rest. The campaign starts as a background job would, with SIGINT
+    ignored: it must stop all the same."""
     store = tmp_path / "store"
     p = subprocess.Popen([sys.executable, "-m", "splitbrain", *_matrix(store=store, seeds=2)[:-1]],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"},
+                         preexec_fn=_as_background_job)
     assert p.stderr is not None
     seen = ""
     for line in p.stderr:  # the first run has ended: the second is in flight
         seen += line
         if line.startswith("[1/4]"):
             break
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, seen + err
     assert "--resume" in err

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,24 @@ def test_hunt_bad_flags_are_one_line_exit_64(tmp_path):
                          (["memkv", "--budget", "soon"], "--budget expects")):
         p = hunt(*args, cwd=tmp_path)
         assert p.returncode == 64 and needle in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_hunt_stopped_mid_run_lets_the_run_heal_and_report_then_exits_130(tmp_path, sig):
+    """Started as a background job (SIGINT ignored), stopped while a run is in flight: the run gets
+    its own clean stop (it writes its report) instead of a SIGKILL, nothing of it is left running."""
+    store = tmp_path / "store"
+    p = subprocess.Popen([sys.executable, "-m", "splitbrain", "hunt", "memkv", "--time-limit", "20", "--budget", "5m",
+                          "--seed", "1", "--store", str(store)], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=_env(),
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 60
+    while not [h for h in store.rglob("history.jsonl") if h.stat().st_size] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=90)
+    assert p.returncode == 130, err[-2000:]
+    assert "interrupted: keeping what was found" in err + out
+    (history,) = [h for h in store.rglob("history.jsonl") if "hunt" not in h.parent.name]
+    assert (history.parent / "report.html").exists(), sorted(x.name for x in history.parent.iterdir())
+    assert not subprocess.run(["pgrep", "-f", str(store)], capture_output=True).stdout

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
+from splitbrain.cli._signals import stop_on_signals
 from splitbrain.errors import EXIT_INTERRUPTED, UsageError, worst_exit
 from splitbrain.harness.campaign import (
     CampaignPlan,
@@ -114,6 +115,7 @@ def campaign(config: str | None, name: str | None, systems: str | None, workload
 
 def _finish(p: CampaignPlan, directory: Path, done: list[CampaignRun], as_json: bool) -> NoReturn:
     """Run what is missing in ``directory`` (everything, on a fresh campaign), then write the verdict."""
+    stop_on_signals()
     spec = p.spec
     if spec.parallel > 1 and spec.backend not in ("local", "ssh"):
         raise UsageError(f"--parallel is only supported on the local and ssh backends, not {spec.backend!r}")

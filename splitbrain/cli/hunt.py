@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from splitbrain.cli._signals import stop_on_signals
 from splitbrain.errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError, UsageError
 
 
@@ -59,6 +60,7 @@ def hunt(system: str, bug: str | None, workload: str | None, budget: str, max_ru
     h = Hunt(system, home, budget_s, max_runs, bug, workload, time_limit, seed, say=say)
     say(f"hunting {system}{' --bug ' + bug if bug else ''} for {budget_s:g} s from seed {seed}; runs in {home}")
     found = minimal = None
+    stop_on_signals()
     try:
         found = h.search()
         if found is not None:

@@ -67,18 +67,37 @@ class HuntRun:
         return self.exit_code == 1
 
 
+#: how long an interrupted run gets to heal, tear down and report before it is killed
+STOP_GRACE_S = 120.0
+
+
 def execute(spec: RunSpec) -> HuntRun:
-    """Run it to the end (a Ctrl-C reaches the child too: it heals and reports, then this returns)."""
+    """Run it to the end.
+
+    The child runs in its own session, so a terminal's Ctrl-C reaches the hunt only; the hunt
+    then sends the run one SIGTERM (its own clean stop: heal, tear down, report) and waits for
+    it before the KeyboardInterrupt goes on. Killing it instead would leave faults unhealed."""
     start = time.monotonic()
     cmd = [sys.executable, "-m", "splitbrain", *spec.argv()[1:], "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False)
-    out = last_json_object(proc.stdout)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    out = last_json_object(stdout)
     run_dir = Path(out["run_dir"]) if isinstance(out.get("run_dir"), str) else None
     res = HuntRun(spec, proc.returncode, run_dir, time.monotonic() - start, out.get("valid"))
     if run_dir is not None:
         res.anomaly_s, res.trouble = read_run(run_dir)
     if proc.returncode not in (0, 1, 2) and run_dir is None:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        tail = stderr.strip().splitlines()[-1:] or ["(no output)"]
         res.valid = f"error: {tail[0]}"
     return res
 
