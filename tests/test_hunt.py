@@ -32,6 +32,17 @@ def test_truncation_cuts_the_run_after_the_first_anomaly_and_drops_later_faults(
     assert shrink.truncated(c, 19.0) is None and shrink.truncated(c, None) is None
 
 
+def test_around_anomaly_keeps_the_windows_just_before_it_moved_to_the_start_of_a_short_run():
+    c = shrink.Candidate(windows((1, 3), (5, 9), (10, 16), (12, 14), (20, 22)), 30.0, 10)
+    focus = shrink.around_anomaly(c, 15.0)
+    # (10, 16) is in effect at 15 s and (12, 14) ended 1 s before; (5, 9) ended 6 s before
+    assert focus is not None and [w.window for w in focus.windows] == [2, 3]
+    assert [(w.start_s, w.stop_s) for w in focus.windows] == [(2.0, 8.0), (4.0, 6.0)]
+    assert focus.time_limit_s == 9.0 and shrink.smaller(focus, c)
+    assert shrink.around_anomaly(c, None) is None and shrink.around_anomaly(c, 0.5) is None
+    assert shrink.around_anomaly(shrink.Candidate(windows((1, 3)), 10.0, 4), 2.0) is None  # nothing to drop
+
+
 def test_fewer_windows_is_delta_debugging_halves_first_then_singles():
     c = shrink.Candidate(windows((1, 2), (3, 4), (5, 6), (7, 8)), 10.0, 4)
     kept = [[w.window for w in p.windows] for p in shrink.fewer_windows(c)]

@@ -159,8 +159,10 @@ class Hunt:
                 return True
             return False
 
-        cut = shrink.truncated(best, found.anomaly_s)
-        reproduced = cut is not None and self.left_s() > 0 and attempt(cut, "the run cut after its first anomaly")
+        focus = shrink.around_anomaly(best, found.anomaly_s)
+        reproduced = focus is not None and self.left_s() > 0 and attempt(focus, "the faults just before its first anomaly")
+        cut = None if reproduced else shrink.truncated(best, found.anomaly_s)
+        reproduced = reproduced or (cut is not None and self.left_s() > 0 and attempt(cut, "the run cut after its first anomaly"))
         if not reproduced and self.left_s() > 0:
             reproduced = attempt(best, "the failing run's own schedule")
             if not reproduced:
