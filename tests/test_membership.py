@@ -126,6 +126,31 @@ def test_all_leaves_membership_out_and_membership_always_gets_a_window() -> None
         assert any(op.fault == "membership" for op in s.ops)
 
 
+@pytest.mark.parametrize("faults", [["membership", "partition"], ["membership", "partition", "kill"]])
+def test_membership_changes_come_during_a_partition_that_cuts_the_leader_off(faults: list[str]) -> None:
+    """Pure schedule generation: every 30 s default schedule with membership and partition faults
+    removes the nodes the small side cannot reach while the leader is cut off with a minority,
+    late enough for the other side to elect its own leader and early enough that both sides work
+    a while before the heal -- the window Raft's unsafe single-server changes need (two changes
+    from the cut-off leader shrink its configuration to the minority it has). A random draw put
+    a membership window into such a partition in few runs (raft's bug caught 0/20)."""
+    import random
+
+    five = ["n1", "n2", "n3", "n4", "n5"]
+    twice = 0
+    for seed in range(40):
+        windows = compose.generate(faults, five, random.Random(seed), 30).windows()
+        cuts = [w for w in windows if w.fault == "partition" and w.params.get("topology") == "leader-minority"]
+        during = [m for m in windows if m.fault == "membership" and m.params["targets"]["select"] == "unreachable"
+                  and any(c.start_s + 1.4 <= m.start_s and m.start_s + 2.5 <= c.stop_s for c in cuts)]
+        assert during, (seed, faults, windows)
+        twice += len(during) >= 2
+        for group in ("membership", "partition"):  # a group's windows never overlap
+            mine = [w for w in windows if w.fault == group]
+            assert all(a.stop_s <= b.start_s for a, b in zip(mine, mine[1:], strict=False)), (seed, group)
+    assert twice >= 8, twice
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("system, workload, bug, seed", [
     ("ring", "sets", "no-handover", 4),
@@ -178,5 +203,6 @@ def test_unreachable_targets_are_on_the_far_side_of_the_smallest_part() -> None:
 
     assert fault.components(nodes, {tuple(c) for c in cut}) == [["n1", "n2"], ["n3", "n4", "n5"]]
     ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1))
-    how, targets = asyncio.run(fault.FAULT._targets(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
+    how, targets, via = asyncio.run(fault.FAULT._targets(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
     assert how == "unreachable-from:n1,n2" and len(targets) == 2 and set(targets) <= {"n3", "n4", "n5"}
+    assert via == ["n1", "n2"]  # the removals go through the side that cannot reach them

@@ -11,6 +11,18 @@ Bugs hide in combinations and in transitions, so the default schedule
 * ``flapping`` -- one fault (a partition or a membership change when there is one) switched on and off
   every fraction of a second: leaders are deposed and re-elected over and over
   and many ops are in flight at every heal;
+* ``reconfigure`` -- membership changes during a partition (only in a run that
+  has both): the network is cut, the old leader with a minority when the run's
+  partitions can draw that shape; once the other side had time to elect its
+  own leader, the nodes the smallest side cannot reach are removed through
+  that side (an operator replacing the nodes that look dead from where it
+  stands; resolved when applied, from the measured cut) and added back, with
+  their data, after the heal. Two changes from the cut-off side are where
+  single-server reconfiguration breaks: a leader that takes them both can
+  shrink its configuration to a majority it still has while the other side
+  commits under the old one. A random draw put a membership window inside
+  such a partition in few runs, so such a run gets at least one of these
+  bursts (:data:`RECONFIGURE_WEIGHT` for more);
 
 and between bursts the cluster gets a recovery window (no faults) so that
 what a fault broke can be observed once the system claims to be healthy.
@@ -43,11 +55,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from splitbrain.nemesis.base import Essential, group_of
+from splitbrain.nemesis.membership import MembershipFault
 from splitbrain.nemesis.plan import Schedule, Window
 from splitbrain.registry import FAULTS
 
 #: burst kinds and how often each is drawn
 BURSTS = {"single": 0.35, "composed": 0.4, "flapping": 0.25}
+#: weight of the ``reconfigure`` burst beside :data:`BURSTS` in a run with membership and partition
+#: faults (at least one comes anyway; this makes about a second in a 30 s run)
+RECONFIGURE_WEIGHT = 0.5
+#: the partition shape a reconfigure burst asks for when the run's partitions can draw it
+RECONFIGURE_TOPOLOGY = "leader-minority"
 #: copies of a fault group in the deck, against 1 for the others: the network faults find the most
 #: bugs (split brains, deposed leaders, stale replicas; at 3 copies one run in twenty-five had none),
 #: process faults next (crash recovery); membership
@@ -81,10 +99,16 @@ class _Builder:
         self._deck: list[str] = []
         self._topologies: list[str] = []
 
-    def add(self, name: str, start_s: float, stop_s: float) -> None:
+    def add(self, name: str, start_s: float, stop_s: float, topology: str | None = None,
+            params: dict[str, Any] | None = None) -> None:
+        """A window of ``name``; its shape dealt from the deck unless ``topology`` (one it can draw) is
+        asked for, its parameters drawn unless given."""
         fault: Any = self.objs[name]  # with ``topologies``, a ``draw`` that takes a shape (:func:`_topologies`)
-        topology = self._deal_topology(name)
-        params = fault.draw(self.rng, list(self.nodes), topology) if topology else _params(fault, self.rng, self.nodes)
+        if topology not in _topologies(fault):
+            topology = self._deal_topology(name)
+        if params is None:
+            params = fault.draw(self.rng, list(self.nodes), topology) if topology else \
+                _params(fault, self.rng, self.nodes)
         self.windows.append(Window(name, round(start_s, 3), round(max(stop_s, start_s + 0.05), 3),
                                    len(self.windows), params, self.rng.randrange(2**31)))
 
@@ -166,9 +190,20 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
     end = time_limit_s - TAIL_S
     t = interval_s * rng.uniform(0.2, 0.6)
     kinds, weights = list(BURSTS), list(BURSTS.values())
+    #: a run with membership and partition faults owes one reconfigure burst until it has had one
+    owed = "membership" in b.groups and "partition" in b.groups
+    if owed:  # other runs draw exactly as before
+        kinds, weights = [*kinds, "reconfigure"], [*weights, RECONFIGURE_WEIGHT]
     while t < end:
-        kind = rng.choices(kinds, weights)[0]
-        if kind == "single":
+        # the last start that leaves room for this burst and one more after it
+        last_call = t + 2 * RECONFIGURE_SPAN[1] * interval_s >= end
+        kind = "reconfigure" if owed and last_call else rng.choices(kinds, weights)[0]
+        if kind == "reconfigure" and t + RECONFIGURE_SPAN[0] * interval_s > time_limit_s:
+            kind = "composed"  # no room left for a change and both sides at work after it
+        if kind == "reconfigure":
+            t = _reconfigure(b, t, interval_s, time_limit_s)
+            owed = False
+        elif kind == "single":
             name = b.pick()
             d = interval_s * rng.uniform(0.5, 1.5)
             b.add(name, t, min(t + d, time_limit_s))
@@ -233,6 +268,34 @@ def _gap(b: _Builder, group: str, start: float, end: float, min_s: float) -> tup
             return cursor, s
         cursor = max(cursor, e)
     return (cursor, end) if end - cursor >= min_s else None
+
+
+#: a reconfigure burst's partition lasts this many intervals (drawn between the two)
+RECONFIGURE_SPAN = (1.2, 2.0)
+
+
+def _reconfigure(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> float:
+    """Membership changes during a partition (see the module's docstring); returns when the burst ends.
+
+    The partition is long enough for the side without the old leader to elect its own and for both
+    sides to take client ops after the change; the removal starts once that election had time
+    (0.4-0.7 intervals in: an election takes a few hundred ms on an idle machine, seconds on a
+    loaded one), and the removed nodes, which were only cut off, rejoin with their data once the
+    cut is healed."""
+    rng = b.rng
+    cut = next((n for n in b.groups["partition"] if RECONFIGURE_TOPOLOGY in _topologies(b.objs[n])), None)
+    cut = cut or b.choose("partition")
+    p_end = min(t + interval_s * rng.uniform(*RECONFIGURE_SPAN), time_limit_s)
+    b.add(cut, t, p_end, topology=RECONFIGURE_TOPOLOGY)
+    name = b.choose("membership")
+    fault = b.objs[name]
+    # with their data: they were only cut off, and wiping them during the cut would end the far side
+    params = fault.draw(rng, list(b.nodes), "unreachable", "old-data") if isinstance(fault, MembershipFault) \
+        else None
+    m_start = t + interval_s * rng.uniform(0.4, 0.7)
+    m_stop = max(m_start + interval_s * 0.6, p_end + interval_s * rng.uniform(0.0, 0.4))
+    b.add(name, m_start, min(m_stop, time_limit_s), params=params)
+    return max(p_end, m_stop)
 
 
 def _composed(b: _Builder, t: float, interval_s: float, time_limit_s: float) -> float:

@@ -10,8 +10,9 @@ or a partition never does:
 * ``start`` removes one node (a random one or the leader), or two at once
   (two changes in flight: a system must serialize them or refuse one), random
   ones or ones the smallest side of a partition cannot reach right now
-  (measured cut links: an operator replacing the nodes that look dead from
-  there, the classic way to lose the overlap of two majorities). Each
+  (measured cut links; asked of that side's nodes only: an operator
+  replacing the nodes that look dead from there, the classic way to lose
+  the overlap of two majorities). Each
   change is ``applied`` (then verified: the cluster's view must stop listing
   the node within :data:`SETTLE_S`, else the run lost control, exit 255),
   ``refused`` (allowed, recorded: no quorum, another change in flight) or
@@ -111,45 +112,61 @@ async def wipe(ctx: NemesisContext, node: str) -> None:
     await backend.wipe(node)
 
 
+#: how a window picks whom to remove: a random node, the leader, two random nodes at once, or two the
+#: smallest side of a partition cannot reach (resolved when applied, from the measured cut links)
+MODES = ("one", "leader", "two", "unreachable")
+
+
 @dataclass(frozen=True)
 class MembershipFault:
     name: str = "membership"
     #: membership changes never overlap each other (one window at a time)
     group: str = "membership"
 
-    def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+    def draw(self, rng: random.Random, nodes: list[str], mode: str | None = None,
+             rejoin: str | None = None) -> dict[str, Any]:
+        """The window's targets and how a removed node rejoins. ``mode`` (one of :data:`MODES`) and
+        ``rejoin`` (``old-data`` or ``wiped``) are a schedule's choice (membership changes during a
+        partition aim at ``unreachable`` nodes, which come back with their data); else drawn."""
         nodes = sorted(nodes)
         # two at once half the time: the change a reconfiguring system must serialize (or refuse);
         # half of those are nodes the smallest side of a partition cannot reach (an operator
         # replacing the nodes that look dead from there)
-        modes = ["one", "leader", "two", "unreachable"] if len(nodes) >= 5 else ["one", "leader"]
-        mode = rng.choice(modes)
-        rejoin = rng.choice(["old-data", "wiped"])
+        modes = list(MODES) if len(nodes) >= 5 else ["one", "leader"]
+        if mode not in MODES or (mode in ("two", "unreachable") and len(nodes) < 3):
+            mode = rng.choice(modes)
+        rejoin = rejoin if rejoin in ("old-data", "wiped") else rng.choice(["old-data", "wiped"])
         if mode in ("two", "unreachable"):
             return {"targets": {"select": mode, "nodes": sorted(rng.sample(nodes, 2))}, "rejoin": rejoin}
         one = rng.choice(nodes)
         spec = {"select": "leader", "fallback": one} if mode == "leader" else {"select": "one", "nodes": [one]}
         return {"targets": spec, "rejoin": rejoin}
 
-    async def _targets(self, ctx: NemesisContext, spec: dict[str, Any]) -> tuple[str, list[str]]:
-        """``unreachable``: two nodes on the far side of the network's smallest part right now (the
-        measured cut links), else the drawn ones; the other modes as :func:`resolve_targets` does."""
+    async def _targets(self, ctx: NemesisContext, spec: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+        """How the targets were chosen, the targets, and the nodes the removals are sent to.
+
+        ``unreachable``: two nodes on the far side of the network's smallest part right now (the
+        measured cut links), removed through the nodes of that part only: the operator stands
+        where the others look dead and reaches only its own side (a change sent everywhere would
+        also reach the far side, which then knows of it). Without a partition, the drawn nodes
+        through every node; the other modes as :func:`resolve_targets` does, through every node."""
+        everyone = sorted(ctx.nodes)
         if spec.get("select") != "unreachable":
-            return await resolve_targets(ctx, spec)
+            return (*await resolve_targets(ctx, spec), everyone)
         drawn = [str(n) for n in spec.get("nodes") or [] if n in ctx.nodes]
         report = Measurement.of(await ctx.backend.verify())
         cut = {tuple(link) for link in (report.cut or []) if isinstance(link, list | tuple)}
-        parts = components(sorted(ctx.nodes), cut)
+        parts = components(everyone, cut)
         if len(parts) < 2:
-            return "unreachable:no-partition", drawn
+            return "unreachable:no-partition", drawn, everyone
         small = min(parts, key=lambda p: (len(p), p))
         far = sorted(n for n in ctx.nodes if n not in small)
-        return f"unreachable-from:{','.join(small)}", sorted(ctx.rng.sample(far, min(2, len(far))))
+        return f"unreachable-from:{','.join(small)}", sorted(ctx.rng.sample(far, min(2, len(far)))), small
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
         access = _access(ctx)
         params = params_for(self, ctx)
-        how, targets = await self._targets(ctx, params["targets"])
+        how, targets, via = await self._targets(ctx, params["targets"])
         exits = access.traits.removed_member_exits
         rejoin = "wiped" if access.traits.rejoin_wiped_only else str(params.get("rejoin", "old-data"))
         t0 = time.monotonic()
@@ -161,7 +178,9 @@ class MembershipFault:
         if exits:
             for t in targets:  # it would exit by itself once removed; the harness's kill is what it expects
                 await ctx.backend.kill(t)
-        changes = await asyncio.gather(*(access.system.remove_member(t, access.addresses, CHANGE_TIMEOUT_S)
+        reach = {n: a for n, a in access.addresses.items() if n in via}
+        details["via"] = sorted(reach)
+        changes = await asyncio.gather(*(access.system.remove_member(t, reach, CHANGE_TIMEOUT_S)
                                          for t in targets))
         asked = [t for t, c in zip(targets, changes, strict=True) if c.outcome != "refused"]
         applied = [t for t, c in zip(targets, changes, strict=True) if c.outcome == "applied"]
