@@ -357,3 +357,29 @@ def test_every_schedule_with_a_power_loss_fault_has_one_of_every_node_past_the_f
     for seed in range(10):
         windows = generate(["disk:slow-fsync", "partition"], five, random.Random(seed), 30.0, 2.0).windows()
         assert all(w.params == {} for w in windows if w.fault == "disk:slow-fsync")
+
+
+def test_a_kill_stop_leaves_a_node_another_fault_holds_down(tmp_path):
+    """A node the membership fault removed while a kill had it down (an etcd member: removed, wiped,
+    started only once added back) is not restarted by the kill's stop; the others are."""
+    from splitbrain.nemesis.base import held_down
+
+    async def go():
+        b = LocalBackend({})
+        await b.setup(spec(tmp_path, 3))
+        try:
+            ctx = NemesisContext(backend=b, nodes=NODES, rng=random.Random(1),
+                                 params={"targets": {"select": "minority", "nodes": ["n1", "n2"]}})
+            kill = FAULTS.get("kill")
+            await kill.start(ctx)
+            held_down(ctx).add("n1")
+            details = await kill.stop(ctx)
+            assert details == {"nodes": ["n1", "n2"], "left_down": ["n1"]}
+            assert (await b.verify()).killed == ["n1"]
+            held_down(ctx).discard("n1")
+            await b.start("n1")
+            assert (await b.verify()).killed == []
+        finally:
+            await b.teardown()
+
+    asyncio.run(go())

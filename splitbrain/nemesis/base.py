@@ -125,6 +125,14 @@ def node_lock(ctx: NemesisContext, node: str) -> asyncio.Lock:
     return locks.setdefault(node, asyncio.Lock())
 
 
+def held_down(ctx: NemesisContext) -> set[str]:
+    """Nodes a fault keeps down on purpose until it brings them back itself: a removed etcd member,
+    wiped, may start only once it is added back (started before, it finds itself missing from the
+    cluster and exits). A kill's or pause's stop leaves these to that fault."""
+    held: set[str] = ctx.state.setdefault("_held_down", set())
+    return held
+
+
 def group_of(fault: Any) -> str:
     return str(getattr(fault, "group", None) or fault.name)
 

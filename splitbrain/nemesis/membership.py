@@ -43,7 +43,14 @@ from typing import Any
 
 from splitbrain.backends.base import Measurement, WipingBackend
 from splitbrain.errors import UsageError
-from splitbrain.nemesis.base import FaultNotEffective, NemesisContext, node_lock, params_for, resolve_targets
+from splitbrain.nemesis.base import (
+    FaultNotEffective,
+    NemesisContext,
+    held_down,
+    node_lock,
+    params_for,
+    resolve_targets,
+)
 from splitbrain.systems.capabilities import Membership, MembershipChange, MembershipView, SystemTraits
 
 VIEW_TIMEOUT_S = 2.0
@@ -180,8 +187,13 @@ class MembershipFault:
                 await ctx.backend.kill(t)
         reach = {n: a for n, a in access.addresses.items() if n in via}
         details["via"] = sorted(reach)
-        changes = await asyncio.gather(*(access.system.remove_member(t, reach, CHANGE_TIMEOUT_S)
-                                         for t in targets))
+        try:
+            changes = await asyncio.gather(*(access.system.remove_member(t, reach, CHANGE_TIMEOUT_S)
+                                             for t in targets))
+        except Exception:
+            for t in targets if exits else []:  # nothing known removed: they are members, bring them back
+                await ctx.backend.start(t)
+            raise
         asked = [t for t, c in zip(targets, changes, strict=True) if c.outcome != "refused"]
         applied = [t for t, c in zip(targets, changes, strict=True) if c.outcome == "applied"]
         view = await settle(access, lambda v: not set(asked) & set(v.members),
@@ -210,6 +222,7 @@ class MembershipFault:
                 if t not in removed:  # refused or not landed: the node is still a member, bring it back
                     await ctx.backend.start(t)
             ctx.state[self.name]["down"] = removed
+            held_down(ctx).update(removed)  # a kill's stop must not start them before they are added back
         return details
 
     async def _readd(self, ctx: NemesisContext, access: MembershipAccess, node: str, wiped: bool,
@@ -217,22 +230,21 @@ class MembershipFault:
         """Add ``node`` back until the view lists it (refusals retried); what happened."""
         deadline = time.monotonic() + timeout_s
         tries: list[dict[str, Any]] = []
-        started = False
         while True:
             view = await settle(access, lambda v: True, VIEW_TIMEOUT_S)
             if view is not None and node in view.members:
-                if down and not started:
+                if down:
+                    # etcd: a member is added first, then started (started before the add lands, it
+                    # finds itself missing from the cluster and exits)
                     await ctx.backend.start(node)
+                    held_down(ctx).discard(node)
                 return {"member": True, "tries": tries, "view": _view_json(view)}
             left = deadline - time.monotonic()
             if left <= 0:
                 return {"member": False, "tries": tries, "view": _view_json(view) if view else None}
             change = await access.system.add_member(node, access.addresses, min(CHANGE_TIMEOUT_S, left), wiped)
             tries.append(_change_json(change))
-            if change.outcome != "refused":
-                if down and not started:
-                    await ctx.backend.start(node)  # etcd: a member is added first, then started
-                    started = True
+            if change.outcome != "refused":  # landed or maybe: the view says (and then it is started)
                 await settle(access, lambda v: node in v.members, min(SETTLE_S, max(0.1, left)))
             else:
                 await asyncio.sleep(RETRY_S)
@@ -271,7 +283,9 @@ class MembershipFault:
                 down = False
                 if access.traits.removed_member_exits:
                     # etcd: a removed member cannot come back as it was; wipe it, add it, then start it
-                    await wipe(ctx, node)
+                    async with node_lock(ctx, node):
+                        await wipe(ctx, node)
+                    held_down(ctx).add(node)
                     down = True
                 added[node] = await self._readd(ctx, access, node, down, down,
                                                 max(1.0, deadline - time.monotonic()))

@@ -22,6 +22,7 @@ from splitbrain.nemesis.base import (
     FaultNotEffective,
     NemesisContext,
     draw_targets,
+    held_down,
     measured,
     node_lock,
     params_for,
@@ -62,10 +63,14 @@ class ProcessFault:
 
     async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
         targets = ctx.state.pop(self.name, [])
+        left = []
         for node in targets:
             async with node_lock(ctx, node):
+                if node in held_down(ctx):  # removed meanwhile (membership): it starts it once added back
+                    left.append(node)
+                    continue
                 await getattr(ctx.backend, self.undo)(node)
-        return {"nodes": targets}
+        return {"nodes": targets, **({"left_down": left} if left else {})}
 
 
 KILL = ProcessFault("kill", apply="kill", undo="start", measured_as="killed", escaped="still running")

@@ -16,8 +16,10 @@ A real third-party check of the membership fault: ``/v3/cluster/member/list``,
 * a member added but not started yet has no name in the list; its peer URL
   names it.
 
-A change etcd rejects (``unhealthy cluster``, ``not enough started members``)
-is ``refused``; no answer is ``unknown``.
+A change etcd rejects (``unhealthy cluster``, ``not enough started members``),
+or one never sent because no member answered the member list (a partition and
+a kill at once leave no quorum to list it), is ``refused``; no answer to the
+change itself is ``unknown``.
 """
 
 from __future__ import annotations
@@ -100,7 +102,10 @@ class EtcdMembers:
                             timeout_s: float) -> MembershipChange:
         from splitbrain.systems.etcd import EtcdError
 
-        asked, members = await self._list(nodes, timeout_s)
+        try:
+            asked, members = await self._list(nodes, timeout_s)
+        except ConnectionError as e:  # nothing was sent: it certainly did not happen
+            return MembershipChange("refused", "", reason=str(e))
         ids = [m.get("ID") for m in members if self._name(m) == node]
         if not ids:
             return MembershipChange("applied", asked, tuple(sorted(self._name(m) for m in members)),
@@ -116,7 +121,10 @@ class EtcdMembers:
                          wiped: bool) -> MembershipChange:
         from splitbrain.systems.etcd import EtcdError
 
-        asked, members = await self._list(nodes, timeout_s)
+        try:
+            asked, members = await self._list(nodes, timeout_s)
+        except ConnectionError as e:  # nothing was sent: it certainly did not happen
+            return MembershipChange("refused", "", reason=str(e))
         if any(self._name(m) == node for m in members):
             return MembershipChange("applied", asked, tuple(sorted(self._name(m) for m in members)),
                                     reason="already a member")
