@@ -206,13 +206,13 @@ def test_failing_raft_run_report_shows_the_messages_around_the_anomaly(tmp_path,
     assert "read by process" in sentence and "follower" in sentence  # a follower answered from its own state
 
 
-#: (system, bug) -> run arguments that expose it (bench/detect.py's plans, shortened). raft's
-#: unsafe-membership is not here yet: membership,partition runs did not catch it on seeds 1-3.
+#: (system, bug) -> run arguments that expose it (bench/detect.py's plans, shortened).
 BUG_RUNS: dict[tuple[str, str], tuple[str, ...]] = {
     ("raft", "stale-read"): ("--nemesis", "partition-leader", "--concurrency", "10", "--rate", "60", "--time-limit", "15"),
     ("raft", "ack-before-commit"): ("--nemesis", "partition-leader", "--time-limit", "15"),
     ("raft", "quorum-off-by-one"): ("--nemesis", "partition-leader", "--time-limit", "15"),
     ("raft", "follower-read"): ("--nemesis", "partition:isolate-follower", "--time-limit", "10"),
+    ("raft", "unsafe-membership"): ("--nemesis", "membership,partition", "--time-limit", "30"),
     ("raft", "no-fsync"): ("--workload", "set", "--nemesis", "disk,partition", "--time-limit", "30"),
     ("paxos", "accept-lower-ballot"): ("--workload", "set", "--nemesis", "partition:bridge", "--time-limit", "20"),
     ("paxos", "ignore-promised-values"): ("--workload", "set", "--nemesis", "partition-leader,kill", "--rate", "100",
