@@ -1,7 +1,8 @@
 """The disk fault's figures: what it catches that kill cannot, what it costs, and no false alarms.
 
 usage: python bench/disk.py [--seeds 5] [--time-limit 30] [--parts bugs,correct,cost,fuse] [--parallel 1] [--store DIR]
-                            [--kill-seeds N] [--backend local|docker]
+                            [--kill-seeds N] [--backend local|docker] [--bugs SYS:BUG,...] [--correct SYS:WL,...]
+                            [--seed-list N,N,...]
 
 * bugs: each ``no-fsync`` seeded bug under its detect.py plan (``disk,partition``) and
   under ``kill`` alone, same seeds: detection rates side by side;
@@ -28,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,7 +47,7 @@ BACKEND = "local"
 STORE = "store/bench"
 
 
-def _rate(system: str, workload: str, nemesis: str, seeds: range, time_limit: float, bug: str | None,
+def _rate(system: str, workload: str, nemesis: str, seeds: Sequence[int], time_limit: float, bug: str | None,
           extra: list[str]) -> tuple[int, list[str], list[int], str]:
     """(runs that exit 1, runs that neither pass nor fail with why, seeds that exit 1, acked writes and load)."""
     def one(seed: int) -> dict:
@@ -97,18 +99,24 @@ def main() -> None:
     ap.add_argument("--store", default="store/bench")
     ap.add_argument("--correct", default=None,
                     help="only these correct configurations, as SYSTEM:WORKLOAD,... (default: all of CORRECT)")
+    ap.add_argument("--bugs", default=None, help="only these seeded bugs, as SYSTEM:BUG,... (default: all of BUGS)")
+    ap.add_argument("--seed-list", default=None, help="exactly these seeds, N,N,... (instead of --seeds)")
     args = ap.parse_args()
     global PARALLEL, BACKEND, STORE
     PARALLEL, BACKEND, STORE = max(1, args.parallel), args.backend, args.store
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores, "
           f"{PARALLEL} run(s) at a time, backend {BACKEND}", flush=True)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    seeds: Sequence[int] = range(args.first_seed, args.first_seed + args.seeds)
+    if args.seed_list:
+        seeds = [int(x) for x in args.seed_list.split(",")]
     kill_seeds = range(args.first_seed, args.first_seed + (args.kill_seeds if args.kill_seeds is not None
                                                            else args.seeds))
     parts = set(args.parts.split(","))
     if "bugs" in parts:
-        print(f"{'system':6} {'bug':18} {'nemesis':16} {'detected':>9}   (seeds {seeds.start}..{seeds.stop - 1})")
+        print(f"{'system':6} {'bug':18} {'nemesis':16} {'detected':>9}   (seeds {list(seeds)})")
         for system, bug in BUGS:
+            if args.bugs and f"{system}:{bug}" not in args.bugs.split(","):
+                continue
             plan = PLAN[(system, bug)]
             for nemesis, on in ((plan.nemesis, seeds), ("kill", kill_seeds)):
                 if not on:
