@@ -6,14 +6,18 @@ cas, info/fail/pending ops), so the searches, not the zones, decide them.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from splitbrain.checkers._partitions import PARALLEL_MIN_OPS, Job, _deal, decide, usable_cpus
 from splitbrain.checkers.linearizable import check_history
+from splitbrain.checkers.models import get_model
 from splitbrain.history import History, Op
 from tests.test_linearizable_props import PROPS, brute_force, random_history, simulate
 
@@ -70,3 +74,20 @@ def test_an_illegal_partition_ends_the_parallel_check_early() -> None:
 
 def test_decide_without_jobs_is_valid() -> None:
     assert decide([], 1e18, None).valid is True
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_dies_makes_the_check_unknown_and_never_hangs() -> None:
+    """A worker killed mid-search (the OOM killer, a crash) never sends its share's decision: the
+    check says so (unknown, and why) instead of waiting for it for ever, as a Pool's map did."""
+    parent, kv = os.getpid(), get_model("kv")
+
+    def step(state: Any, inp: Any, out: Any) -> tuple[bool, Any]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return kv.step(state, inp, out)
+
+    rng = random.Random(5)
+    h = _kv([simulate(rng, 300, 3) for _ in range(2)])
+    res = check_history(h, dataclasses.replace(kv, step=step), workers=2)
+    assert res.valid == "unknown" and "worker died (exit code 3)" in str(res.stats.get("limit")), res.stats

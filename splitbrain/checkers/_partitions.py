@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from splitbrain.checkers._search import Outcome, search
 from splitbrain.checkers.memory import rss_mb
@@ -123,9 +123,14 @@ def _interleave(jobs: list[Job], which: list[int], deadline: float, cap_mb: floa
 _JOBS: list[Job] = []
 
 
-def _worker(args: tuple[list[int], float, float | None]) -> Decision:
-    which, deadline, cap_mb = args
-    return _interleave(_JOBS, which, deadline, cap_mb)
+def _worker(send: Any, which: list[int], deadline: float, cap_mb: float | None) -> None:
+    """A forked worker: its share's decision (or the error it raised) down its own pipe."""
+    try:
+        result: Any = _interleave(_JOBS, which, deadline, cap_mb)
+    except BaseException as exc:  # noqa: BLE001 - re-raised in the parent
+        result = exc
+    send.send(result)
+    send.close()
 
 
 def _deal(jobs: list[Job], workers: int) -> list[list[int]]:
@@ -149,21 +154,44 @@ def decide(jobs: list[Job], deadline: float, cap_mb: float | None, workers: int 
 
     if "fork" not in mp.get_all_start_methods():
         return _interleave(jobs, list(range(len(jobs))), deadline, cap_mb)
+    from multiprocessing.connection import Connection, wait
+
     global _JOBS
     _JOBS = jobs
     shares = _deal(jobs, workers)
     per_cap = None if cap_mb is None else cap_mb / len(shares)
     total = Decision(valid=True, workers=len(shares))
+    ctx = mp.get_context("fork")
+    # One process and one pipe per share, not a Pool: a Pool's workers share one result queue
+    # behind one lock, and terminating them (on the first illegal share) can kill one while it
+    # holds that lock, after which Pool.terminate waits on it for ever (seen: a check hung).
+    # A worker killed here takes only its own pipe with it.
+    running: dict[Connection, Any] = {}
     try:
-        with mp.get_context("fork").Pool(len(shares)) as pool:
-            for d in pool.imap_unordered(_worker, [(s, deadline, per_cap) for s in shares]):
+        for share in shares:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(send, share, deadline, per_cap), daemon=True)
+            proc.start()
+            send.close()
+            running[recv] = proc
+        while running:
+            for ready in wait(list(running)):
+                conn = cast(Connection, ready)
+                proc = running.pop(conn)
+                d: Any
+                try:
+                    d = conn.recv()
+                except EOFError:
+                    proc.join()
+                    d = Decision(valid="unknown", limit=f"a checker worker died (exit code {proc.exitcode})")
+                if isinstance(d, BaseException):
+                    raise d
                 total.decided += d.decided
                 total.steps += d.steps
                 total.memo += d.memo
                 total.rss_mb = max(total.rss_mb, d.rss_mb)
                 if d.valid is False:
                     d.decided, d.steps, d.memo, d.workers = total.decided, total.steps, total.memo, total.workers
-                    pool.terminate()
                     return d
                 if d.valid != True:  # noqa: E712 - "unknown" is truthy
                     total.valid, total.limit = "unknown", d.limit
@@ -171,4 +199,8 @@ def decide(jobs: list[Job], deadline: float, cap_mb: float | None, workers: int 
                     total.undecided_ops += d.undecided_ops
     finally:
         _JOBS = []
+        for conn, proc in running.items():
+            proc.kill()
+            proc.join()
+            conn.close()
     return total

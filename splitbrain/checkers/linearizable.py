@@ -164,8 +164,9 @@ def _run(parts: list[Partition], model: Model, init: Any, timeout_s: float | Non
         assert d.bad is not None
         return False, searched[d.bad], d.outcome, stats
     if d.valid != True:  # noqa: E712 - "unknown" is truthy
-        stats["limit"] = (f"time limit of {timeout_s:g} s reached; raise it with --timeout S" if d.limit == "time"
-                          else f"memory cap of {cap.limit_mb:.0f} MB reached; raise it with --max-memory MB")
+        stats["limit"] = {"time": f"time limit of {timeout_s:g} s reached; raise it with --timeout S",
+                          "memory": f"memory cap of {cap.limit_mb:.0f} MB reached; raise it with --max-memory MB",
+                          }.get(d.limit, d.limit)
         stats["rss_mb"] = round(max(d.rss_mb, cap.seen_mb))
         stats["longest_prefix_linearized"] = d.longest_prefix
         stats["ops_in_undecided"] = d.undecided_ops
