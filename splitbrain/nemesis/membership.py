@@ -182,19 +182,16 @@ class MembershipFault:
             raise FaultNotEffective(self.name, "no node answered with its membership view", {"nodes": targets})
         targets = [t for t in targets if t in before.members and len(before.members) > 1]
         details: dict[str, Any] = {"nodes": targets, "mode": how, "rejoin": rejoin, "before": _view_json(before)}
-        # it would exit by itself once removed; the harness's kill is what it expects -- of the nodes
-        # the operator can reach (``unreachable`` ones are out of its reach: stopping them would take
-        # down the side of the partition they are on, a whole-cluster outage the change is not)
-        stopped = [t for t in targets if exits and t in via]
-        for t in stopped:
-            await ctx.backend.kill(t)
+        if exits:
+            for t in targets:  # it would exit by itself once removed; the harness's kill is what it expects
+                await ctx.backend.kill(t)
         reach = {n: a for n, a in access.addresses.items() if n in via}
         details["via"] = sorted(reach)
         try:
             changes = await asyncio.gather(*(access.system.remove_member(t, reach, CHANGE_TIMEOUT_S)
                                              for t in targets))
         except Exception:
-            for t in stopped:  # nothing known removed: they are members, bring them back
+            for t in targets if exits else []:  # nothing known removed: they are members, bring them back
                 await ctx.backend.start(t)
             raise
         asked = [t for t, c in zip(targets, changes, strict=True) if c.outcome != "refused"]
@@ -221,7 +218,7 @@ class MembershipFault:
                     if not exits:
                         await ctx.backend.start(t)  # runs as a newcomer, outside the cluster, until added
         if exits:
-            for t in stopped:
+            for t in targets:
                 if t not in removed:  # refused or not landed: the node is still a member, bring it back
                     await ctx.backend.start(t)
             ctx.state[self.name]["down"] = removed
