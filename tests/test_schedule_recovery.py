@@ -27,6 +27,10 @@ class SlowRestart:
         await asyncio.sleep(self.restart_s)
         return {"nodes": ["n1"]}
 
+    @property
+    def essential(self) -> dict[str, Any] | None:
+        return {"mode": "all"}
+
 
 class NoBackend:
     async def heal(self) -> None:
@@ -57,3 +61,7 @@ def test_a_start_after_a_slow_restart_waits_out_the_planned_gap_or_is_skipped():
     runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
                    Window("slow-restart-test", 0.5, 1.2, 1, {}, 2)], 2.5)
     assert [a["window"] for a in runner.applied] == [0] and runner.skipped == [1], runner.applied
+    # ...unless it is the fault's essential window: applied late, never skipped
+    runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
+                   Window("slow-restart-test", 0.5, 1.2, 1, {"mode": "all"}, 2)], 3.5)
+    assert [a["window"] for a in runner.applied] == [0, 1] and runner.skipped == [], runner.applied

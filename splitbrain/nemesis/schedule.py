@@ -23,7 +23,8 @@ schedule planned after that stop, counted from when the stop finished: that
 gap is the cluster's recovery window, and starting the next fault the moment
 the nodes answer left a whole-cluster power loss following another with no
 time to elect a leader (runs that acknowledged 1-3 writes in 30 s). A start
-that this pushes past its own planned stop is skipped, as any late start is.
+that this pushes past its own planned stop is skipped, as any late start is,
+except a fault's essential window, which is applied late instead.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from splitbrain.nemesis.base import Fault, FaultNotEffective, Healing, NemesisContext, group_of
+from splitbrain.nemesis.base import Essential, Fault, FaultNotEffective, Healing, NemesisContext, group_of
 from splitbrain.nemesis.plan import FaultOp, Schedule
 from splitbrain.registry import FAULTS
 
@@ -97,7 +98,8 @@ class NemesisRunner:
         try:
             if op.action == "start" and await self._recovering(group, op):
                 return
-            if op.action == "start" and self.clock() >= self._stop_at.get(op.window, float("inf")) - 0.05:
+            if (op.action == "start" and self.clock() >= self._stop_at.get(op.window, float("inf")) - 0.05
+                    and not _essential(self.faults[op.fault], op)):
                 # a loaded machine made the same fault's earlier windows overrun: applying this one
                 # now would push every later fault further behind its time
                 self.skipped.append(op.window)
@@ -200,3 +202,10 @@ class NemesisRunner:
         except Exception as e:  # noqa: BLE001 - healing is best effort and must finish
             self.errors.append(f"heal: {type(e).__name__}: {e}")
             log.error("backend heal failed: %s: %s", type(e).__name__, e)
+
+
+def _essential(fault: Fault, op: FaultOp) -> bool:
+    """The window every run must have (:class:`~splitbrain.nemesis.base.Essential`): applied late
+    rather than skipped (a run whose only whole-cluster power loss was skipped missed its bug)."""
+    want = fault.essential if isinstance(fault, Essential) else None
+    return want is not None and bool(want) and want.items() <= op.params.items()
