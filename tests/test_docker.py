@@ -345,5 +345,5 @@ def test_seeded_bug_is_caught_in_containers(tmp_path: Any) -> None:
     cmd = [sys.executable, "-m", "splitbrain", "run", "raft", "--backend", "docker", "--nemesis", "partition",
            "--bug", "quorum-off-by-one", "--time-limit", "25", "--seed", "1", "--store", str(tmp_path), "--json"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.returncode == 1, done.stderr[-2000:] + done.stdout[-2000:]  # with --json a 255's reason is there
     assert json.loads(done.stdout.strip().splitlines()[-1])["checkers"]["linearizable"]["valid"] is False
