@@ -60,8 +60,10 @@ class DockerHandle:
 
     def run(self, argv: Sequence[str], timeout_s: float = 60.0) -> CommandResult:
         script = f"cd {shlex.quote(self.files_dir)} && exec timeout {max(1, int(timeout_s))} {shlex.join(argv)}"
-        code, out = self._container.exec_run(["sh", "-c", script], environment={"LD_PRELOAD": ""})
-        return CommandResult(int(code if code is not None else 255), (out or b"").decode(errors="replace"))
+        from splitbrain.backends.docker.execs import exec_in
+
+        code, out = exec_in(self._container, ["sh", "-c", script], environment={"LD_PRELOAD": ""})
+        return CommandResult(code if code is not None else 255, out.decode(errors="replace"))
 
     def upload(self, local: str | Path, name: str) -> str:
         buf = io.BytesIO()

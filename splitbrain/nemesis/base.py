@@ -105,6 +105,18 @@ class Essential(Protocol):
     def essential(self) -> dict[str, Any] | None: ...
 
 
+def essential_of(fault: Any) -> dict[str, Any]:
+    """The parameters of ``fault``'s essential window (empty: it has none)."""
+    return (fault.essential if isinstance(fault, Essential) else None) or {}
+
+
+def holds_essential(fault: Any, params: dict[str, Any]) -> bool:
+    """Whether a window's ``params`` are ``fault``'s essential window (they hold its essential
+    parameters): the schedule's builder deals one per run, and the runner never skips it."""
+    want = essential_of(fault)
+    return bool(want) and want.items() <= params.items()
+
+
 @runtime_checkable
 class Healing(Protocol):
     """A fault with a final word: ``heal(ctx)`` runs at the end of every run that scheduled it,

@@ -54,7 +54,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from splitbrain.nemesis.base import Essential, group_of
+from splitbrain.nemesis.base import essential_of, group_of, holds_essential
 from splitbrain.nemesis.membership import MembershipFault
 from splitbrain.nemesis.plan import Schedule, Window
 from splitbrain.registry import FAULTS
@@ -246,9 +246,9 @@ def _essential(b: _Builder, name: str, interval_s: float, end: float) -> None:
     there, a new window goes in the first gap its group leaves there. Drawn last, so every other
     window of the schedule is what the seed gave before."""
     fault = b.objs[name]
-    want = fault.essential if isinstance(fault, Essential) else None
+    want = essential_of(fault)
     mine = [i for i, w in enumerate(b.windows) if w.fault == name]
-    if not want or not mine or any(want.items() <= b.windows[i].params.items() for i in mine):
+    if not want or not mine or any(holds_essential(fault, b.windows[i].params) for i in mine):
         return
     late = [i for i in mine if b.windows[i].start_s >= end / 4]
     if not late:

@@ -38,7 +38,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from splitbrain.nemesis.base import Essential, Fault, FaultNotEffective, Healing, NemesisContext, group_of
+from splitbrain.nemesis.base import (
+    Fault,
+    FaultNotEffective,
+    Healing,
+    NemesisContext,
+    group_of,
+    holds_essential,
+)
 from splitbrain.nemesis.plan import FaultOp, Schedule
 from splitbrain.registry import FAULTS
 
@@ -69,20 +76,18 @@ class NemesisRunner:
         self.skipped: list[int] = []
         #: per fault group: (planned offset, run clock when done) of its last op, for recovery gaps
         self._done: dict[str, tuple[float, float]] = {}
-        self._stopping = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply each op at its offset. Faults of different groups act concurrently (a kill's restart
         must not delay a partition's heal); ops of one group run in order, each after the previous."""
         chains: dict[str, asyncio.Task[None]] = {}
         tasks: list[asyncio.Task[None]] = []
-        self._stopping = stop
         try:
             for op in self.schedule.ops:
                 if self._broken is not None or await self._sleep(stop, op.at_s - self.clock()):
                     break
                 group = group_of(self.faults[op.fault])
-                task = asyncio.create_task(self._apply(op, chains.get(group)))
+                task = asyncio.create_task(self._apply(op, chains.get(group), stop))
                 chains[group] = task
                 tasks.append(task)
         finally:
@@ -90,18 +95,20 @@ class NemesisRunner:
         if self._broken is not None:
             raise self._broken
 
-    async def _apply(self, op: FaultOp, after: asyncio.Task[None] | None) -> None:
+    async def _apply(self, op: FaultOp, after: asyncio.Task[None] | None, stop: asyncio.Event) -> None:
         if after is not None:
             with contextlib.suppress(BaseException):
                 await after
         group = group_of(self.faults[op.fault])
         try:
-            if op.action == "start" and await self._recovering(group, op):
+            if op.action == "start" and await self._recovering(group, op, stop):
                 return
             if (op.action == "start" and self.clock() >= self._stop_at.get(op.window, float("inf")) - 0.05
-                    and not _essential(self.faults[op.fault], op)):
+                    and not holds_essential(self.faults[op.fault], op.params)):
                 # a loaded machine made the same fault's earlier windows overrun: applying this one
-                # now would push every later fault further behind its time
+                # now would push every later fault further behind its time (the window every run
+                # must have, base.Essential, is applied late instead: a run whose only
+                # whole-cluster power loss was skipped missed its bug)
                 self.skipped.append(op.window)
                 log.warning("nemesis: window %d (%s) skipped: reached %.2f s after its planned stop",
                             op.window, op.fault, self.clock() - self._stop_at[op.window])
@@ -114,13 +121,13 @@ class NemesisRunner:
         finally:
             self._done[group] = (op.at_s, self.clock())
 
-    async def _recovering(self, group: str, op: FaultOp) -> bool:
+    async def _recovering(self, group: str, op: FaultOp, stop: asyncio.Event) -> bool:
         """Hold a start until the gap planned since its group's previous op has passed since that op
         finished (a slow restart must not eat the recovery window); True when the run ended meanwhile."""
         if group not in self._done:
             return False
         planned, finished = self._done[group]
-        return await self._sleep(self._stopping, finished + max(0.0, op.at_s - planned) - self.clock())
+        return await self._sleep(stop, finished + max(0.0, op.at_s - planned) - self.clock())
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when ``stop`` was set meanwhile."""
@@ -204,8 +211,3 @@ class NemesisRunner:
             log.error("backend heal failed: %s: %s", type(e).__name__, e)
 
 
-def _essential(fault: Fault, op: FaultOp) -> bool:
-    """The window every run must have (:class:`~splitbrain.nemesis.base.Essential`): applied late
-    rather than skipped (a run whose only whole-cluster power loss was skipped missed its bug)."""
-    want = fault.essential if isinstance(fault, Essential) else None
-    return want is not None and bool(want) and want.items() <= op.params.items()

@@ -38,7 +38,8 @@ from splitbrain.backends import bringup, faketime, nodesetup
 from splitbrain.backends.base import ClusterSpec, Grudge, Measurement, PacketRule
 from splitbrain.backends.disk import container as dockerdisk
 from splitbrain.backends.disk.lazyjournal import NAME_RULES
-from splitbrain.backends.docker import owner
+from splitbrain.backends.docker import execs, owner
+from splitbrain.backends.docker.execs import exec_in
 from splitbrain.backends.handles import DockerHandle
 from splitbrain.backends.linux import net as linuxnet
 from splitbrain.errors import HarnessError, NodeStartError, UsageError
@@ -198,9 +199,9 @@ class DockerBackend:
     def _netem_available(self) -> bool:
         """Whether this kernel has sch_netem (recorded; delay uses NFQUEUE either way, so runs on
         kernels with and without netem inject the same fault)."""
-        code, _ = self.containers[self.nodes[0]].exec_run(
-            ["sh", "-c", "tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root"],
-            environment={"LD_PRELOAD": ""})
+        code, _ = exec_in(self.containers[self.nodes[0]],
+                          ["sh", "-c", "tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root"],
+                          environment={"LD_PRELOAD": ""})
         return code == 0
 
     def _create_network(self, name: str, labels: dict[str, str]) -> Any:
@@ -315,10 +316,11 @@ class DockerBackend:
         return self.ips[node], CLIENT_PORT
 
     def _exec(self, name: str, script: str) -> str:
-        code, out = self.containers[name].exec_run(["sh", "-c", script], environment={"LD_PRELOAD": ""})
-        text = out.decode(errors="replace") if out else ""
-        if code not in (0, None):
-            raise HarnessError(f"in container {name}: `{script[:80]}` exited {code}: {text.strip()[-300:]}")
+        code, out = exec_in(self.containers[name], ["sh", "-c", script], environment={"LD_PRELOAD": ""})
+        text = out.decode(errors="replace")
+        if code != 0:
+            how = f"exited {code}" if code is not None else f"has no exit code after {execs.EXIT_WAIT_S:.0f} s"
+            raise HarnessError(f"in container {name}: `{script[:80]}` {how}: {text.strip()[-300:]}")
         return text
 
     async def kill(self, node: str) -> None:
@@ -412,7 +414,7 @@ class DockerBackend:
                 except Exception:  # noqa: BLE001 - no failed fsync recorded yet
                     events = None
                 return dockerdisk.stopped_answer(node, request, events)
-            code, out = c.exec_run(dockerdisk.ask_argv(request), environment={"LD_PRELOAD": ""})
+            code, out = exec_in(c, dockerdisk.ask_argv(request), environment={"LD_PRELOAD": ""}, exit_wait_s=0)
             if request.get("cmd") == "fsync-error":
                 self._may_stop.add(node)  # a correct node stops on the injected EIO (fail-stop): the fault's doing
             elif request.get("cmd") == "clear":

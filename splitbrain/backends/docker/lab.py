@@ -19,6 +19,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from splitbrain.backends.docker.execs import exec_in
 from splitbrain.errors import BackendUnavailable, HarnessError, UsageError
 
 LABEL = "splitbrain.lab"
@@ -86,7 +87,7 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
                 command=["sh", "-c", "rm -f /etc/ssh/ssh_host_* && mkdir -p /run/sshd && ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e"],
             ))
         for c in containers:
-            code, out = c.exec_run(["sh", "-c", 'mkdir -p /root/.ssh && printf "%s\\n" "$1" > '
+            code, out = exec_in(c, ["sh", "-c", 'mkdir -p /root/.ssh && printf "%s\\n" "$1" > '
                                     "/root/.ssh/authorized_keys && chmod 700 /root/.ssh && "
                                     "chmod 600 /root/.ssh/authorized_keys", "sh", pub])
             if code != 0:
@@ -95,7 +96,7 @@ def lab_up(nodes: int, state_dir: str = DEFAULT_DIR) -> dict[str, str]:
             c.reload()
             ip = c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
             _wait_port(ip, 22, c)
-            code, out = c.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+            code, out = exec_in(c, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
             if code != 0:
                 raise HarnessError(f"{c.name}: no host key: {out.decode(errors='replace')[-200:]}")
             kind, b64 = out.decode().split()[:2]
