@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -86,8 +87,12 @@ def simulate(rng: random.Random, n_ops: int, clients: int, values: int = 3, cas:
     return _ops_to_history(events)
 
 
-def random_history(rng: random.Random, n_ops: int, clients: int, values: int = 3) -> History:
-    """Arbitrary results: anything a buggy register could answer."""
+def _clients(rng: random.Random, n_ops: int, clients: int, invoke: Callable[[int], tuple[str, Any]],
+             complete: Callable[[str, Any], Any], weights: list[int]) -> list[tuple[int, str, str, Any]]:
+    """Events of ``clients`` closed-loop clients issuing ``n_ops`` ops with arbitrary interleaving:
+    ``invoke(n)`` draws the n-th op's ``(f, value)``, ``complete(f, value)`` its answer; each
+    completes ok/fail/info/never (``weights``), and a client whose op crashed comes back as a
+    fresh process, as the harness's clients do."""
     events: list[tuple[int, str, str, Any]] = []
     pending: dict[int, tuple[str, Any]] = {}
     idle = list(range(clients))
@@ -96,24 +101,35 @@ def random_history(rng: random.Random, n_ops: int, clients: int, values: int = 3
     while started < n_ops or pending:
         if idle and started < n_ops and (not pending or rng.random() < 0.5):
             p = idle.pop(rng.randrange(len(idle)))
-            f = rng.choice(["read", "write", "cas"])
-            v = None if f == "read" else (rng.randrange(values) if f == "write"
-                                          else [rng.randrange(values), rng.randrange(values)])
+            f, v = invoke(started)
             pending[p] = (f, v)
             events.append((p, "invoke", f, v))
             started += 1
             continue
         p = rng.choice(list(pending))
         f, v = pending.pop(p)
-        outcome = rng.choices(["ok", "fail", "info", "pending"], [6, 1, 2, 1])[0]
-        out = rng.choice([None, *range(values)]) if f == "read" else v
+        out = complete(f, v)
+        outcome = rng.choices(["ok", "fail", "info", "pending"], weights)[0]
         if outcome != "pending":
             events.append((p, outcome, f, out))
         if outcome in ("info", "pending"):
             p = next_proc
             next_proc += 1
         idle.append(p)
-    return _ops_to_history(events)
+    return events
+
+
+def random_history(rng: random.Random, n_ops: int, clients: int, values: int = 3) -> History:
+    """Arbitrary results: anything a buggy register could answer."""
+    def invoke(_: int) -> tuple[str, Any]:
+        f = rng.choice(["read", "write", "cas"])
+        return f, (None if f == "read" else rng.randrange(values) if f == "write"
+                   else [rng.randrange(values), rng.randrange(values)])
+
+    def complete(f: str, v: Any) -> Any:
+        return rng.choice([None, *range(values)]) if f == "read" else v
+
+    return _ops_to_history(_clients(rng, n_ops, clients, invoke, complete, [6, 1, 2, 1]))
 
 
 def brute_force(history: History, model: str = "cas-register", init: Any = None) -> bool:
@@ -221,51 +237,34 @@ def random_append_history(rng: random.Random, n_ops: int, clients: int) -> Histo
     :mod:`splitbrain.checkers._appends` apply; some values carried by two ops), gets answering
     plausible strings: a put or nothing, then some appended tokens in some order; sometimes
     what a register did."""
-    events: list[tuple[int, str, str, Any]] = []
-    pending: dict[int, tuple[str, Any]] = {}
-    idle = list(range(clients))
-    next_proc = clients
-    started = 0
     puts: list[str] = []
     appends: list[str] = []
     state = ""
-    while started < n_ops or pending:
-        if idle and started < n_ops and (not pending or rng.random() < 0.5):
-            p = idle.pop(rng.randrange(len(idle)))
-            f = rng.choice(["get", "put", "append", "append"])
-            same = puts if f == "put" else appends if f == "append" else []
-            v = None if f == "get" else f"{started}{'p' if f == 'put' else 'a'}."
-            if same and rng.random() < 0.2:
-                v = rng.choice(same)  # a value another op carries too: edges only where values name one op
-            same.append(v)
-            pending[p] = (f, v)
-            events.append((p, "invoke", f, v))
-            started += 1
-            continue
-        p = rng.choice(list(pending))
-        f, v = pending.pop(p)
+
+    def invoke(n: int) -> tuple[str, Any]:
+        f = rng.choice(["get", "put", "append", "append"])
+        same = puts if f == "put" else appends if f == "append" else []
+        v = None if f == "get" else f"{n}{'p' if f == 'put' else 'a'}."
+        if same and rng.random() < 0.2:
+            v = rng.choice(same)  # a value another op carries too: edges only where values name one op
+        same.append(v)
+        return f, v
+
+    def complete(f: str, v: Any) -> Any:
+        nonlocal state
         if rng.random() < 0.5:  # take effect now, as a correct store would
             if f == "put":
                 state = v
             elif f == "append":
                 state += v
-        if f == "get":
-            if rng.random() < 0.5:
-                out: Any = state
-            else:
-                out = (rng.choice(["", *puts]) if rng.random() < 0.7 else "")
-                out += "".join(rng.sample(appends, rng.randrange(min(len(appends), 3) + 1)))
-        else:
-            out = v
-        outcome = rng.choices(["ok", "fail", "info", "pending"], [7, 1, 2, 1])[0]
-        if outcome != "pending":
-            events.append((p, outcome, f, out))
-        if outcome in ("info", "pending"):
-            p = next_proc
-            next_proc += 1
-        idle.append(p)
-    return History([Op(index=i, process=p, type=t, f=f, value=v, time=i, key="k")
-                    for i, (p, t, f, v) in enumerate(events)])
+        if f != "get":
+            return v
+        if rng.random() < 0.5:
+            return state
+        out = rng.choice(["", *puts]) if rng.random() < 0.7 else ""
+        return out + "".join(rng.sample(appends, rng.randrange(min(len(appends), 3) + 1)))
+
+    return _ops_to_history(_clients(rng, n_ops, clients, invoke, complete, [7, 1, 2, 1]), key="k")
 
 
 @settings(PROPS, max_examples=2000)
