@@ -65,3 +65,44 @@ def test_a_start_after_a_slow_restart_waits_out_the_planned_gap_or_is_skipped():
     runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
                    Window("slow-restart-test", 0.5, 1.2, 1, {"mode": "all"}, 2)], 3.5)
     assert [a["window"] for a in runner.applied] == [0, 1] and runner.skipped == [], runner.applied
+
+
+@dataclass
+class SlowStart:
+    """A fault whose start takes ``start_s`` (finding the leader, verifying the cut on a loaded machine)."""
+
+    name: str
+    start_s: float
+    group: str = "slow-start"
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        await asyncio.sleep(self.start_s)
+        return {}
+
+    async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
+        return {}
+
+
+def test_a_slow_start_keeps_its_whole_window():
+    """A 1 s window whose start takes 0.7 s lasts 1 s from when the start was done (it had ended 0.3 s
+    after it took effect: a leader cut too short for the majority to elect), and the gap planned after
+    it is kept too."""
+    FAULTS.register("slow-start-test", SlowStart("slow-start-test", 0.7))
+    times: dict[str, list[float]] = {"start-slow-start-test": [], "stop-slow-start-test": []}
+    windows = [Window("slow-start-test", 0.1, 1.1, 0, {}, 1), Window("slow-start-test", 1.4, 4.0, 1, {}, 2)]
+    runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"],
+                           lambda typ, f, v: times[f].append(runner.clock()))
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(5.0, stop.set)
+        await runner.run(stop)
+        await runner.heal()
+
+    asyncio.run(go())
+    (done0, done1), (stop0, _) = times["start-slow-start-test"], times["stop-slow-start-test"]
+    assert runner.skipped == [] and 0.75 <= done0 < 1.1, (times, runner.applied)
+    # planned: 0.1 to 1.1; the start was done at ~0.8, so the stop comes a planned second after that
+    assert stop0 >= done0 + 0.95, times
+    # and the next start keeps the 0.3 s gap planned after the stop
+    assert done1 >= stop0 + 0.3 + 0.7 - 0.05, times

@@ -24,6 +24,19 @@ Bugs hide in combinations and in transitions, so the default schedule
   such a partition in few runs, so such a run gets at least one of these
   bursts (:data:`RECONFIGURE_WEIGHT` for more);
 
+* ``leader-cut`` -- the leader cut off with a minority, alone, for one to one
+  and a half intervals: Jepsen's canonical partition, where a deposed leader
+  serves stale reads, acknowledges writes the majority never sees, or (with a
+  miscounted quorum) keeps committing beside the new leader. Dealt from the
+  decks, that shape came in whole runs only once or never, at the end of the
+  run, or under a kill that left neither side a majority (raft's
+  ack-before-commit missed seeds 401 and 403 so, in two sessions running);
+  so every run whose partitions can draw it opens with one (the first burst,
+  a leader elected by then), unless it owes a ``reconfigure`` burst (which
+  cuts the leader off the same way). Placed at random, a burst owed this way
+  came late: a flapping burst before it could take 20 s, and the cut then
+  ended with the run, nothing read after its heal;
+
 and between bursts the cluster gets a recovery window (no faults) so that
 what a fault broke can be observed once the system claims to be healthy.
 Faults of the same group (:func:`~splitbrain.nemesis.base.group_of`) never
@@ -66,6 +79,14 @@ BURSTS = {"single": 0.35, "composed": 0.4, "flapping": 0.25}
 RECONFIGURE_WEIGHT = 0.5
 #: the partition shape a reconfigure burst asks for when the run's partitions can draw it
 RECONFIGURE_TOPOLOGY = "leader-minority"
+#: the shape of a leader-cut burst, and its length in intervals (drawn between the two): long enough
+#: for the majority to elect (etcd waits out a 1 s election timeout), write, and the cut-off side to
+#: answer its clients from what it has
+LEADER_CUT_TOPOLOGY = "leader-minority"
+LEADER_CUT_SPAN = (1.0, 1.5)
+#: the leader cut opens a run no sooner than this many intervals in: a loaded machine's first election
+#: can take a second or two, and a cut before it deposes nobody
+LEADER_CUT_AT = 0.4
 #: copies of a fault group in the deck, against 1 for the others: the network faults find the most
 #: bugs (split brains, deposed leaders, stale replicas; at 3 copies one run in twenty-five had none),
 #: process faults next (crash recovery); membership
@@ -98,6 +119,8 @@ class _Builder:
             self.groups.setdefault(self.group(n), []).append(n)
         self._deck: list[str] = []
         self._topologies: list[str] = []
+        #: spans of bursts meant to act alone (leader-cut): windows added later keep out of them
+        self.clean: list[tuple[float, float]] = []
 
     def add(self, name: str, start_s: float, stop_s: float, topology: str | None = None,
             params: dict[str, Any] | None = None) -> None:
@@ -194,6 +217,15 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
     owed = "membership" in b.groups and "partition" in b.groups
     if owed:  # other runs draw exactly as before
         kinds, weights = [*kinds, "reconfigure"], [*weights, RECONFIGURE_WEIGHT]
+    #: a run whose partitions can cut the leader off with a minority opens with that cut, alone (a run
+    #: owing a reconfigure burst gets that cut there)
+    cutter = None if owed else _cutter(b)
+    if cutter is not None and t < end:
+        t = max(t, interval_s * LEADER_CUT_AT)
+        d = interval_s * rng.uniform(*LEADER_CUT_SPAN)
+        b.add(cutter, t, min(t + d, time_limit_s), topology=LEADER_CUT_TOPOLOGY)
+        b.clean.append((t, t + d))
+        t += d + interval_s * rng.uniform(0.2, 0.6)  # recovery window
     while t < end:
         # the last start that leaves room for this burst and one more after it
         last_call = t + 2 * RECONFIGURE_SPAN[1] * interval_s >= end
@@ -228,6 +260,12 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
     return Schedule.from_windows(b.windows, tuple(nodes), origin)
 
 
+def _cutter(b: _Builder) -> str | None:
+    """The run's partition fault that can cut the leader off with a minority, if it has one."""
+    names = [n for n in b.groups.get("partition", []) if LEADER_CUT_TOPOLOGY in _topologies(b.objs[n])]
+    return names[0] if names else None
+
+
 def _at_least_once(b: _Builder, group: str, interval_s: float, end: float) -> None:
     """A run gets at least one window of every fault group it has: bursts drawn without one would
     leave a 30 s run untested by a fault it was run with (ring's wall-clock bug shows only under a
@@ -236,7 +274,11 @@ def _at_least_once(b: _Builder, group: str, interval_s: float, end: float) -> No
     if not names or any(w.fault in names for w in b.windows) or end <= interval_s * 0.4:
         return
     start = b.rng.uniform(interval_s * 0.2, max(interval_s * 0.2, end - interval_s))
-    b.add(b.rng.choice(names), start, min(start + interval_s * b.rng.uniform(0.5, 1.5), end + TAIL_S))
+    name, length = b.rng.choice(names), interval_s * b.rng.uniform(0.5, 1.5)
+    for s, e in b.clean:  # not over a burst that must act alone: just after it, or else just before
+        if start < e and s < start + length:
+            start = e + interval_s * 0.2 if e + interval_s * 0.2 < end else max(0.0, s - length - interval_s * 0.2)
+    b.add(name, start, min(start + length, end + TAIL_S))
 
 
 def _essential(b: _Builder, name: str, interval_s: float, end: float) -> None:
@@ -263,7 +305,7 @@ def _essential(b: _Builder, name: str, interval_s: float, end: float) -> None:
 def _gap(b: _Builder, group: str, start: float, end: float, min_s: float) -> tuple[float, float] | None:
     """The first stretch of at least ``min_s`` in [start, end] with no window of ``group``."""
     cursor = start
-    for s, e in sorted((w.start_s, w.stop_s) for w in b.windows if b.group(w.fault) == group):
+    for s, e in sorted([*((w.start_s, w.stop_s) for w in b.windows if b.group(w.fault) == group), *b.clean]):
         if s - cursor >= min_s:
             return cursor, s
         cursor = max(cursor, e)

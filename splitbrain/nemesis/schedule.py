@@ -17,7 +17,12 @@ tested under faults it never had. A fault that raises anything else is
 recorded and skipped (its stop too). :meth:`NemesisRunner.heal` is the final
 word: it stops whatever is active, then asks the backend to undo everything.
 
-A stop that restarts nodes (a kill's, a power loss's) can take seconds on a
+A start can take a second on a loaded machine (finding the leader from link
+counters, verifying the cut): its stop then waits out the window's planned
+length counted from when the start was done, so a late start keeps its whole
+window (a 1.3 s leader cut applied 1.2 s late had lasted 0.1 s, too short for
+the majority to elect a leader, let alone to write). A stop that restarts
+nodes (a kill's, a power loss's) can take seconds on a
 loaded machine; the next start of that group then waits out the gap the
 schedule planned after that stop, counted from when the stop finished: that
 gap is the cluster's recovery window, and starting the next fault the moment
@@ -115,6 +120,9 @@ class NemesisRunner:
             elif op.action == "start":
                 await self._start(op)
             elif self._windows.get(op.fault) == op.window:
+                # the window lasts what was planned, counted from when its start was done: a start
+                # that ran late (finding the leader, verifying the cut) must not eat the window
+                await self._recovering(group, op, stop)
                 await self._stop(op.fault)
         except FaultNotEffective as e:
             self._broken = self._broken or e
@@ -122,8 +130,9 @@ class NemesisRunner:
             self._done[group] = (op.at_s, self.clock())
 
     async def _recovering(self, group: str, op: FaultOp, stop: asyncio.Event) -> bool:
-        """Hold a start until the gap planned since its group's previous op has passed since that op
-        finished (a slow restart must not eat the recovery window); True when the run ended meanwhile."""
+        """Hold an op until the gap planned since its group's previous op has passed since that op
+        finished (a slow restart must not eat the recovery window, nor a slow start its window);
+        True when the run ended meanwhile."""
         if group not in self._done:
             return False
         planned, finished = self._done[group]
