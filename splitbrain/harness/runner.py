@@ -6,8 +6,9 @@ Phases of one test (Jepsen's shape):
 2. the backend starts every node (a node that does not come up: exit 255,
    naming it, with its log tail, after everything is stopped);
 3. main phase: client workers run the workload's generator (rate, time limit,
-   op limit) while the nemesis injects faults on its own schedule beside them;
-4. final phase: the nemesis stops and heals every fault, the cluster gets time
+   op limit) while the nemesis injects faults on its own schedule beside them
+   (:mod:`.runnemesis`: the schedule is made up front and saved as data);
+4. final phase (:mod:`.final`): the nemesis stops and heals every fault, the cluster gets time
    to recover, and the workload's final ops (e.g. final reads) are retried
    until they succeed or the recovery deadline passes (independent keys: the
    keys used last are read on every node, where diverged replicas show);
@@ -38,11 +39,13 @@ from splitbrain.errors import (
     exit_for_valid,
 )
 from splitbrain.harness import generator as g
-from splitbrain.harness.client import Recorder, Workers, open_client
+from splitbrain.harness.client import Recorder, Workers
 from splitbrain.harness.config import Test
+from splitbrain.harness.final import FinalOps
 from splitbrain.harness.observe import Observers
 from splitbrain.harness.progress import Progress
 from splitbrain.harness.report import write_report
+from splitbrain.harness.runnemesis import make_schedule, runner_for, save_applied
 from splitbrain.harness.store import (
     attach_log,
     detach_log,
@@ -55,7 +58,7 @@ from splitbrain.harness.verdict import check, summarize
 from splitbrain.history import HistoryWriter
 from splitbrain.results import RunOutcome
 from splitbrain.systems.base import System
-from splitbrain.systems.capabilities import Documented, LeaderProbe, Membership, traits_of, wait_serving
+from splitbrain.systems.capabilities import Documented, wait_serving
 from splitbrain.workloads.base import Workload
 
 log = logging.getLogger("splitbrain.harness")
@@ -66,8 +69,6 @@ FINAL_HEAL_TIMEOUT_S = 90.0  # the final phase's heal: restarts killed nodes (do
 TEARDOWN_TIMEOUT_S = 20.0
 INTERRUPTED_CHECK_TIMEOUT_S = 3.0
 CLUSTER_CHECK_TIMEOUT_S = 20.0
-FINAL_RETRY_S = 0.5
-FINAL_TRIES_PER_NODE = 2  # a final read that fails on a node is tried there once more
 #: how long a system with a readiness probe may take, after its ports open, to serve
 READY_TIMEOUT_S = 180.0
 
@@ -84,6 +85,7 @@ class Run:
         self.interrupted = False
         self.phase = "setup"
         self.nemesis: Any = None
+        self._schedule: Any = None
         self.recorder: Recorder | None = None
         self.session: Any = None
         self.session_summary: dict[str, Any] | None = None
@@ -188,7 +190,7 @@ class Run:
                 self.phase = "teardown"
                 await self._heal()
                 await self._teardown()
-                self._save_applied()
+                save_applied(self.run_dir, self._schedule, self.nemesis)
                 if self.observers is not None:
                     self.observed = self.observers.finish()
             if ticker is not None:
@@ -270,19 +272,10 @@ class Run:
                                op_timeout_s=test.op_timeout_s)
         nemesis_stop = asyncio.Event()
         nemesis_task = None
-        schedule = self.schedule()
-        if schedule.ops:
-            from splitbrain.nemesis.schedule import NemesisRunner
-
-            self.nemesis = NemesisRunner(schedule, self.backend, list(test.nodes), rec.nemesis, rec.now_s)
-            addresses = {n: self.backend.client_address(n) for n in test.nodes}
-            if isinstance(self.system, LeaderProbe):
-                system = self.system
-                self.nemesis.ctx.leader = lambda: system.leader(addresses)
-            if isinstance(self.system, Membership):
-                from splitbrain.nemesis.membership import MembershipAccess
-
-                self.nemesis.ctx.membership = MembershipAccess(self.system, addresses, traits_of(self.system))
+        self._schedule = make_schedule(test, self.system, self.run_dir)
+        if self._schedule.ops:
+            self.nemesis = runner_for(self._schedule, self.backend, self.system, list(test.nodes), rec.nemesis,
+                                      rec.now_s)
             nemesis_task = asyncio.create_task(self.nemesis.run(nemesis_stop))
         clients = asyncio.create_task(self.workers.run(gen))
         stopper = asyncio.create_task(self.stop.wait())
@@ -320,47 +313,6 @@ class Run:
                                      self.test.concurrency, spec)
         return self.keyed
 
-    def schedule(self) -> Any:
-        """The run's whole nemesis schedule, made (or read) before the main phase and saved as data."""
-        from splitbrain.nemesis.plan import Schedule
-
-        test = self.test
-        if test.schedule:
-            sched = Schedule.load(Path(test.schedule))
-        elif test.nemesis:
-            from splitbrain.nemesis.compose import generate
-
-            sched = generate(list(test.nemesis), list(test.nodes), test.rng("nemesis"), test.time_limit_s,
-                             test.nemesis_interval_s, draws=self._draws())
-        else:
-            sched = Schedule((), tuple(test.nodes), {"generator": "none"})
-        sched.save(self.run_dir / "schedule.json")
-        self._schedule = sched
-        return sched
-
-    def _draws(self) -> dict[str, Any] | None:
-        """``partition`` aimed the way the system asks (``SystemTraits.partition_topologies``)."""
-        from splitbrain.nemesis.partition import for_system
-        from splitbrain.systems.capabilities import traits_of
-
-        topologies = traits_of(self.system).partition_topologies
-        return {"partition": for_system(topologies)} if topologies else None
-
-    def _save_applied(self) -> None:
-        """schedule.json gains what each window did when applied (symbolic targets resolved)."""
-        sched = getattr(self, "_schedule", None)
-        if sched is None or self.nemesis is None:
-            return
-        import json
-
-        data = sched.to_json()
-        data["applied"] = self.nemesis.applied
-        data["skipped"] = list(getattr(self.nemesis, "skipped", []))
-        path = self.run_dir / "schedule.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-        tmp.replace(path)
-
     async def _final_phase(self) -> None:
         """Heal everything, give the cluster time to recover, then the workload's final ops."""
         if self.interrupted:
@@ -370,8 +322,9 @@ class Run:
         # deadline), not the 5 s bound of the stopping path; a heal cut short would leave nodes down
         # and the run judged lost.
         await self._heal(FINAL_HEAL_TIMEOUT_S)
-        keyed = getattr(self, "keyed", None)
-        finals = keyed.final_requests() if keyed is not None else self.workload.final_requests(self.test.rng("final"))
+        final = FinalOps(self.test, self.system, self.workload, self.backend.client_address, self.workers,
+                         self.stop, getattr(self, "keyed", None))
+        finals = final.requests()
         if not finals:
             return
         settle_s = float(getattr(self.workload, "final_wait_s", 0.0))
@@ -380,46 +333,7 @@ class Run:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), settle_s)
         self.phase = "final"
-        assert self.recorder is not None
-        if keyed is not None:
-            await self._final_reads_everywhere(finals)
-            return
-        deadline = time.monotonic() + self.test.recovery_s
-        for i, req in enumerate(finals):
-            node_i = i
-            while not self.stop.is_set():
-                outcome = await self._final_op(self.test.nodes[node_i % len(self.test.nodes)], req)
-                if outcome == "ok" or time.monotonic() >= deadline:
-                    break
-                node_i += 1
-                await asyncio.sleep(FINAL_RETRY_S)
-
-    async def _final_op(self, node: str, req: Any) -> str:
-        """One final op on ``node``, as a fresh process on a fresh connection; returns its outcome."""
-        process = self.workers.fresh_process()
-        client = open_client(self.system, self.backend.client_address(node))
-        try:
-            return await self.workers.invoke(client, process, node, req)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), 1.0)
-
-    async def _final_reads_everywhere(self, finals: list[Any]) -> None:
-        """Independent keys: read each final key on every node, one after another, and on the first
-        node once more. Replicas that diverged then disagree in sequential reads with no write
-        between them, whichever node diverged (the extra read puts a healthy node after it).
-        Newest keys first; bounded by twice the recovery time."""
-        nodes = list(self.test.nodes)
-        order = [*nodes, nodes[0]] if len(nodes) > 1 else nodes
-        deadline = time.monotonic() + 2 * self.test.recovery_s
-        for req in reversed(finals):
-            for node in order:
-                for _ in range(FINAL_TRIES_PER_NODE):
-                    if self.stop.is_set() or time.monotonic() >= deadline:
-                        return
-                    if await self._final_op(node, req) == "ok":
-                        break
-                    await asyncio.sleep(FINAL_RETRY_S)
+        await final.run(finals)
 
     async def _cluster_check(self) -> list[str]:
         """After the final heal: is every node still the harness's? A node that is gone (its container
