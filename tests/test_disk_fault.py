@@ -205,13 +205,23 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
             await fault.stop(ctx)
             assert {(await b.disk(n, {"cmd": "stats"}))["fsync_delay_ms"] for n in nodes} == {0}
 
-            fault = variant("torn-write")  # as an essential window schedules it: every node at once
-            started = await fault.start(dataclasses.replace(ctx, params=dict(fault.essential or {})))
-            assert started["mode"] == "all" and started["nodes"] == nodes, started
-            assert started["verified"] and set(started["nodes"]) <= set((await b.verify()).killed)
+            fault = variant("torn-write")  # one node: down from the crash until the window's stop
+            started = await fault.start(dataclasses.replace(ctx, params={"mode": "one"}))
+            assert started["verified"] and started["mode"] == "one" and "restarted" not in started
+            assert set(started["nodes"]) == set((await b.verify()).killed)
             await fault.stop(ctx)
             assert (await b.verify()).killed == []
             await write_until_ok(b, 3)
+
+            # as an essential window schedules it: every node at once, all restarted at once (a whole
+            # cluster held down for the window only took test time from every other fault)
+            started = await fault.start(dataclasses.replace(ctx, params=dict(fault.essential or {})))
+            assert started["mode"] == "all" and started["nodes"] == nodes, started
+            assert started["verified"] and started["restarted"] is True and started["dropped"].keys() == set(nodes)
+            assert (await b.verify()).killed == []
+            await write_until_ok(b, 4)
+            await fault.stop(ctx)
+            assert (await b.verify()).killed == []
         finally:
             await b.teardown()
         assert _mounts_under(tmp_path) == []
