@@ -43,6 +43,22 @@ def test_around_anomaly_keeps_the_windows_just_before_it_moved_to_the_start_of_a
     assert shrink.around_anomaly(shrink.Candidate(windows((1, 3)), 10.0, 4), 2.0) is None  # nothing to drop
 
 
+def test_one_kind_keeps_one_fault_alone_the_latest_to_start_before_the_anomaly_first():
+    """A wall-clock bug's cause may be a clock window that was too short to replay, with another
+    clock window elsewhere in the run: one fault's windows alone, for the faults that started last
+    before the first anomaly."""
+    def w(fault: str, a: float, b: float, i: int) -> Window:
+        return Window(fault, a, b, i, {}, i)
+
+    c = shrink.Candidate((w("partition", 1, 4, 0), w("clock", 2, 3, 1), w("kill", 5, 6, 2), w("clock", 8, 8.2, 3),
+                          w("packet", 9, 12, 4), w("partition", 10, 11, 5)), 20.0, 10)
+    alone = shrink.one_kind(c, 8.5)
+    assert [[x.window for x in a.windows] for a in alone] == [[1, 3], [2]]  # clock (8 s), then kill (5 s)
+    assert all(shrink.smaller(a, c) for a in alone)
+    assert shrink.one_kind(c, None) == [] and shrink.one_kind(c, 0.5) == []
+    assert shrink.one_kind(shrink.Candidate((w("clock", 1, 2, 0), w("clock", 3, 4, 1)), 10.0, 4), 5.0) == []
+
+
 def test_fewer_windows_is_delta_debugging_halves_first_then_singles():
     c = shrink.Candidate(windows((1, 2), (3, 4), (5, 6), (7, 8)), 10.0, 4)
     kept = [[w.window for w in p.windows] for p in shrink.fewer_windows(c)]

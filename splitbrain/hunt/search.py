@@ -168,6 +168,10 @@ class Hunt:
             if not reproduced:
                 self.say("  the failing schedule does not fail in 3 of 5 replays: not shrinking a coincidence")
                 best_fails, best_runs = self._last_replay
+        if reproduced and best is not focus:
+            for alone in shrink.one_kind(best, found.anomaly_s):
+                if self.left_s() <= 0 or attempt(alone, f"only its {alone.windows[0].fault} windows"):
+                    break
         progress = reproduced
 
         def reserve() -> float:  # kept back to measure the minimal one on all 5 replays

@@ -14,6 +14,10 @@ each proposal costs minutes of replays, so the cheapest big cuts come first:
    at three to five replays a candidate, used up a 10-minute budget at about
    twelve windows);
 2. else cut the run just after the first anomaly: later faults cannot have caused it;
+   then keep the windows of one fault only, for the faults that started last before
+   the anomaly (:func:`one_kind`): a bug usually needs one kind of fault, and when the
+   window in effect was too short to replay (a 0.2 s clock bump) another window of the
+   same kind often does;
 3. drop fault windows, halves first, then one at a time (delta debugging);
 4. shorten the remaining windows (a 5 s partition that still fails at 2 s);
 5. fewer clients, fewer clients per key.
@@ -87,6 +91,27 @@ def around_anomaly(c: Candidate, anomaly_s: float | None) -> Candidate | None:
     moved = tuple(dataclasses.replace(w, start_s=round(w.start_s - shift, 3), stop_s=round(min(w.stop_s, end) - shift, 3))
                   for w in kept)
     return _with(c, windows=moved, time_limit_s=min(c.time_limit_s, max(MIN_TIME_S, round(end - shift, 1))))
+
+
+#: :func:`one_kind` proposes at most this many faults alone (each costs 3-5 replays)
+KINDS_TRIED = 2
+
+
+def one_kind(c: Candidate, anomaly_s: float | None) -> list[Candidate]:
+    """The windows of one fault alone, for the faults whose windows started last before the first
+    anomaly (the most recent first, at most :data:`KINDS_TRIED`); none that would keep every window.
+    A wall-clock bug's anomaly can follow its cause by seconds (a clock set ahead makes every later
+    write lose while the skew lasts), and ``hunt ring --bug lww-clock`` kept 7 of 25 windows when
+    only delta debugging was left after the windows around its anomaly did not replay."""
+    if anomaly_s is None:
+        return []
+    before = sorted((w for w in c.windows if w.start_s <= anomaly_s), key=lambda w: -w.start_s)
+    out = []
+    for name in list(dict.fromkeys(w.fault for w in before))[:KINDS_TRIED]:
+        kept = tuple(w for w in c.windows if w.fault == name)
+        if len(kept) < len(c.windows):
+            out.append(_with(c, windows=kept))
+    return out
 
 
 def fewer_windows(c: Candidate) -> Iterator[Candidate]:
