@@ -302,7 +302,8 @@ def _each_fault(b: _Builder, name: str, interval_s: float, end: float) -> None:
     for w in b.windows:
         kinds[w.fault, w.params.get("topology")] = kinds.get((w.fault, w.params.get("topology")), 0) + 1
         count[w.fault] = count.get(w.fault, 0) + 1
-    spare = [i for i, w in enumerate(b.windows) if b.group(w.fault) == group and count[w.fault] > 1]
+    spare = [i for i, w in enumerate(b.windows) if b.group(w.fault) == group and count[w.fault] > 1
+             and not any(w.start_s < e and s < w.stop_s for s, e in b.clean)]  # bursts meant to stay as drawn
     if not spare:
         return
 
