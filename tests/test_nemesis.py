@@ -358,9 +358,9 @@ def test_every_run_that_can_cut_the_leader_off_gets_one_such_cut_alone_for_an_in
 def test_a_fault_the_deck_left_out_takes_a_window_of_its_group_alone_and_the_fault_time_stays():
     """``all`` has three partition faults; the deck deals the group, and ``partition-one-way`` (the cut
     a node keeps trusting, where a fresh value sits on one replica) came round in 57% of 30 s runs. A
-    fault left out now takes over a window of a fault of its group that has several (same times), so
-    every fault of a group with windows to spare gets one, the run's fault time is what the deck drew,
-    and the group's windows still never overlap."""
+    fault left out now takes over a window of a fault of its group that has several (same times), unless
+    another fault already drew its cut, so every fault's cut is in a run whose group has windows to
+    spare, the run's fault time is what the deck drew, and the group's windows still never overlap."""
     from splitbrain.nemesis.base import group_of
 
     faults = ["clock", "disk", "kill", "packet", "partition", "partition-leader", "partition-one-way", "pause"]
@@ -371,8 +371,9 @@ def test_a_fault_the_deck_left_out_takes_a_window_of_its_group_alone_and_the_fau
         windows = generate(faults, five, random.Random(f"{seed}/nemesis"), 30.0, 5.0).windows()
         spans = [(w.start_s, w.stop_s) for w in windows]
         mine = [w for w in windows if w.fault in parts]
-        if len(mine) >= 3:
-            assert {w.fault for w in mine} == parts, (seed, [(w.fault, w.params.get("topology")) for w in mine])
+        if len(mine) >= 3:  # each partition fault's cut is in the run (drawn by it, or by another fault)
+            drawn = {w.params.get("topology") for w in mine}
+            assert all(drawn & set(FAULTS.get(f).topologies) for f in parts), (seed, sorted(drawn))
         for group in {group_of(FAULTS.get(f)) for f in faults}:
             own = sorted((w.start_s, w.stop_s) for w in windows if group_of(FAULTS.get(w.fault)) == group)
             assert all(a[1] <= b[0] for a, b in itertools.pairwise(own)), (seed, group, own)
@@ -385,7 +386,7 @@ def test_a_fault_the_deck_left_out_takes_a_window_of_its_group_alone_and_the_fau
         plain = generate([f for f in faults if f != "partition-one-way"] + ["partition-one-way"], five,
                          random.Random(f"{seed}/nemesis"), 30.0, 5.0).windows()
         assert sorted(spans) == sorted((w.start_s, w.stop_s) for w in plain)
-    assert solo >= 30, solo
+    assert solo >= 25, solo  # 29 of 60; 37% of runs had a one-way cut at all before
 
 
 def test_every_schedule_with_a_power_loss_fault_has_one_of_every_node_past_the_first_quarter():

@@ -296,6 +296,9 @@ def _each_fault(b: _Builder, name: str, interval_s: float, end: float) -> None:
     and their kills overlapped the cuts). Drawn after the bursts: the other windows stay as drawn."""
     if any(w.fault == name for w in b.windows) or end <= interval_s * 0.4:
         return
+    shapes = _topologies(b.objs[name])
+    if shapes and any(w.params.get("topology") in shapes for w in b.windows):
+        return  # another fault already drew what this one would (the opening leader cut is partition-leader's)
     group = b.group(name)
     kinds: dict[tuple[str, Any], int] = {}
     count: dict[str, int] = {}
