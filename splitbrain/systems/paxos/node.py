@@ -9,9 +9,16 @@ message is recovered by retransmission on the tick: prepares and accepts are
 re-sent to whoever has not answered.
 
 Learning is lazy, as in most Multi-Paxos implementations: the leader learns a
-slot when a majority accepted it, and tells the others only with its next
-heartbeat (``chosen`` up to slot s, in ballot b). A follower that accepted slot
-s in ballot b knows its value; otherwise it asks the leader to catch it up.
+slot when a majority accepted it, and tells the others with its next heartbeat
+(``chosen`` up to slot s, in ballot b) -- at once, the nodes whose clients wait
+on a slot it just applied. A follower that accepted slot s in ballot b knows
+its value; otherwise it asks the leader to catch it up.
+
+Every node answers its own clients from its own state machine, once it has
+applied their command in log order (the replicas of Paxos Made Moderately
+Complex answer clients, not the leader). A client therefore sees the log as the
+node it asked learned it: the same log everywhere in a correct Paxos, and a
+replica that learned another value for a slot answers from what it learned.
 """
 
 from __future__ import annotations
@@ -336,11 +343,6 @@ class PaxosNode:
     async def _on_forward(self, msg: dict[str, Any], src: str) -> None:
         self._route(msg["cmd"], int(msg.get("hops", 1)))
 
-    async def _on_result(self, msg: dict[str, Any], src: str) -> None:
-        fut = self.waiting.get(msg["cid"])
-        if fut is not None and not fut.done():
-            fut.set_result(msg["result"])
-
     # -- learning ---------------------------------------------------------------
 
     def _learn(self, slot: int, value: Any) -> None:
@@ -352,6 +354,7 @@ class PaxosNode:
             self.log.error("slot %s: learned %r but told %r was chosen", slot, self.learner.chosen[slot], value)
 
     def _apply_ready(self) -> None:
+        waiting_elsewhere: set[str] = set()
         for slot, cmd in self.learner.ready():
             if not isinstance(cmd, dict) or cmd.get("op") == NOOP["op"]:
                 continue
@@ -366,5 +369,16 @@ class PaxosNode:
             if fut is not None:
                 if not fut.done():
                     fut.set_result(result)
-            elif self.leader == self.name and cmd.get("origin") not in (None, self.name):
-                self.send(cmd["origin"], {"t": "result", "cid": cid, "result": result})
+            elif cmd.get("origin") not in (None, self.name):
+                waiting_elsewhere.add(cmd["origin"])
+        self._tell_chosen(waiting_elsewhere)
+
+    def _tell_chosen(self, nodes: set[str]) -> None:
+        """As leader, tell the nodes whose clients wait on slots we just applied that they are
+        chosen, now rather than at the next heartbeat: each answers from its own state machine."""
+        lead = self.leadership
+        if not nodes or lead is None or not lead.active:
+            return
+        msg = {"t": "heartbeat", "b": list(lead.ballot), "upto": self.learner.first_unlearned - 1}
+        for node in sorted(nodes):
+            self.send(node, msg)
