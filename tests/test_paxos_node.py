@@ -116,6 +116,26 @@ def test_replicates_to_every_node_and_forwards_from_followers():
     with_sim(body)
 
 
+def test_each_node_answers_its_clients_from_its_own_state_machine():
+    """A follower's client is answered by the follower's own apply, not the leader's: a replica
+    whose state differs (here tampered with; in a broken Paxos, one that learned another value for a
+    slot) shows it to the clients that ask it, so the history can show a diverged replica."""
+
+    async def body(sim: Sim) -> None:
+        await wait_for(lambda: sim.leader() is not None)
+        leader = sim.leader()
+        follower = next(n for n in NAMES if n != leader)
+        await write(sim, leader, "x", "everywhere")
+        await wait_for(lambda: all(sim.state[n].get("x") == "everywhere" for n in NAMES))
+        sim.state[follower]["x"] = "only-here"
+        for _ in range(3):
+            got = await sim.nodes[follower].submit({"op": "read", "key": "x"})
+            assert got["value"] == "only-here"
+        assert (await sim.nodes[leader].submit({"op": "read", "key": "x"}))["value"] == "everywhere"
+
+    with_sim(body)
+
+
 def test_leader_loss_elects_a_new_leader_and_keeps_every_acknowledged_write():
     async def body(sim: Sim) -> None:
         await wait_for(lambda: sim.leader() is not None)
