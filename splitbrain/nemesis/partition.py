@@ -13,6 +13,14 @@ the deposed leader's side and, under a miscounted quorum, lets both sides
 commit. Random topologies put the leader in the minority only now and then,
 so a short run may never test the case that matters most.
 
+``partition:leader-bridge`` is a bridge aimed at the leader: the leader on one
+side, a follower as the hub that sees everyone. The far side elects a leader
+through the hub; the hub's new promise deposes the old leader, whose side then
+elects through the hub again, and so on: two proposers dueling over one acceptor
+for the whole window, each deposed one with proposals in flight. A random
+bridge makes the leader its hub in one draw of n, and a leader that sees
+everyone is never deposed.
+
 ``partition:isolate-follower`` is the other side of the leader: one follower
 cut off while the leader keeps the rest, a majority. The majority keeps
 committing while the follower still believes in its leader, so a system that
@@ -40,7 +48,10 @@ from splitbrain.nemesis.base import (
 LEADER_TOPOLOGIES = ("isolate-leader", "leader-minority")
 #: resolved against the leader when applied, like the leader topologies (not in ``partition``'s general mix)
 FOLLOWER_TOPOLOGIES = ("isolate-follower",)
-SYMBOLIC = (*LEADER_TOPOLOGIES, *FOLLOWER_TOPOLOGIES)
+#: a bridge whose hub is not the leader: the leader's side and the other side each lead through the
+#: hub in turn (not in ``partition``'s general mix; a system names it, or ``partition:leader-bridge``)
+DUELING_TOPOLOGIES = ("leader-bridge",)
+SYMBOLIC = (*LEADER_TOPOLOGIES, *FOLLOWER_TOPOLOGIES, *DUELING_TOPOLOGIES)
 
 
 class PartitionFault:
@@ -85,6 +96,14 @@ class PartitionFault:
         if topology == "isolate-follower":
             # the first of the drawn order that does not lead, alone; the leader keeps the majority
             side = others[:1]
+        elif topology == "leader-bridge" and len(others) >= 2:
+            # the leader and the first others on one side, a follower as the hub, the rest across:
+            # the far side elects through the hub, whose promise deposes the leader, whose side then
+            # elects through the hub again -- two proposers dueling over one acceptor for the window
+            near = [node, *others[:minority(len(ctx.nodes)) - 1]]
+            hub = others[len(near) - 1]
+            far = [n for n in ctx.nodes if n not in near and n != hub]
+            return grudges.complete([near, far]), how
         else:
             size = 1 if topology == "isolate-leader" else minority(len(ctx.nodes))
             side = [node, *others[:size - 1]]

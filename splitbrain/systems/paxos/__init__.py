@@ -22,6 +22,15 @@ NO_MEMBERSHIP = (
     "per-slot configurations to the acceptors, the catch-up and the recovery; Raft carries that test"
 )
 
+#: what ``partition`` draws on paxos. Paxos's hard case is competing proposers: a deposed leader's
+#: accepts still in flight when another ballot has been promised, and one phase 1 that must carry
+#: every value a majority accepted. Two proposers duel over one acceptor for a whole window when a
+#: bridge leaves the leader on one side and a follower as the hub (``leader-bridge``; a random
+#: bridge's hub is the leader one time in five, and then nobody is deposed), and overlapping
+#: majorities elect and depose leaders over and over; the rest cut the leader off or split at random.
+PARTITIONS = ("leader-bridge", "leader-bridge", "leader-bridge", "majorities-ring", "leader-minority",
+              "isolate-leader", "halves", "one-way-random")
+
 BUGS = {
     "accept-lower-ballot": "acceptors accept proposals whose ballot is below the one they promised",
     "ignore-promised-values": "a new leader ignores values reported in promises and reuses those slots",
@@ -34,5 +43,6 @@ SYSTEM = PythonSystem(
     module="splitbrain.systems.paxos",
     workloads=("register", "rw-register", "kv", "set", "counter", "list-append", "txn-rw-register", "unique-ids"),
     bugs=BUGS,
-    traits=SystemTraits(unsupported_faults={"membership": NO_MEMBERSHIP}),
+    traits=SystemTraits(unsupported_faults={"membership": NO_MEMBERSHIP},
+                        partition_topologies=PARTITIONS),
 )
