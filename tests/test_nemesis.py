@@ -262,6 +262,20 @@ def test_leaderish_finds_the_raft_leader_from_link_counters(tmp_path):
             assert len(alone) == 1 and alone[0] in (follower, leader), details
             assert all(details["grudge"][n] == alone for n in nodes if n != alone[0]), details
             await fault.stop(ctx)
+            await asyncio.sleep(1.5)
+            # leader-bridge: the leader and one follower on one side, two across, a follower as the hub
+            leader, _ = await leaderish(ctx, "n1", window_s=0.5)
+            fault = PartitionFault("partition", ("leader-bridge",))
+            ctx.params = {"topology": "leader-bridge", "fallback": "n1", "order": sorted(nodes)}
+            details = await fault.start(ctx)
+            grudge = {n: set(details["grudge"].get(n, [])) for n in nodes}
+            hubs = [n for n in nodes if not grudge[n] and all(n not in g for g in grudge.values())]
+            assert details["verified"] and len(hubs) == 1 and hubs[0] != leader, details
+            near = {n for n in nodes if n != hubs[0] and leader not in grudge[n]}
+            far = set(nodes) - near - set(hubs)
+            assert leader in near and len(near) == 2 and len(far) == 2, details
+            assert all(grudge[n] == far for n in near) and all(grudge[n] == near for n in far), details
+            await fault.stop(ctx)
         finally:
             await b.teardown()
 
@@ -291,6 +305,9 @@ def test_a_system_aims_partition_at_the_cuts_its_anomalies_need():
                                                                 "isolate-leader"}, zk
     assert redis["isolate-leader"] + redis["leader-minority"] > 0.6 * n_redis, redis
     assert "isolate-follower" not in raft and {"majorities-ring", "one-way-random", "isolate-leader"} <= set(raft)
+    # paxos: dueling proposers, a bridge whose hub is not the leader, in a third of its partitions
+    paxos, n_paxos = topologies("paxos")
+    assert paxos["leader-bridge"] > 0.3 * n_paxos and "leader-bridge" not in raft, paxos
     with pytest.raises(UsageError, match="unknown partition topology 'nope'"):
         for_system(("halves", "nope"))
 
@@ -301,7 +318,7 @@ def test_partition_topology_syntax_aims_a_partition_at_one_topology(tmp_path):
     from splitbrain.nemesis import grudges
 
     assert parse_nemesis("partition:bridge,kill") == ["partition:bridge", "kill"]
-    for topology in [*grudges.TOPOLOGIES, "isolate-leader", "leader-minority", "isolate-follower"]:
+    for topology in [*grudges.TOPOLOGIES, "isolate-leader", "leader-minority", "isolate-follower", "leader-bridge"]:
         fault = FAULTS.get(f"partition:{topology}")
         assert (fault.name, fault.topologies) == (f"partition:{topology}", (topology,))
     assert "partition:nope" not in FAULTS and "kill:x" not in FAULTS
