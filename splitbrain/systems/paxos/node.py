@@ -39,7 +39,7 @@ HEARTBEAT_S = 0.1
 ELECTION_S = (0.5, 1.0)
 RETRANSMIT_S = 0.09  # every tick: a healed link sees our accepts again at once
 CATCHUP_BATCH = 400
-CLIENT_TIMEOUT_S = 1.0
+CLIENT_TIMEOUT_S = 2.5
 
 Send = Callable[[str, dict[str, Any]], None]
 Persist = Callable[[list[Any]], Awaitable[None]]
