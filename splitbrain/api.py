@@ -48,7 +48,7 @@ from splitbrain.backends.base import Backend, ClusterSpec, Grudge, LinkMeasure, 
 from splitbrain.checkers.result import Anomaly, Checker, Result, Valid
 from splitbrain.errors import HarnessError, SplitbrainError, UsageError
 from splitbrain.history import NEMESIS, History, Op
-from splitbrain.nemesis.base import Drawn, Fault, FaultNotEffective, NemesisContext
+from splitbrain.nemesis.base import Drawn, Fault, FaultNotEffective, NemesisContext, Reconfiguring
 from splitbrain.systems.base import NodeConfig, System, SystemClient, WireClient
 from splitbrain.systems.capabilities import (
     WIPED_MARKER,
@@ -76,7 +76,7 @@ __all__ = [
     # workloads
     "Workload", "BaseWorkload", "Request", "CheckerSpec",
     # faults
-    "Fault", "Drawn", "NemesisContext", "FaultNotEffective",
+    "Fault", "Drawn", "Reconfiguring", "NemesisContext", "FaultNotEffective",
     # checkers and histories
     "Checker", "Result", "Anomaly", "Valid", "Op", "History", "NEMESIS",
     # backends

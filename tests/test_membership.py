@@ -151,6 +151,44 @@ def test_membership_changes_come_during_a_partition_that_cuts_the_leader_off(fau
     assert twice >= 8, twice
 
 
+@dataclass(frozen=True)
+class PluginMembership:
+    """A plugin's membership fault, not the built-in class: it implements the Reconfiguring protocol."""
+
+    name: str = "membership"
+    group: str = "membership"
+
+    def draw(self, rng: Any, nodes: list[str]) -> dict[str, Any]:
+        return {"targets": {"select": "one", "nodes": [rng.choice(sorted(nodes))]}}
+
+    def reconfigure_draw(self, rng: Any, nodes: list[str]) -> dict[str, Any]:
+        return {"targets": {"select": "unreachable", "nodes": sorted(rng.sample(sorted(nodes), 2))}, "mine": True}
+
+    async def start(self, ctx: Any) -> dict[str, Any]:
+        return {}
+
+    async def stop(self, ctx: Any) -> dict[str, Any]:
+        return {}
+
+
+def test_a_plugins_membership_fault_gets_reconfigure_targets_through_the_protocol() -> None:
+    """The reconfigure burst asks any fault that implements ``Reconfiguring`` (not only the built-in
+    class) for its window during the leader-minority partition; others keep their own draw."""
+    import random
+
+    from splitbrain.api import Reconfiguring
+
+    five = ["n1", "n2", "n3", "n4", "n5"]
+    assert isinstance(PluginMembership(), Reconfiguring) and isinstance(fault.FAULT, Reconfiguring)
+    for seed in range(10):
+        windows = compose.generate(["membership", "partition"], five, random.Random(seed), 30,
+                                   draws={"membership": PluginMembership()}).windows()
+        cuts = [w for w in windows if w.fault == "partition" and w.params.get("topology") == "leader-minority"]
+        aimed = [m for m in windows if m.fault == "membership" and m.params.get("mine")]
+        assert aimed and all(m.params["targets"]["select"] == "unreachable" for m in aimed), (seed, windows)
+        assert any(c.start_s < m.start_s < c.stop_s for m in aimed for c in cuts), (seed, windows)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("system, workload, bug, seed", [
     ("ring", "sets", "no-handover", 4),

@@ -118,6 +118,21 @@ def holds_essential(fault: Any, params: dict[str, Any]) -> bool:
 
 
 @runtime_checkable
+class Reconfiguring(Protocol):
+    """A membership fault a ``reconfigure`` burst can aim (:func:`splitbrain.nemesis.compose.generate`):
+    during a partition that cuts the leader off with a minority, the burst asks it for one window's
+    parameters through ``reconfigure_draw``: the nodes the small side cannot reach, removed through
+    that side, back with their data after the heal (the overlap of two majorities lost, where a
+    reconfiguring system breaks). A membership fault without it (a plugin's) still gets a window in
+    the burst, with whatever its own ``draw`` gives. Pure like :meth:`Drawn.draw`: the same rng state
+    and nodes give the same JSON-able parameters."""
+
+    name: str
+
+    def reconfigure_draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
 class Healing(Protocol):
     """A fault with a final word: ``heal(ctx)`` runs at the end of every run that scheduled it,
     after every fault is stopped and before the backend heals, and restores what a ``stop``

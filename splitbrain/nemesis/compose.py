@@ -67,8 +67,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from splitbrain.nemesis.base import essential_of, group_of, holds_essential
-from splitbrain.nemesis.membership import MembershipFault
+from splitbrain.nemesis.base import Reconfiguring, essential_of, group_of, holds_essential
 from splitbrain.nemesis.plan import Schedule, Window
 from splitbrain.registry import FAULTS
 
@@ -387,9 +386,7 @@ def _reconfigure(b: _Builder, t: float, interval_s: float, time_limit_s: float) 
     b.add(cut, t, p_end, topology=RECONFIGURE_TOPOLOGY)
     name = b.choose("membership")
     fault = b.objs[name]
-    # with their data: they were only cut off, and wiping them during the cut would end the far side
-    params = fault.draw(rng, list(b.nodes), "unreachable", "old-data") if isinstance(fault, MembershipFault) \
-        else None
+    params = fault.reconfigure_draw(rng, list(b.nodes)) if isinstance(fault, Reconfiguring) else None
     m_start = t + interval_s * rng.uniform(0.4, 0.7)
     m_stop = max(m_start + interval_s * 0.6, p_end + interval_s * rng.uniform(0.0, 0.4))
     b.add(name, m_start, min(m_stop, time_limit_s), params=params)

@@ -149,6 +149,12 @@ class MembershipFault:
         spec = {"select": "leader", "fallback": one} if mode == "leader" else {"select": "one", "nodes": [one]}
         return {"targets": spec, "rejoin": rejoin}
 
+    def reconfigure_draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
+        """A reconfigure burst's window (:class:`~splitbrain.nemesis.base.Reconfiguring`): the nodes the
+        small side cannot reach, with their data (they were only cut off, and wiping them during the
+        cut would end the far side)."""
+        return self.draw(rng, nodes, "unreachable", "old-data")
+
     async def _targets(self, ctx: NemesisContext, spec: dict[str, Any]) -> tuple[str, list[str], list[str]]:
         """How the targets were chosen, the targets, and the nodes the removals are sent to.
 
