@@ -11,6 +11,7 @@ import pytest
 from _helpers import run_ticking
 
 from splitbrain.systems.ring.node import SUSPECT_S, RingNode, Unavailable
+from splitbrain.systems.ring.placement import HashRing
 
 NAMES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -22,6 +23,8 @@ class Sim:
         self.options = options or {}
         self.cut: set[tuple[str, str]] = set()
         self.down: set[str] = set()
+        #: message types the network loses (a change's step held back)
+        self.lose: set[str] = set()
         self.disk: dict[str, list[tuple[str, Any]]] = {n: [] for n in names}
         self.nodes: dict[str, RingNode] = {}
         for n in names:
@@ -45,7 +48,7 @@ class Sim:
         self.nodes[name] = node
 
     def deliver(self, src: str, dst: str, msg: dict[str, Any]) -> None:
-        if src in self.down or dst in self.down or (src, dst) in self.cut:
+        if src in self.down or dst in self.down or (src, dst) in self.cut or msg.get("t") in self.lose:
             return
         node = self.nodes[dst]
         asyncio.get_running_loop().call_later(0.001, lambda: asyncio.ensure_future(node.on_message(msg)))
@@ -202,3 +205,81 @@ def test_join_hands_data_over_then_moves_ownership_and_leave_empties_a_node():
             assert "n1" not in sim.nodes[n].ring.members
 
     with_sim(body, options={"members": NAMES[:4], "vnodes": 16})
+
+
+def _both_ways(a: str, others: list[str]) -> set[tuple[str, str]]:
+    return {(a, b) for b in others} | {(b, a) for b in others}
+
+
+def test_a_read_in_flight_across_a_removal_is_not_answered_by_the_removed_replica():
+    """The ring's stale reads under membership,partition,kill (seed 9 of a sweep): a coordinator picked
+    a key's replicas, a removal committed while its read was re-sent, and the removed replica, which
+    had dropped its copy at the commit, answered with nothing; with the coordinator's own stale copy
+    that was a quorum of the old ring, and the read missed acknowledged elements. The removed replica
+    refuses the old configuration now, and the coordinator asks the new ring's replicas."""
+    async def body(sim: Sim) -> None:
+        c, r2, r3 = key_replicas(sim, "s")
+        x = next(n for n in NAMES if n not in (c, r2, r3))
+        sim.cut = {(x, c)}  # the adds reach r2 and r3 only: c's copy is stale
+        for i in range(5):
+            await sim.nodes[x].handle("add", "s", i)
+        sim.cut = _both_ways(c, [r2, r3])
+        read = asyncio.create_task(sim.nodes[c].handle("read", "s", None))
+        await asyncio.sleep(0.1)  # its replica groups are picked: the ring of five
+        assert await sim.nodes[x].handle("admin", None, {"action": "leave", "node": r3}) == sorted(
+            n for n in NAMES if n != r3)
+        assert json.dumps("s") not in sim.nodes[r3].data  # dropped at the commit
+        sim.cut = _both_ways(c, [r2])  # the next re-send reaches the removed replica
+        assert await read == list(range(5))
+
+    with_sim(body)
+
+
+def test_a_write_that_arrives_after_the_handover_is_refused_until_its_coordinator_is_joint():
+    """A put sent under the old ring that reaches its replicas after they handed their data over (and
+    before the commit) would be acknowledged by a quorum of the old ring alone and missing from the
+    new one. Those replicas refuse it; the coordinator, joint by then, writes to both rings."""
+    async def body(sim: Sim) -> None:
+        r1, r2, r3 = key_replicas(sim, "s")
+        after = HashRing([n for n in NAMES if n != r1], 64).replicas(json.dumps("s"), 3)
+        (y,) = set(after) - {r2, r3}
+        c = next(n for n in NAMES if n not in (r1, r2, r3, y))
+        sim.cut = _both_ways(c, [r1, r2, r3])
+        add = asyncio.create_task(sim.nodes[c].handle("add", "s", 42))
+        await asyncio.sleep(0.1)
+        sim.lose = {"commit", "hb"}  # joint and handover go through; the commit (and its gossip) waits
+        leave = asyncio.create_task(sim.nodes[y].handle("admin", None, {"action": "leave", "node": r1}))
+        for _ in range(100):
+            if all((sim.nodes[n].pending or {}).get("handover") for n in (r1, r2, r3)):
+                break
+            await asyncio.sleep(0.02)
+        sim.cut = _both_ways(c, [r3])  # the add's re-sends reach r1 and r2, handed over already
+        assert await add == 42
+        sim.lose = set()
+        await leave
+        sim.cut = _both_ways(y, [r2])  # a quorum of the new ring without r2
+        assert 42 in await sim.nodes[y].handle("read", "s", None)
+
+    with_sim(body)
+
+
+def test_a_replica_that_handed_over_stays_joint_across_a_restart():
+    """Persisted with the ring: a replica restarted between its handover and the commit keeps
+    refusing old-ring writes (the handover cannot have seen them), and the commit ends it."""
+    async def body(sim: Sim) -> None:
+        sim.lose = {"commit", "hb"}  # joint and handover go through; the commit (and its gossip) waits
+        leave = asyncio.create_task(sim.nodes["n2"].handle("admin", None, {"action": "leave", "node": "n1"}))
+        for _ in range(100):
+            if all((sim.nodes[n].pending or {}).get("handover") for n in NAMES):
+                break
+            await asyncio.sleep(0.02)
+        sim.start("n3")
+        assert (sim.nodes["n3"].pending or {}).get("handover") and sim.nodes["n3"].next_ring is not None
+        sim.lose = set()
+        await leave
+        await asyncio.sleep(0.3)
+        assert sim.nodes["n3"].pending is None and sim.nodes["n3"].epoch == 1
+        sim.start("n3")
+        assert sim.nodes["n3"].pending is None and "n1" not in sim.nodes["n3"].ring.members
+
+    with_sim(body)

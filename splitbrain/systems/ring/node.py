@@ -23,7 +23,7 @@ from typing import Any
 
 from splitbrain.systems.common.node import QUIET
 from splitbrain.systems.common.peers import send_or_loop_back
-from splitbrain.systems.ring import values
+from splitbrain.systems.ring import fence, values
 from splitbrain.systems.ring.detector import FailureDetector
 from splitbrain.systems.ring.placement import DEFAULT_VNODES, HashRing
 
@@ -53,9 +53,23 @@ class ChangeRefused(Exception):
     """A membership change that definitely did not happen (another one is in flight)."""
 
 
+class StaleConfig(Exception):
+    """A replica refused a request made under an older configuration (:mod:`.fence`): ask again."""
+
+    def __init__(self, ring: dict[str, Any]) -> None:
+        self.ring = ring
+        super().__init__(f"a replica is at ring epoch {ring.get('epoch')}")
+
+
 def _majority_of(group: list[str]) -> Callable[[dict[str, Any]], bool]:
     members, q = set(group), len(group) // 2 + 1
     return lambda answers: len(members & answers.keys()) >= q
+
+
+def _majorities_of(groups: list[list[str]]) -> Callable[[dict[str, Any]], bool]:
+    """A quorum of every group (two while a membership change is joint)."""
+    need = [(set(g), len(g) // 2 + 1) for g in groups]
+    return lambda answers: all(len(g & answers.keys()) >= q for g, q in need)
 
 
 class RingNode:
@@ -82,6 +96,8 @@ class RingNode:
         #: the change this node is joint for: members, epoch, cid (change id), since (monotonic)
         self.pending: dict[str, Any] | None = None
         self.epoch = 0
+        #: the change that committed our ring (None: the initial ring), for :func:`fence.refuses`
+        self.ring_cid: str | None = None
         self._change_lock = asyncio.Lock()
         #: records this node pushed to new replicas in handovers (the figure "data moved per change")
         self.moved = 0
@@ -107,7 +123,12 @@ class RingNode:
                 self._next_id = self._id_limit = max(self._id_limit, int(rec))
             elif k == "__ring__":
                 self.ring = HashRing(rec["members"], self.vnodes)
-                self.epoch = int(rec["epoch"])
+                self.epoch, self.ring_cid = int(rec["epoch"]), rec.get("cid")
+                # a change this node had handed its data over for stays joint across a restart (it
+                # must keep refusing writes the handover cannot have seen); committed later by gossip
+                p = rec.get("pending")
+                self.pending = {**p, "since": time.monotonic()} if p and int(p["epoch"]) > self.epoch else None
+                self.next_ring = HashRing(p["members"], self.vnodes) if self.pending else None
             elif k.startswith("__slot__"):
                 self.data[k] = max(self.data.get(k) or 0, int(rec))
             else:
@@ -129,15 +150,37 @@ class RingNode:
     async def _on_hb(self, msg: dict[str, Any], src: str) -> None:
         # Gossip of the committed ring: a node that missed a commit (cut off, restarted, wiped)
         # learns it from anyone. Safe: a ring is only committed after its data was handed over.
-        epoch = msg.get("epoch")
-        if isinstance(epoch, int) and epoch > self.epoch and isinstance(msg.get("members"), list):
-            self._adopt(msg["members"], epoch)
-            await self._persist("__ring__", {"members": msg["members"], "epoch": epoch})
+        await self._learn(msg)
+
+    async def _learn(self, ring: dict[str, Any]) -> None:
+        """Adopt (and persist) a committed ring newer than ours, gossiped or in a replica's refusal."""
+        epoch = ring.get("epoch")
+        if isinstance(epoch, int) and epoch > self.epoch and isinstance(ring.get("members"), list):
+            self._adopt(ring["members"], epoch, ring.get("cid"))
+            await self._persist("__ring__", self._ring_record())
+
+    def _ring_record(self) -> dict[str, Any]:
+        """The committed ring as persisted and gossiped; with the pending change once handed over."""
+        rec: dict[str, Any] = {"members": list(self.ring.members), "epoch": self.epoch, "cid": self.ring_cid}
+        if self.pending is not None and self.pending.get("handover"):
+            rec["pending"] = {k: self.pending[k] for k in ("members", "epoch", "cid", "handover")}
+        return rec
+
+    def _refuse(self, msg: dict[str, Any], src: str, write: bool) -> bool:
+        """Answer a request made under an older configuration with our ring instead (:mod:`.fence`)."""
+        if not fence.refuses(msg.get("cfg"), self.epoch, self.ring_cid, self.pending, write):
+            return False
+        ring = {k: v for k, v in self._ring_record().items() if k != "pending"}
+        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None, "stale": ring})
+        return True
 
     async def _on_get(self, msg: dict[str, Any], src: str) -> None:
-        self.send(src, {"t": "ans", "rid": msg["rid"], "rec": self.data.get(msg["key"])})
+        if not self._refuse(msg, src, write=False):
+            self.send(src, {"t": "ans", "rid": msg["rid"], "rec": self.data.get(msg["key"])})
 
     async def _on_put(self, msg: dict[str, Any], src: str) -> None:
+        if self._refuse(msg, src, write=True):
+            return
         await self.store(msg["key"], msg["rec"])
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
 
@@ -151,6 +194,10 @@ class RingNode:
     async def _on_ans(self, msg: dict[str, Any], src: str) -> None:
         call = self._pending.get(msg["rid"])
         if call is not None and src in call["dsts"]:
+            if isinstance(msg.get("stale"), dict):
+                call["refused"][src] = msg["stale"]
+                call["event"].set()
+                return
             call["answers"][src] = msg.get("rec")
             if call["done"]():
                 call["event"].set()
@@ -160,7 +207,8 @@ class RingNode:
     def tick(self) -> None:
         for p in self.all_nodes:
             if p != self.name:
-                self.send(p, {"t": "hb", "epoch": self.epoch, "members": list(self.ring.members)})
+                self.send(p, {"t": "hb", "epoch": self.epoch, "members": list(self.ring.members),
+                              "cid": self.ring_cid})
 
     def handoff(self) -> None:
         """Push the records we hold for keys we are not a replica of to their replicas.
@@ -185,22 +233,33 @@ class RingNode:
             return [walk[: self.n] or self.ring.walk(key)[: self.n]]
         return [r.replicas(key, self.n) for r in rings]
 
+    def config(self) -> fence.Config:
+        """The configuration our replica groups are drawn from, sent with every client get/put."""
+        return fence.config(self.epoch, self.pending)
+
     async def quorum(self, key: str, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Send ``msg`` to the key's replicas until a majority of each group answered."""
-        groups = self.targets(key)
-        need = [(set(g), len(g) // 2 + 1) for g in groups]
-        dsts = sorted({d for g in groups for d in g})
-        # Ask just a random quorum of the trusted replicas first, the others only if
-        # those stay silent: a quorum is all ABD needs, and it halves the load.
-        first = need[0][1] if len(groups) == 1 else None
-        return await self.ask(
-            dsts,
-            {**msg, "key": key},
-            lambda answers: all(len(g & answers.keys()) >= q for g, q in need),
-            deadline,
-            what=f"a quorum of {groups} for {key}",
-            first=first,
-        )
+        """Send ``msg`` to the key's replicas until a majority of each group answered; asked again
+        with fresh groups when a replica refuses our configuration as older than its own."""
+        while True:
+            groups = self.targets(key)
+            dsts = sorted({d for g in groups for d in g})
+            # Ask just a random quorum of the trusted replicas first, the others only if
+            # those stay silent: a quorum is all ABD needs, and it halves the load.
+            first = len(groups[0]) // 2 + 1 if len(groups) == 1 else None
+            cfg = self.config()
+            try:
+                return await self.ask(
+                    dsts,
+                    {**msg, "key": key, "cfg": cfg},
+                    _majorities_of(groups),
+                    deadline,
+                    what=f"a quorum of {groups} for {key}",
+                    first=first,
+                )
+            except StaleConfig as e:
+                await self._learn(e.ring)
+                if self.config() == cfg:  # joint soon: the change's coordinator is telling everyone
+                    await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     async def ask(
         self,
@@ -216,8 +275,11 @@ class RingNode:
         holds; raises :class:`Unavailable` at the deadline."""
         rid = next(self._rids)
         answers: dict[str, Any] = {}
+        #: replicas that refused our configuration (:mod:`.fence`): their committed rings
+        refused: dict[str, dict[str, Any]] = {}
         event = asyncio.Event()
-        self._pending[rid] = {"dsts": set(dsts), "answers": answers, "done": lambda: enough(answers), "event": event}
+        self._pending[rid] = {"dsts": set(dsts), "answers": answers, "refused": refused,
+                              "done": lambda: enough(answers), "event": event}
         body = {**msg, "rid": rid}
         try:
             now = time.monotonic()
@@ -228,12 +290,20 @@ class RingNode:
                 self.send(d, body)
             waves = 0
             while not enough(answers):
+                if refused:
+                    newest = max(refused.values(), key=lambda r: int(r.get("epoch", -1)))
+                    if int(newest.get("epoch", -1)) > self.epoch or self.config() != msg.get("cfg"):
+                        raise StaleConfig(newest)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise Unavailable(f"no {what}")
                 try:
                     await asyncio.wait_for(event.wait(), min(left, WAVE_S if waves == 0 else RESEND_S))
+                    event.clear()
+                    woke = bool(refused) and waves == 0  # a refusal: ask the others at once
                 except TimeoutError:
+                    woke = True
+                if woke and not enough(answers):
                     waves += 1
                     for d in order:
                         if d not in answers:
@@ -323,10 +393,10 @@ class RingNode:
         for n in everyone:
             self.send(n, {"t": "abort", "cid": change["cid"], "rid": 0})
 
-    def _adopt(self, members: list[str], epoch: int) -> None:
+    def _adopt(self, members: list[str], epoch: int, cid: str | None) -> None:
         """Take a committed ring newer than ours (persisted by the caller)."""
         self.ring = HashRing(members, self.vnodes)
-        self.epoch = epoch
+        self.epoch, self.ring_cid = epoch, cid
         if self.pending is not None and int(self.pending["epoch"]) <= epoch:
             self.pending, self.next_ring = None, None
 
@@ -348,6 +418,12 @@ class RingNode:
             self.pending, self.next_ring = None, None
 
     async def _on_handover(self, msg: dict[str, Any], src: str) -> None:
+        if self.pending is not None and self.pending["cid"] == msg.get("cid") and not self.pending.get("handover"):
+            # From here on, puts of coordinators not yet joint are refused (:mod:`.fence`): set before
+            # the scan below, so none lands after it unseen (a put's check and its write to ``data``
+            # happen in one step); persisted so a restart keeps refusing them until the commit
+            self.pending["handover"] = True
+            await self._persist("__ring__", self._ring_record())
         new = HashRing(msg["members"], self.vnodes)
         deadline = time.monotonic() + CLIENT_TIMEOUT_S
         pushes = []
@@ -365,8 +441,8 @@ class RingNode:
 
     async def _on_commit(self, msg: dict[str, Any], src: str) -> None:
         if int(msg["epoch"]) > self.epoch:
-            self._adopt(msg["members"], int(msg["epoch"]))
-            await self._persist("__ring__", {"members": msg["members"], "epoch": self.epoch})
+            self._adopt(msg["members"], int(msg["epoch"]), msg.get("cid"))
+            await self._persist("__ring__", self._ring_record())
             self._drop_unowned()
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None})
 
