@@ -77,6 +77,13 @@ def figures(run_dir: str) -> dict[str, Any]:
     windows: dict[str, list[list[float]]] = {}
     open_: dict[str, float] = {}
     end = max((op["time"] for op in ops), default=0) / 1e9
+    # the main phase ends at the time limit: after it come the final heal and reads, at a trickle,
+    # which counted against a membership window still open then (a third of the "during" seconds)
+    test = Path(run_dir) / "test.json"
+    limit = json.loads(test.read_text()).get("time_limit_s") if test.exists() else None
+    first = min((op["time"] for op in ops if op.get("process") != "nemesis"), default=0) / 1e9
+    if isinstance(limit, int | float):
+        end = min(end, first + float(limit))
     for op in ops:
         if op.get("process") != "nemesis":
             continue
