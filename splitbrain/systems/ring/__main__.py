@@ -26,7 +26,8 @@ from splitbrain.systems.capabilities import WIPED_MARKER
 from splitbrain.systems.common.node import run_node, tick_forever
 from splitbrain.systems.common.peers import PeerNet
 from splitbrain.systems.common.storage import GroupCommitLog
-from splitbrain.systems.ring.node import HEARTBEAT_S, ChangeRefused, NotMember, RingNode, Unavailable
+from splitbrain.systems.ring.node import HEARTBEAT_S, RingNode, Unavailable
+from splitbrain.systems.ring.reconfig import ChangeRefused, NotMember
 
 SUPPORTED = ("read", "write", "add", "incr", "generate", "admin", "members")
 HANDOFF_S = 1.0
