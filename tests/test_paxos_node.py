@@ -188,10 +188,16 @@ def test_acceptor_promises_survive_restart():
 
 
 async def chaos(sim: Sim, rng: random.Random, seconds: float) -> None:
-    """Random one-node isolations, crashes and restarts while clients write through random nodes."""
+    """Random one-node isolations, crashes and restarts while clients write through random nodes.
+
+    The clients stop on a flag as well as on cancel: Python 3.11's ``asyncio.wait_for`` can swallow
+    a cancel that lands as its future completes, and a client looping ``while True`` then outlived
+    the test's event loop (``asyncio.run`` waited on it forever: a CI hang)."""
+    stopped = False
+
     async def client(i: int) -> None:
         n = 0
-        while True:
+        while not stopped:
             via = rng.choice(sim.names)
             if via not in sim.down:
                 n += 1
@@ -218,8 +224,10 @@ async def chaos(sim: Sim, rng: random.Random, seconds: float) -> None:
             sim.crash(victim, lose_chosen_log=rng.random() < 0.5)
             await asyncio.sleep(rng.uniform(0.3, 1.0))
             sim.start(victim)
+    stopped = True
     for c in clients:
         c.cancel()
+    await asyncio.gather(*clients, return_exceptions=True)
     sim.cut.clear()
     await asyncio.sleep(1.5)
 
