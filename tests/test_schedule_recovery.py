@@ -13,18 +13,21 @@ from splitbrain.registry import FAULTS
 
 
 @dataclass
-class SlowRestart:
-    """A process fault whose stop (the restart) takes ``restart_s``, as on a loaded machine."""
+class SlowFault:
+    """A fault whose start takes ``start_s`` (finding the leader, verifying the cut) and whose stop
+    (a restart) takes ``stop_s``, as on a loaded machine; ``{"mode": "all"}`` is its essential window."""
 
     name: str
-    restart_s: float
+    start_s: float = 0.0
+    stop_s: float = 0.0
     group: str = "process"
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        await asyncio.sleep(self.start_s)
         return {"nodes": ["n1"]}
 
     async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
-        await asyncio.sleep(self.restart_s)
+        await asyncio.sleep(self.stop_s)
         return {"nodes": ["n1"]}
 
     @property
@@ -51,7 +54,7 @@ def _run(windows: list[Window], seconds: float) -> NemesisRunner:
 
 
 def test_a_start_after_a_slow_restart_waits_out_the_planned_gap_or_is_skipped():
-    FAULTS.register("slow-restart-test", SlowRestart("slow-restart-test", 0.8))
+    FAULTS.register("slow-restart-test", SlowFault("slow-restart-test", stop_s=0.8))
     # window 0's restart ends at ~1.0 s instead of 0.2; window 1 was planned 0.3 s after it: 1.3 s
     runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
                    Window("slow-restart-test", 0.5, 2.0, 1, {}, 2)], 3.5)
@@ -67,27 +70,11 @@ def test_a_start_after_a_slow_restart_waits_out_the_planned_gap_or_is_skipped():
     assert [a["window"] for a in runner.applied] == [0, 1] and runner.skipped == [], runner.applied
 
 
-@dataclass
-class SlowStart:
-    """A fault whose start takes ``start_s`` (finding the leader, verifying the cut on a loaded machine)."""
-
-    name: str
-    start_s: float
-    group: str = "slow-start"
-
-    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
-        await asyncio.sleep(self.start_s)
-        return {}
-
-    async def stop(self, ctx: NemesisContext) -> dict[str, Any]:
-        return {}
-
-
 def test_a_slow_start_keeps_its_whole_window():
     """A 1 s window whose start takes 0.7 s lasts 1 s from when the start was done (it had ended 0.3 s
     after it took effect: a leader cut too short for the majority to elect), and the gap planned after
     it is kept too."""
-    FAULTS.register("slow-start-test", SlowStart("slow-start-test", 0.7))
+    FAULTS.register("slow-start-test", SlowFault("slow-start-test", start_s=0.7, group="slow-start"))
     times: dict[str, list[float]] = {"start-slow-start-test": [], "stop-slow-start-test": []}
     windows = [Window("slow-start-test", 0.1, 1.1, 0, {}, 1), Window("slow-start-test", 1.4, 4.0, 1, {}, 2)]
     runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"],
