@@ -191,7 +191,16 @@ def test_every_variant_acts_and_is_verified_through_the_backend_seam(tmp_path):
             fault = variant("fsync-error")
             started = await fault.start(ctx)
             assert started["verified"] is True
-            await write_until_ok(b, 2)
+            # One target: a leader and the other follower can commit without it, so it may fsync (and
+            # meet the armed error) only after the write is acknowledged -- seconds later on a loaded
+            # machine. Keep writing until every target's error has fired.
+            deadline = time.monotonic() + 60
+            for value in range(2, 10**6):
+                await write_until_ok(b, value)
+                armed = [(await b.disk(n, {"cmd": "stats"}))["armed_fsync_errors"] for n in started["nodes"]]
+                if not any(armed) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
             stopped = await fault.stop(ctx)
             fired = [f for fs in stopped["failed_fsyncs"].values() for f in fs]
             assert fired and all(f["path"].startswith("/raft-") for f in fired), stopped
