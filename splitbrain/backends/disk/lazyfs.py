@@ -294,20 +294,29 @@ def watch_parent(parent: int, mountpoint: str) -> None:
     os._exit(0)
 
 
-def ask(path: str, request: str, timeout_s: float = 10.0) -> int:
-    """``lazyfs.py ask SOCK JSON``: one control request from inside the node's container
-    (an abstract socket is reachable only from its own network namespace); prints the answer."""
+def exchange(path: str, line: bytes, timeout_s: float = 10.0) -> bytes:
+    """One request line to a daemon's control socket (``@name``: abstract), its answer line.
+
+    The one wire client: the control node's :func:`~splitbrain.backends.disk.mount.control` and
+    ``ask`` inside a container both call it (this file runs there alone, so it cannot import the
+    package)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout_s)
         s.connect("\0" + path[1:] if path.startswith("@") else path)
-        s.sendall(request.strip().encode() + b"\n")
+        s.sendall(line.strip() + b"\n")
         buf = b""
         while not buf.endswith(b"\n"):
             chunk = s.recv(65536)
             if not chunk:
                 break
             buf += chunk
-    sys.stdout.write(buf.decode())
+    return buf
+
+
+def ask(path: str, request: str, timeout_s: float = 10.0) -> int:
+    """``lazyfs.py ask SOCK JSON``: one control request from inside the node's container
+    (an abstract socket is reachable only from its own network namespace); prints the answer."""
+    sys.stdout.write(exchange(path, request.encode(), timeout_s).decode())
     return 0
 
 

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -151,17 +150,10 @@ def unmount(mountpoint: str) -> bool:
 
 def control(path: str, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
     """Send one request to a daemon's control socket; its answer, or HarnessError."""
+    from splitbrain.backends.disk.lazyfs import exchange  # loads libfuse: only once a daemon runs
+
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout_s)
-            s.connect("\0" + path[1:] if path.startswith("@") else path)
-            s.sendall(json.dumps(request).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
+        buf = exchange(path, json.dumps(request).encode(), timeout_s)
         answer = json.loads(buf)
     except (OSError, ValueError) as e:
         raise HarnessError(f"lazyfs control {path}: {type(e).__name__}: {e}") from None
