@@ -41,4 +41,13 @@ def test_raft_register_under_partition_kill_pause_is_valid(tmp_path):
     assert len(ok) > 50
     nemesis = history.nemesis_ops()
     assert sum(op.f.startswith("stop-") for op in nemesis) >= sum(op.f.startswith("start-") for op in nemesis)
+    # raft's two clients a key (SystemTraits.clients_per_key): each key written from two nodes
+    test = json.loads((Path(out["run_dir"]) / "test.json").read_text())
+    assert test["clients_per_key"] == 2 and "--clients-per-key 2" in test["command"]
+    writers: dict[object, set[str]] = {}
+    for op in history:
+        if op.type == "invoke" and op.f in ("write", "cas"):
+            writers.setdefault(op.key, set()).add(str(op.node))
+    assert all(len(nodes) <= 2 for nodes in writers.values()), writers
+    assert sum(len(nodes) == 2 for nodes in writers.values()) >= 5, writers
 

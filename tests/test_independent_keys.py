@@ -160,3 +160,34 @@ def test_the_run_gives_keys_a_lifetime_of_two_nemesis_intervals(tmp_path):
 
     assert spec_of("partition", 5.0).min_s == 10.0 and spec_of("kill", 2.0).min_s == 4.0
     assert spec_of("none", 5.0).min_s == 0.0
+
+
+def test_raft_shares_a_key_between_two_clients_unless_told_otherwise(tmp_path):
+    """raft's own default (SystemTraits.clients_per_key): two clients a key, on two nodes; the user's
+    --clients-per-key wins, --ops-per-key 0 keeps one key for the run, other systems keep the workload's."""
+    from splitbrain.harness.build import build_test
+    from splitbrain.harness.runner import Run
+
+    def built(system: str, workload: str | None = None, ops: int | None = None, per_key: int | None = None):
+        test, sysobj, wl, _ = build_test(system, workload, "partition", None, "local", 30, None, 100, 1, None,
+                                         str(tmp_path), None, 3.0, 5.0, {}, ops_per_key=ops, clients_per_key=per_key)
+        return test, Run(test, sysobj, wl, None)
+
+    test, runner = built("raft")
+    gen = runner._requests()
+    assert isinstance(gen, IndependentKeys) and test.clients_per_key == 2 and gen.group_size == 2
+    assert "--clients-per-key 2" in test.rerun_command()
+    reqs = drive(gen, test.concurrency, 800, random.Random(4))  # 8 s: no key is left yet
+    writers: dict[object, set[int]] = defaultdict(set)
+    for thread, req in reqs:
+        if req.f != "read":
+            writers[req.key].add(thread)
+    # 10 clients, 5 nodes (thread t talks to node t % 5): five keys at a time, each written by two
+    # clients on two different nodes
+    assert len(writers) == 5 and all(len(w) == 2 and len({t % 5 for t in w}) == 2 for w in writers.values())
+    assert built("raft", per_key=5)[0].clients_per_key == 5
+    one_key, runner = built("raft", ops=0)
+    assert one_key.clients_per_key is None
+    assert {r.key for _, r in drive(runner._requests(), 10, 500, random.Random(3))} == {"r0"}  # type: ignore[arg-type]
+    assert built("raft", "set")[0].clients_per_key is None  # no independent keys: nothing to set
+    assert built("paxos")[0].clients_per_key is None and built("etcd")[0].clients_per_key is None

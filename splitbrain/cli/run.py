@@ -74,7 +74,8 @@ class RunCommand(click.Command):
               "(every key's history stays checkable at any rate); keys left less than that ago get "
               "one read in ten.")
 @click.option("--clients-per-key", type=int, default=None,
-              help="register, rw-register, kv: clients sharing a key at a time (default 10, kv 5).")
+              help="register, rw-register, kv: clients sharing a key at a time (default 10, kv 5; "
+              "raft 2, whose lost acknowledged writes hide behind many writers).")
 @click.option("--nodes-file", default=None, help="ssh backend: hosts file.")
 @click.option("--ssh-user", default=None)
 @click.option("--ssh-key", default=None)

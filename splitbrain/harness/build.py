@@ -147,6 +147,11 @@ def build_test(system_name: str, workload: str | None, nemesis: str | None, node
         wl = system.workload_for(workload, node_names) if own else WORKLOADS.get(workload)
     except (ImportError, AttributeError) as e:
         raise HarnessError(f"workload {workload!r} is not available: {type(e).__name__}: {e}") from None
+    if clients_per_key is None and ops_per_key != 0 and traits.clients_per_key is not None \
+            and getattr(wl, "key_spec", None) is not None:
+        # the system's own default for independent keys, written into the test (and so into its
+        # re-run command) as if given; --ops-per-key 0 (one key for the run) keeps the workload's own
+        clients_per_key = traits.clients_per_key
     try:
         backend_cls = BACKENDS.get(backend)
     except (ImportError, AttributeError) as e:

@@ -159,6 +159,14 @@ class SystemTraits:
     rejoin_wiped_only: bool = False
     #: a removed member's process exits by itself (etcd) instead of serving ``not-member``
     removed_member_exits: bool = False
+    #: clients sharing a key when the workload has independent keys and the user gave no
+    #: ``--clients-per-key`` (None: the workload's own, register's 10). A leader-based system whose
+    #: nodes all forward to one leader wants few: after a cut deposes the leader, the majority's
+    #: writes to a key the deposed leader's clients also wrote mask the writes it acknowledged and
+    #: lost (a lost write shows only to a read returning an older value), while two clients on two
+    #: nodes keep a key's writers on both sides of most cuts, and some keys with no writer on the
+    #: majority's side at all. ``--ops-per-key 0`` (one key for the run) keeps the workload's own
+    clients_per_key: int | None = None
 
 
 @runtime_checkable
