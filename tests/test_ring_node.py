@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from _helpers import run_ticking
 
+from splitbrain.systems.ring import reconfig
 from splitbrain.systems.ring.node import SUSPECT_S, RingNode, Unavailable
 from splitbrain.systems.ring.placement import HashRing
 
@@ -281,5 +282,56 @@ def test_a_replica_that_handed_over_stays_joint_across_a_restart():
         assert sim.nodes["n3"].pending is None and sim.nodes["n3"].epoch == 1
         sim.start("n3")
         assert sim.nodes["n3"].pending is None and "n1" not in sim.nodes["n3"].ring.members
+
+    with_sim(body)
+
+
+def test_a_change_its_coordinator_left_joint_is_completed_without_another_request():
+    """Every node joint and handed over, nothing committed, no coordinator at it any more: the state
+    a removal sent through a partition's small side left behind (seed 5 under
+    membership,partition,kill: everyone acknowledged the joint step once the cut healed, and the
+    handover outlasted the admin request). The ring stayed joint until some later admin request,
+    and with none coming never settled (the final heal's 60 s ran out: exit 255). A node joint that
+    long drives the change to its end itself; the data reaches the new replicas."""
+    async def body(sim: Sim) -> None:
+        keys = [f"k{i}" for i in range(30)]
+        for i, k in enumerate(keys):
+            await sim.nodes[NAMES[i % 5]].handle("write", k, i)
+        members = NAMES[1:]
+        for node in sim.nodes.values():
+            node.pending = {"members": members, "epoch": 1, "cid": "n2:1:7", "since": time.monotonic(),
+                            "handover": True}
+            node.next_ring = HashRing(members, node.vnodes)
+        limit = time.monotonic() + reconfig.STUCK_S + reconfig.STUCK_JITTER_S + 3.0
+        while time.monotonic() < limit and any(n.pending is not None for n in sim.nodes.values()):
+            await asyncio.sleep(0.05)
+        assert [n.pending for n in sim.nodes.values()] == [None] * 5
+        assert all(n.epoch == 1 and list(n.ring.members) == members for n in sim.nodes.values())
+        sim.down.add("n1")  # removed: what it held was handed over first
+        for i, k in enumerate(keys):
+            assert await sim.nodes[members[i % 4]].handle("read", k, None) == i
+
+    with_sim(body)
+
+
+def test_a_stuck_change_that_another_node_is_busy_with_a_different_one_is_aborted_not_kept():
+    """Two changes half-joint at once (a coordinator cut off after some nodes took its joint step, the
+    other nodes joint for another change): neither can complete, and neither may stay joint for
+    good. The completers abort what never committed anywhere; the ring settles, and a new change
+    goes through."""
+    async def body(sim: Sim) -> None:
+        for name, cid, gone in (("n1", "a", "n4"), ("n2", "a", "n4"), ("n3", "b", "n5"), ("n4", "b", "n5")):
+            node = sim.nodes[name]
+            members = sorted(set(NAMES) - {gone})
+            node.pending = {"members": members, "epoch": 1, "cid": cid, "since": time.monotonic()}
+            node.next_ring = HashRing(members, node.vnodes)
+        limit = time.monotonic() + 2 * (reconfig.STUCK_S + reconfig.STUCK_JITTER_S + reconfig.COMPLETE_S)
+        while time.monotonic() < limit and any(sim.nodes[n].pending is not None for n in NAMES):
+            await asyncio.sleep(0.05)
+        assert [sim.nodes[n].pending for n in NAMES] == [None] * 5
+        epochs = {sim.nodes[n].epoch for n in NAMES}
+        assert len(epochs) == 1, epochs  # one settled ring everywhere (a completed change, or none)
+        assert await sim.nodes["n5"].handle("admin", None, {"action": "leave", "node": "n3"}) == \
+            sorted(set(sim.nodes["n5"].ring.members))
 
     with_sim(body)

@@ -166,6 +166,7 @@ class RingNode(Reconfiguration):
     # -- coordinator side -----------------------------------------------------------
 
     def tick(self) -> None:
+        self.complete_stuck()
         for p in self.all_nodes:
             if p != self.name:
                 self.send(p, {"t": "hb", "epoch": self.epoch, "members": list(self.ring.members),

@@ -24,6 +24,10 @@ from splitbrain.systems.ring.placement import HashRing
 RETRY_MARGIN_S = 4.0  # a refused change is retried only while this much of its deadline is left
 HANDOVER_PUSH_S = 2.5  # a handover push to the new replicas gets as long as a client request
 STUCK_S = 3.0  # a joint change older than this, whose coordinator went silent, is completed by the next one
+#: a node joint for a change whose coordinator has been silent this long (plus up to STUCK_JITTER_S, so the
+#: nodes do not all start at once) drives the change to its end itself (:meth:`Reconfiguration.complete_stuck`)
+STUCK_JITTER_S = 2.0
+COMPLETE_S = 8.0  # one attempt at completing a stuck change (the admin request's own bound)
 
 Persist = Callable[[str, Any], Awaitable[None]]
 
@@ -64,6 +68,8 @@ class Reconfiguration:
     rng: random.Random
     _change_lock: asyncio.Lock
     _persist: Persist
+    #: the task completing a stuck change, while one runs (:meth:`complete_stuck`)
+    _completer: asyncio.Task[None] | None = None
 
     def send(self, dst: str, msg: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -169,6 +175,43 @@ class Reconfiguration:
                     raise ChangeRefused(f"change-in-progress: completed the stuck change to {old['members']} first")
                 raise ChangeRefused("change-in-progress" if busy else "stale-epoch: another change committed first")
 
+    def complete_stuck(self) -> None:
+        """Every tick: a change this node is joint for, whose coordinator has been silent for
+        :data:`STUCK_S` (and a jitter of this node's), is driven to its end from here.
+
+        A coordinator whose admin request ran out of time (a change sent through the small side of a
+        partition, acknowledged by everyone only once the cut healed, its handover then outlasting
+        the request) or that was killed leaves every node joint, and a joint change is never
+        abandoned (some nodes may have committed it). Until this, only the next admin request
+        completed it; with none coming (the harness found the nodes still members and asked for
+        nothing) the ring stayed joint for good: every quorum two quorums, and the cluster never
+        back to one settled configuration (ring seed 5 under membership,partition,kill: exit 255
+        after the final heal's 60 s). Joint, handover and commit are all safe to repeat, so two
+        nodes completing the same change at once only do some work twice; a node joint for
+        another change answers busy and this one is aborted (it never committed anywhere)."""
+        p = self.pending
+        if p is None or (self._completer is not None and not self._completer.done()):
+            return
+        if time.monotonic() - float(p["since"]) < STUCK_S + self.rng.uniform(0.0, STUCK_JITTER_S):
+            return
+        change = {k: p[k] for k in ("members", "epoch", "cid")}
+        self._completer = asyncio.get_running_loop().create_task(self._complete(change))
+
+    async def _complete(self, change: dict[str, Any]) -> None:
+        async with self._change_lock:  # not beside an admin change of this node's own
+            if self.pending is None or self.pending["cid"] != change["cid"]:
+                return  # completed or aborted meanwhile
+            everyone = sorted(set(self.ring.members) | set(change["members"]))
+            self.log.info("completing the stuck change to %s (epoch %s)", change["members"], change["epoch"])
+            try:
+                await self._drive(change, everyone, ("joint", "handover", "commit"), time.monotonic() + COMPLETE_S)
+            except Exception as e:  # noqa: BLE001 - unreachable nodes, a newer change: tried again later
+                self.log.info("stuck change to %s not completed: %s: %s", change["members"], type(e).__name__, e)
+                if self.pending is not None and self.pending["cid"] == change["cid"]:
+                    self.pending["since"] = time.monotonic()  # its next attempt after another STUCK_S
+                return
+            self.log.info("membership epoch %d: %s (completed)", change["epoch"], change["members"])
+
     def _abort(self, change: dict[str, Any], everyone: list[str]) -> None:
         for n in everyone:
             self.send(n, {"t": "abort", "cid": change["cid"], "rid": 0})
@@ -191,6 +234,8 @@ class Reconfiguration:
         elif self.pending is None:
             self.pending = {"members": msg["members"], "epoch": epoch, "cid": msg["cid"], "since": time.monotonic()}
             self.next_ring = HashRing(msg["members"], self.vnodes)
+        else:
+            self.pending["since"] = time.monotonic()  # its coordinator is still at it
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": rec})
 
     async def _on_abort(self, msg: dict[str, Any], src: str) -> None:
@@ -198,6 +243,8 @@ class Reconfiguration:
             self.pending, self.next_ring = None, None
 
     async def _on_handover(self, msg: dict[str, Any], src: str) -> None:
+        if self.pending is not None and self.pending["cid"] == msg.get("cid"):
+            self.pending["since"] = time.monotonic()  # its coordinator is still at it
         if self.pending is not None and self.pending["cid"] == msg.get("cid") and not self.pending.get("handover"):
             # From here on, puts of coordinators not yet joint are refused (:mod:`.fence`): set before
             # the scan below, so none lands after it unseen (a put's check and its write to ``data``
