@@ -331,7 +331,10 @@ def test_a_stuck_change_that_another_node_is_busy_with_a_different_one_is_aborte
         assert [sim.nodes[n].pending for n in NAMES] == [None] * 5
         epochs = {sim.nodes[n].epoch for n in NAMES}
         assert len(epochs) == 1, epochs  # one settled ring everywhere (a completed change, or none)
-        assert await sim.nodes["n5"].handle("admin", None, {"action": "leave", "node": "n3"}) == \
-            sorted(set(sim.nodes["n5"].ring.members))
+        ring = list(sim.nodes["n1"].ring.members)  # n4 or n5 gone if a change completed; n1-n3 stay
+        assert await sim.nodes["n1"].handle("admin", None, {"action": "leave", "node": "n3"}) == \
+            sorted(set(ring) - {"n3"})
+        assert all(sim.nodes[n].pending is None and "n3" not in sim.nodes[n].ring.members
+                   for n in ring if n != "n3")
 
     with_sim(body)
