@@ -78,6 +78,25 @@ def test_seeded_stale_read_is_caught(tmp_path):
     assert out["valid"] is False and out["checkers"]["linearizable"]["valid"] is False
 
 
+def test_a_ring_run_shares_two_keys_among_every_node_named_from_its_seed(tmp_path):
+    """The ring's default: two live keys of five clients each, one client on every node, the keys
+    numbered from the seed's start (test.json records the clients per key for the re-run)."""
+    from splitbrain.workloads.independent import first_key
+
+    p = run("ring", "--nemesis", "none", "--time-limit", "3", "--seed", "5", "--store", str(tmp_path / "store"),
+            "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    run_dir = Path(json.loads(p.stdout)["run_dir"])
+    assert json.loads((run_dir / "test.json").read_text())["clients_per_key"] == 5
+    served: dict[str, set[str]] = {}
+    for op in read_jsonl(run_dir / "history.jsonl"):
+        if op.type == "ok" and op.node:
+            served.setdefault(str(op.key), set()).add(op.node)
+    # 3 s at 100 ops/s is 150 ops a group, short of the 200 that move a group on (no faults: no lifetime)
+    assert set(served) == {f"r{first_key(5)}", f"r{first_key(5) + 1}"}
+    assert all(nodes == {"n1", "n2", "n3", "n4", "n5"} for nodes in served.values()), served
+
+
 def test_a_node_that_fails_to_start_exits_255_naming_it(tmp_path):
     store = tmp_path / "store"
     p = run("memkv", "--bug", "crash-on-start", "--time-limit", "2", "--store", str(store), cwd=tmp_path)

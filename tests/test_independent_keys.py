@@ -13,11 +13,13 @@ from splitbrain.errors import UsageError
 from splitbrain.harness.generator import Context
 from splitbrain.workloads.independent import (
     FINAL_KEYS,
+    KEY_STARTS,
     LINGER_EVERY,
     LINGER_READS,
     MAX_OPS_FACTOR,
     IndependentKeys,
     KeySpec,
+    first_key,
     key_spec_for,
     min_lifetime_s,
 )
@@ -188,6 +190,43 @@ def test_raft_shares_a_key_between_two_clients_unless_told_otherwise(tmp_path):
     assert built("raft", per_key=5)[0].clients_per_key == 5
     one_key, runner = built("raft", ops=0)
     assert one_key.clients_per_key is None
-    assert {r.key for _, r in drive(runner._requests(), 10, 500, random.Random(3))} == {"r0"}  # type: ignore[arg-type]
+    assert {r.key for _, r in drive(runner._requests(), 10, 500, random.Random(3))} == {f"r{first_key(1)}"}  # type: ignore[arg-type]
     assert built("raft", "set")[0].clients_per_key is None  # no independent keys: nothing to set
     assert built("paxos")[0].clients_per_key is None and built("etcd")[0].clients_per_key is None
+
+
+def test_keys_are_numbered_from_a_start_drawn_from_the_seed():
+    """A hash-placed store (the ring) puts a key on the replicas its name hashes to: keys numbered
+    from 0 in every run tested the same replica sets in every run."""
+    gen = IndependentKeys(REGISTER.key_stream, random.Random(1), 4, KeySpec(5, 2, "r"), first=4000)
+    keys = [r.key for _, r in drive(gen, 4, 60, random.Random(2))]
+    assert keys[0] in ("r4000", "r4001") and set(keys) <= {f"r{4000 + i}" for i in range(20)}
+    assert len(set(keys)) > 2 and gen.keys_used == len(set(keys))
+    assert gen.final_keys() == [f"r{4000 + i}" for i in range(gen.keys_used)]
+    assert first_key(7) == first_key(7)  # the same seed, the same keys (replays, hunt)
+    starts = {first_key(seed) for seed in range(401, 421)}
+    assert len(starts) >= 18 and all(0 <= s < KEY_STARTS for s in starts)
+
+
+def test_the_ring_shares_each_key_among_five_clients_by_default(tmp_path):
+    """SystemTraits.clients_per_key: two live keys of five clients (one on every node) on the ring,
+    recorded in test.json; the user's --clients-per-key wins; other systems keep the workload's."""
+    from splitbrain.harness.build import build_test
+    from splitbrain.harness.runner import Run
+
+    def keys_of(system: str, workload: str | None, per_key: int | None, seed: int = 3):
+        test, sys_, wl, _ = build_test(system, workload, "partition", None, "local", 30, None, 100, seed, None,
+                                       str(tmp_path), None, 3.0, 5.0, {}, clients_per_key=per_key)
+        gen = Run(test, sys_, wl, None)._requests()
+        return test, gen
+
+    test, gen = keys_of("ring", None, None)
+    assert test.clients_per_key == 5 and "--clients-per-key 5" in test.rerun_command()
+    assert isinstance(gen, IndependentKeys) and gen.group_size == 5
+    first = [gen.next(Context(time_s=0.0, process=t, thread=t)).key for t in range(10)]
+    assert first[:5] == [f"r{first_key(3)}"] * 5 and first[5:] == [f"r{first_key(3) + 1}"] * 5
+    test, gen = keys_of("ring", "kv", 10)
+    assert test.clients_per_key == 10 and isinstance(gen, IndependentKeys) and gen.group_size == 10
+    assert keys_of("ring", "set", None)[0].clients_per_key is None
+    test, gen = keys_of("paxos", None, None)
+    assert test.clients_per_key is None and isinstance(gen, IndependentKeys) and gen.group_size == 10

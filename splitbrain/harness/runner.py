@@ -303,14 +303,14 @@ class Run:
 
     def _requests(self) -> g.Generator:
         """The workload's ops: on independent keys when the workload has them (see workloads.independent)."""
-        from splitbrain.workloads.independent import IndependentKeys, key_spec_for, min_lifetime_s
+        from splitbrain.workloads.independent import IndependentKeys, first_key, key_spec_for, min_lifetime_s
 
         min_s = min_lifetime_s(self.test.nemesis_interval_s) if self.test.nemesis else 0.0
         spec = key_spec_for(self.workload, self.test.ops_per_key, self.test.clients_per_key, min_s)
         if spec is None:
             return g.FromIter(self.workload.requests(self.test.rng("workload")))
         self.keyed = IndependentKeys(self.workload.key_stream, self.test.rng("workload"),  # type: ignore[attr-defined]
-                                     self.test.concurrency, spec)
+                                     self.test.concurrency, spec, first_key(self.test.seed))
         return self.keyed
 
     async def _final_phase(self) -> None:

@@ -32,6 +32,10 @@ stay bounded (at most ``MAX_OPS_FACTOR * ops_per_key + LINGER_READS``), and
 the extra concurrency a lingering key sees is reads on a key nobody writes
 any more. Without faults (``min_s == 0``) the rule is Jepsen's alone.
 
+Key names. A run numbers its keys from a start drawn from its seed (:func:`first_key`), not
+from 0: a store that places a key by hashing its name gave keys 0, 1, 2, ... the same replicas
+in every run, so every seed tested the same few replica sets.
+
 Writes stay unique per key (each key gets its own fresh stream from
 :func:`~splitbrain.workloads.register.register_stream`). After the main
 phase, :meth:`IndependentKeys.final_requests` reads the keys used last (up to
@@ -95,6 +99,19 @@ def min_lifetime_s(nemesis_interval_s: float) -> float:
     return LIFETIME_INTERVALS * nemesis_interval_s
 
 
+#: runs number their keys from one of this many starting points (see :func:`first_key`)
+KEY_STARTS = 10_000
+
+
+def first_key(seed: int) -> int:
+    """The number in a run's first key name, drawn from the seed: a store that places keys by their
+    hash (the ring: each key on three replicas of five) puts keys numbered from 0 on the same replica
+    sets in every run -- the ring's first six keys all had n2 as a replica and five of them n1, so a
+    cut or a kill that spared those two tested little in any run. From a seeded start, each seed
+    tests other placements; the same seed, the same keys."""
+    return random.Random(f"{seed}/keys").randrange(KEY_STARTS)
+
+
 def key_spec_for(workload: object, ops_per_key: int | None, clients_per_key: int | None,
                  min_s: float = 0.0) -> KeySpec | None:
     """The workload's key spec with the user's overrides; None if it has no independent keys."""
@@ -128,16 +145,22 @@ class _Lingering:
 class IndependentKeys:
     """A generator (:class:`splitbrain.harness.generator.Generator`): groups of threads, one key each."""
 
-    def __init__(self, stream: StreamForKey, rng: random.Random, concurrency: int, spec: KeySpec) -> None:
+    def __init__(self, stream: StreamForKey, rng: random.Random, concurrency: int, spec: KeySpec,
+                 first: int = 0) -> None:
         self.stream, self.rng, self.spec = stream, rng, spec.validate()
         self.group_size = max(1, min(spec.clients_per_key, concurrency))
+        #: the number in the first key's name (see :func:`first_key`)
+        self.first = first
         self._next_key = 0
         self._groups: dict[int, _Live] = {}
         self._lingering: list[_Lingering] = []
         self._asked = 0
 
+    def _name(self, i: int) -> str:
+        return f"{self.spec.prefix}{self.first + i}"
+
     def _fresh(self, now_s: float) -> _Live:
-        key = f"{self.spec.prefix}{self._next_key}"
+        key = self._name(self._next_key)
         self._next_key += 1
         return _Live(key, self.stream(random.Random(self.rng.random()), key), 0, now_s)
 
@@ -180,7 +203,7 @@ class IndependentKeys:
     def final_keys(self) -> list[str]:
         """The keys the final phase reads: the live ones and those used just before them."""
         first = max(0, self._next_key - FINAL_KEYS)
-        recent = [f"{self.spec.prefix}{i}" for i in range(first, self._next_key)]
+        recent = [self._name(i) for i in range(first, self._next_key)]
         return sorted(dict.fromkeys([*self.live_keys(), *recent]), key=lambda k: (len(k), k))
 
     def final_requests(self) -> list[Request]:
