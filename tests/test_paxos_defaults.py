@@ -1,0 +1,83 @@
+"""paxos at the user's defaults: a set, so a diverged log stays visible.
+
+A broken Paxos shows as a diverged log: two values chosen for one slot, and each
+replica answering its own clients from what it learned. On a register the next write
+to the key makes the replicas agree again within tens of milliseconds; in a set a
+lost ``add`` stays lost, and every later read on a replica without it shows it. These
+runs are real clusters on the local backend, with no ``--workload``: what a user who
+types ``splitbrain run paxos`` gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from splitbrain.harness.build import build_test
+from splitbrain.harness.runnemesis import make_schedule
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """``splitbrain run paxos ARGS --json`` (no workload given); (exit code, results.json)."""
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "run", "paxos", *args, "--store", str(tmp_path), "--json"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"})
+    assert r.returncode in (0, 1), r.stdout[-2000:] + r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    run_dir = Path(out["run_dir"])
+    assert json.loads((run_dir / "test.json").read_text())["workload"] == "set"
+    return r.returncode, json.loads((run_dir / "results.json").read_text())
+
+
+def test_paxos_runs_a_set_unless_told_otherwise() -> None:
+    test, _, wl, _ = build_test("paxos", None, None, None, "local", 30, None, 100, 401, "accept-lower-ballot",
+                                "store", None, 3.0, 5.0, {})
+    assert test.workload == "set" and wl.name == "set"
+    assert [c.name for c in wl.checkers()] == ["set"]
+    # the other workloads are still there when asked for
+    test, _, wl, _ = build_test("paxos", "register", None, None, "local", 30, None, 100, 401, None,
+                                "store", None, 3.0, 5.0, {})
+    assert test.workload == "register"
+
+
+def _topologies(system: str, seed: int, tmp_path: Path) -> list[str]:
+    """The partition shapes of a default 30 s run's schedule (``--nemesis all``, as ``run`` makes it)."""
+    test, configured, _, _ = build_test(system, None, None, None, "local", 30, None, 100, seed, None, "store", None,
+                                        3.0, 5.0, {})
+    sched = make_schedule(test, configured, tmp_path)
+    return [str(w.params.get("topology")) for w in sched.windows() if w.fault.startswith("partition")]
+
+
+def test_nearly_every_default_paxos_run_has_dueling_proposers(tmp_path: Path) -> None:
+    """``partition`` on paxos draws a leader bridge or overlapping majorities; the leader cut and the
+    one-way cuts still come from the other partition faults, and the run still opens with a leader cut."""
+    duel = {"leader-bridge", "majorities-ring"}
+    runs = [_topologies("paxos", seed, tmp_path) for seed in range(1, 101)]
+    assert sum(1 for shapes in runs if not duel & set(shapes)) <= 5, runs
+    assert all(shapes and shapes[0] == "leader-minority" for shapes in runs)
+    assert sum("one-way-random" in shapes for shapes in runs) > 60
+    # a system that does not aim its partitions keeps the general mix, with no leader bridge
+    raft = [t for seed in range(1, 31) for t in _topologies("raft", seed, tmp_path)]
+    assert "leader-bridge" not in raft and "halves" in raft and "bridge" in raft
+
+
+@pytest.mark.slow
+def test_dueling_proposers_lose_acknowledged_adds_with_the_bug_and_none_without(tmp_path: Path) -> None:
+    """A leader bridge (two proposers dueling over the hub for the whole window) at the default
+    workload: with ``accept-lower-ballot`` the hub accepts both ballots, both sides learn their own
+    values for the same slots and acknowledge them, and the set shows adds lost or missing from later
+    reads; the correct paxos under the same seed and schedule loses nothing."""
+    common = ("--nemesis", "partition:leader-bridge", "--seed", "3", "--time-limit", "15")
+    code, results = _run(tmp_path / "bug", "--bug", "accept-lower-ballot", *common)
+    s = results["checkers"]["set"]
+    assert code == 1 and s["valid"] is False, s["summary"]
+    assert {a["kind"] for a in s["anomalies"]} & {"lost", "stale"}, s["summary"]
+    code, results = _run(tmp_path / "ok", *common)
+    s = results["checkers"]["set"]
+    assert code == 0 and s["valid"] is True, s["summary"]
+    assert s["stats"]["acknowledged"] > 100  # the correct cluster did work under the same faults
