@@ -114,6 +114,19 @@ def test_hunt_on_a_correct_system_ends_its_runs_with_no_failure(tmp_path):
     assert "no failure found in 2 runs" in p.stdout
 
 
+def test_a_search_resumed_goes_on_with_the_next_seeds(tmp_path):
+    """After a failure that does not replay, hunt searches on: the search resumes with fresh seeds
+    and what it learnt, never the seeds it already ran."""
+    from splitbrain.hunt.search import Hunt
+
+    lines: list[str] = []
+    h = Hunt("memkv", tmp_path / "hunt", budget_s=300, max_runs=2, time_limit_s=2, seed=40, say=lines.append)
+    assert h.search() is None and [r.spec.seed for r in h.runs] == [40, 41]
+    h.max_runs = 3
+    assert h.search() is None and [r.spec.seed for r in h.runs] == [40, 41, 42]
+    assert all(r.exit_code == 0 for r in h.runs) and len(lines) == 3
+
+
 def test_hunt_bad_flags_are_one_line_exit_64(tmp_path):
     for args, needle in ((["nosuch"], "unknown system"), (["memkv", "--bug", "nope"], "unknown bug"),
                          (["memkv", "--budget", "soon"], "--budget expects")):

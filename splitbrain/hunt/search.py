@@ -52,6 +52,10 @@ class Hunt:
     faults: list[str] = field(default_factory=list)
     interrupted: bool = False
     _last_replay: tuple[int, int] = (1, 1)
+    #: the search's own draws and its count of runs, kept so that a search resumed after a failure
+    #: that did not replay goes on with fresh seeds instead of starting over
+    _search_rng: random.Random | None = None
+    _searched: int = 0
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -73,13 +77,17 @@ class Hunt:
     # ------------------------------------------------------------------ search
 
     def search(self) -> HuntRun | None:
-        rng = random.Random(f"{self.seed}/hunt")
-        n = 0
-        while self.left_s() > 0 and (self.max_runs is None or n < self.max_runs):
+        """Search runs until one fails (returned), the budget or ``max_runs`` ends (None). Called
+        again, it resumes where it stopped: the next seed, the weights learnt so far."""
+        if self._search_rng is None:
+            self._search_rng = random.Random(f"{self.seed}/hunt")
+        rng = self._search_rng
+        while self.left_s() > 0 and (self.max_runs is None or self._searched < self.max_runs):
+            n = self._searched
             spec = self._next_spec(rng, n)
             res = self._run(spec, f"seed {spec.seed}, nemesis {spec.nemesis or 'default'}, "
                                   f"interval {spec.nemesis_interval_s:g} s")
-            n += 1
+            self._searched = n = n + 1
             if n == 1 and res.run_dir is not None:
                 self.faults = _faults_of(res.run_dir)
                 self.weights = {f: 1.0 for f in self.faults}
@@ -192,7 +200,7 @@ class Hunt:
                 res = self._run(self._replay_spec(base, best, path), f"replay {i + 1}/{REPLAYS} of the minimal one")
                 best_runs += 1
                 best_fails += int(res.failed)
-        return Minimal(best, best_fails, best_runs, best_run, tried)
+        return Minimal(best, best_fails, best_runs, best_run, tried, reproduced)
 
 
 @dataclass
@@ -202,6 +210,8 @@ class Minimal:
     replays: int
     run: HuntRun | None
     tried: int
+    #: it failed in at least NEEDED of REPLAYS replays (else the failure was a coincidence, kept as found)
+    reproduced: bool = True
 
 
 def _faults_of(run_dir: Path) -> list[str]:
