@@ -79,12 +79,12 @@ def test_seeded_stale_read_is_caught(tmp_path):
 
 
 def test_a_ring_run_shares_two_keys_among_every_node_named_from_its_seed(tmp_path):
-    """The ring's default: two live keys of five clients each, one client on every node, the keys
-    numbered from the seed's start (test.json records the clients per key for the re-run)."""
+    """Two live keys of five clients each (one client on every node), numbered from the seed's start:
+    a hash-placed store sees other replica sets in every seed, the same in a replay."""
     from splitbrain.workloads.independent import first_key
 
-    p = run("ring", "--nemesis", "none", "--time-limit", "3", "--seed", "5", "--store", str(tmp_path / "store"),
-            "--json", cwd=tmp_path)
+    p = run("ring", "--nemesis", "none", "--time-limit", "3", "--seed", "5", "--clients-per-key", "5",
+            "--store", str(tmp_path / "store"), "--json", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     run_dir = Path(json.loads(p.stdout)["run_dir"])
     assert json.loads((run_dir / "test.json").read_text())["clients_per_key"] == 5

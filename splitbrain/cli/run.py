@@ -75,8 +75,7 @@ class RunCommand(click.Command):
               "one read in ten.")
 @click.option("--clients-per-key", type=int, default=None,
               help="register, rw-register, kv: clients sharing a key at a time (default 10, kv 5; "
-              "raft 2, whose lost acknowledged writes hide behind many writers; ring 5, whose "
-              "unrepaired one-replica values do).")
+              "raft 2, whose lost acknowledged writes hide behind many writers).")
 @click.option("--nodes-file", default=None, help="ssh backend: hosts file.")
 @click.option("--ssh-user", default=None)
 @click.option("--ssh-key", default=None)
