@@ -190,7 +190,7 @@ def test_raft_shares_a_key_between_two_clients_unless_told_otherwise(tmp_path):
     assert built("raft", per_key=5)[0].clients_per_key == 5
     one_key, runner = built("raft", ops=0)
     assert one_key.clients_per_key is None
-    assert {r.key for _, r in drive(runner._requests(), 10, 500, random.Random(3))} == {f"r{first_key(1)}"}  # type: ignore[arg-type]
+    assert {r.key for _, r in drive(runner._requests(), 10, 500, random.Random(3))} == {f"r{first_key(one_key.rng('keys'))}"}  # type: ignore[arg-type]
     assert built("raft", "set")[0].clients_per_key is None  # no independent keys: nothing to set
     assert built("paxos")[0].clients_per_key is None and built("etcd")[0].clients_per_key is None
 
@@ -203,8 +203,13 @@ def test_keys_are_numbered_from_a_start_drawn_from_the_seed():
     assert keys[0] in ("r4000", "r4001") and set(keys) <= {f"r{4000 + i}" for i in range(20)}
     assert len(set(keys)) > 2 and gen.keys_used == len(set(keys))
     assert gen.final_keys() == [f"r{4000 + i}" for i in range(gen.keys_used)]
-    assert first_key(7) == first_key(7)  # the same seed, the same keys (replays, hunt)
-    starts = {first_key(seed) for seed in range(401, 421)}
+    from splitbrain.harness.config import Test
+
+    def start(seed: int) -> int:
+        return first_key(Test("ring", seed=seed).rng("keys"))
+
+    assert start(7) == start(7)  # the same seed, the same keys (replays, hunt)
+    starts = {start(seed) for seed in range(401, 421)}
     assert len(starts) >= 18 and all(0 <= s < KEY_STARTS for s in starts)
 
 
@@ -218,4 +223,4 @@ def test_the_ring_keeps_one_key_of_ten_clients(tmp_path):
                                      str(tmp_path), None, 3.0, 5.0, {})
     gen = Run(test, system, wl, None)._requests()
     assert test.clients_per_key is None and isinstance(gen, IndependentKeys) and gen.group_size == 10
-    assert {gen.next(Context(time_s=0.0, process=t, thread=t)).key for t in range(10)} == {f"r{first_key(9)}"}
+    assert {gen.next(Context(time_s=0.0, process=t, thread=t)).key for t in range(10)} == {f"r{first_key(test.rng('keys'))}"}

@@ -46,6 +46,7 @@ from splitbrain.harness.observe import Observers
 from splitbrain.harness.progress import Progress
 from splitbrain.harness.report import write_report
 from splitbrain.harness.runnemesis import make_schedule, runner_for, save_applied
+from splitbrain.harness.sections import RunFacts, sections
 from splitbrain.harness.store import (
     attach_log,
     detach_log,
@@ -58,7 +59,7 @@ from splitbrain.harness.verdict import check, summarize
 from splitbrain.history import HistoryWriter
 from splitbrain.results import RunOutcome
 from splitbrain.systems.base import System
-from splitbrain.systems.capabilities import Documented, wait_serving
+from splitbrain.systems.capabilities import wait_serving
 from splitbrain.workloads.base import Workload
 
 log = logging.getLogger("splitbrain.harness")
@@ -310,7 +311,7 @@ class Run:
         if spec is None:
             return g.FromIter(self.workload.requests(self.test.rng("workload")))
         self.keyed = IndependentKeys(self.workload.key_stream, self.test.rng("workload"),  # type: ignore[attr-defined]
-                                     self.test.concurrency, spec, first_key(self.test.seed))
+                                     self.test.concurrency, spec, first_key(self.test.rng("keys")))
         return self.keyed
 
     async def _final_phase(self) -> None:
@@ -399,36 +400,15 @@ class Run:
         self.phase = "check"
         history = writer.history()
         timeout = INTERRUPTED_CHECK_TIMEOUT_S if self.interrupted else self.test.check_timeout_s
-        extra: dict[str, Any] = {"interrupted": self.interrupted}
-        if error or setup_failed:
-            extra["error"] = error or str(setup_failed)
         failure = getattr(setup_failed, "failure", None)
-        if failure is not None:
-            extra["start_failure"] = failure.to_json()
-        if self.session_summary is not None:
-            extra[getattr(self.system, "name", "system")] = self.session_summary
-            if self.session_summary.get("node_errors"):
-                extra["node_errors"] = list(self.session_summary["node_errors"])
-        extra.update(self.observed)
-        if isinstance(self.system, Documented):
-            extra["system_promises"] = self.system.promises()
-        if "membership" in {f.partition(":")[0] for f in self.test.nemesis} or self.test.schedule:
-            from splitbrain.nemesis.membership import summarize as membership_summary
-
-            section = membership_summary(history.ops, list(self.test.nodes))
-            if section is not None:
-                extra["membership"] = section
-        nemesis_errors = list(getattr(self.nemesis, "errors", []) or [])
-        if nemesis_errors:
-            extra["nemesis_errors"] = nemesis_errors
-        # Faults that could not be applied, verified or healed, and nodes lost under the run: the
-        # harness lost control, so the run ends 255 and is never reported valid.
-        lost = nemesis_errors + self.lost_control
-        if lost:
-            extra["lost_control"] = lost
-            if not error:
-                error = "lost control of the run: " + "; ".join(lost)
-                extra["error"] = error
+        facts = RunFacts(
+            system=self.system, system_name=getattr(self.system, "name", "system"), nodes=list(self.test.nodes),
+            membership="membership" in {f.partition(":")[0] for f in self.test.nemesis} or bool(self.test.schedule),
+            interrupted=self.interrupted, error=error or (str(setup_failed) if setup_failed else None),
+            start_failure=failure.to_json() if failure is not None else None,
+            session_summary=self.session_summary, observed=self.observed,
+            nemesis_errors=list(getattr(self.nemesis, "errors", []) or []), lost_control=self.lost_control)
+        extra, error = sections(history, facts)
         if setup_failed is not None:
             summarize(history, {}, self.test.seed, extra).save(self.run_dir)
             write_report(self.run_dir)

@@ -103,13 +103,14 @@ def min_lifetime_s(nemesis_interval_s: float) -> float:
 KEY_STARTS = 10_000
 
 
-def first_key(seed: int) -> int:
-    """The number in a run's first key name, drawn from the seed: a store that places keys by their
-    hash (the ring: each key on three replicas of five) puts keys numbered from 0 on the same replica
-    sets in every run -- the ring's first six keys all had n2 as a replica and five of them n1, so a
-    cut or a kill that spared those two tested little in any run. From a seeded start, each seed
-    tests other placements; the same seed, the same keys."""
-    return random.Random(f"{seed}/keys").randrange(KEY_STARTS)
+def first_key(rng: random.Random) -> int:
+    """The number in a run's first key name, drawn from the run's ``keys`` stream
+    (``Test.rng("keys")``): a store that places keys by their hash (the ring: each key on three
+    replicas of five) puts keys numbered from 0 on the same replica sets in every run -- the ring's
+    first six keys all had n2 as a replica and five of them n1, so a cut or a kill that spared those
+    two tested little in any run. From a seeded start, each seed tests other placements; the same
+    seed, the same keys."""
+    return rng.randrange(KEY_STARTS)
 
 
 def key_spec_for(workload: object, ops_per_key: int | None, clients_per_key: int | None,
