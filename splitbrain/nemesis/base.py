@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
-from splitbrain.backends.base import Measurement
+from splitbrain.backends.base import LinkCounting, LinkMeasure, Measurement
 from splitbrain.errors import HarnessError
 
 
@@ -207,7 +207,11 @@ async def pick_targets(ctx: NemesisContext) -> tuple[str, list[str]]:
 
 
 async def _outgoing_bytes(ctx: NemesisContext) -> dict[str, int] | None:
-    links = Measurement.of(await ctx.backend.verify()).links
+    links: dict[str, LinkMeasure] | None
+    if isinstance(ctx.backend, LinkCounting):
+        links = await ctx.backend.link_counters()
+    else:
+        links = Measurement.of(await ctx.backend.verify()).links
     if not links:
         return None
     out: dict[str, int] = {}

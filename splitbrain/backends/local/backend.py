@@ -479,16 +479,12 @@ class LocalBackend:
     # ------------------------------------------------------------------ verify and heal
 
     async def verify(self) -> Measurement:
-        links: dict[str, LinkMeasure] = {}
+        links = await self.link_counters()
         bypass: dict[str, int] = {}
         if self._proxies is not None and self._proxies.alive() and self.links:
-            links = await self._proxies.call(self._measure_links())
             bypass = await self._bypassing()
         if self._source_proxies:
             # The cut set is what the proxies consult; the counters prove nothing crossed it.
-            links = {f"{a}->{d}": LinkMeasure(a, d, (a, d) in self._cut, self._forwarded(a, d), sum(
-                sp.dropped.get(a, 0) + sp.dropped.get(f"{a}->{d}", 0) for sp in self._source_proxies if sp.dst == d))
-                for a in self.nodes for d in self.nodes if a != d}
             cut = sorted([*k] for k in self._cut)
             leaking = sorted(f"{a}->{d}" for (a, d), n in self._fwd_at_cut.items() if self._forwarded(a, d) > n)
         else:
@@ -524,6 +520,17 @@ class LocalBackend:
     def _lost_now(self) -> list[str]:
         self._note_unexpected()
         return list(self.lost)
+
+    async def link_counters(self) -> dict[str, LinkMeasure]:
+        """The link counters alone (see ``backends.base.LinkCounting``): the link proxies', or with
+        source proxies (nodes that dial their peers from ports of their own) theirs, per pair."""
+        if self._source_proxies:
+            return {f"{a}->{d}": LinkMeasure(a, d, (a, d) in self._cut, self._forwarded(a, d), sum(
+                sp.dropped.get(a, 0) + sp.dropped.get(f"{a}->{d}", 0) for sp in self._source_proxies if sp.dst == d))
+                for a in self.nodes for d in self.nodes if a != d}
+        if self._proxies is None or not self._proxies.alive() or not self.links:
+            return {}
+        return await self._proxies.call(self._measure_links())
 
     async def _measure_links(self) -> dict[str, LinkMeasure]:
         return {
