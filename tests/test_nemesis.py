@@ -276,6 +276,15 @@ def test_leaderish_finds_the_raft_leader_from_link_counters(tmp_path):
             assert leader in near and len(near) == 2 and len(far) == 2, details
             assert all(grudge[n] == far for n in near) and all(grudge[n] == near for n in far), details
             await fault.stop(ctx)
+            await asyncio.sleep(1.5)
+            # one-way-leader: half the others' links into the leader cut, one way; it still reaches them
+            fault = PartitionFault("partition", ("one-way-leader",))
+            ctx.params = {"topology": "one-way-leader", "fallback": "n1", "order": sorted(nodes)}
+            details = await fault.start(ctx)
+            ((deaf, srcs),) = details["grudge"].items()
+            assert details["verified"] and details["leader"] == "busiest-sender", details
+            assert len(srcs) == 2 and deaf not in srcs, details
+            await fault.stop(ctx)
         finally:
             await b.teardown()
 

@@ -21,6 +21,14 @@ for the whole window, each deposed one with proposals in flight. A random
 bridge makes the leader its hub in one draw of n, and a leader that sees
 everyone is never deposed.
 
+``partition:one-way-leader`` cuts the links into the leader from half the other nodes, one way:
+the leader still reaches everyone, so they keep hearing it, trusting it and sending to it, and
+what they send is lost. In a leaderless store the node found is the busiest sender: in the ring a
+replica of the key the clients are working on (replicas answer every read). A writer there that
+sends its value to that replica and one other leaves it on the other alone for a re-send wave,
+while the nodes that still reach all three replicas read it and, without a read's write-back,
+miss it on their next read.
+
 ``partition:isolate-follower`` is the other side of the leader: one follower
 cut off while the leader keeps the rest, a majority. The majority keeps
 committing while the follower still believes in its leader, so a system that
@@ -51,7 +59,11 @@ FOLLOWER_TOPOLOGIES = ("isolate-follower",)
 #: a bridge whose hub is not the leader: the leader's side and the other side each lead through the
 #: hub in turn (not in ``partition``'s general mix; a system names it, or ``partition:leader-bridge``)
 DUELING_TOPOLOGIES = ("leader-bridge",)
-SYMBOLIC = (*LEADER_TOPOLOGIES, *FOLLOWER_TOPOLOGIES, *DUELING_TOPOLOGIES)
+#: one-way cuts into the leader (or, in a leaderless store, the busiest node) from half the others,
+#: which keep hearing it and so keep sending to it (not in ``partition``'s general mix; a system
+#: names it, or ``partition:one-way-leader``)
+ONE_WAY_LEADER = ("one-way-leader",)
+SYMBOLIC = (*LEADER_TOPOLOGIES, *FOLLOWER_TOPOLOGIES, *DUELING_TOPOLOGIES, *ONE_WAY_LEADER)
 
 
 class PartitionFault:
@@ -93,6 +105,9 @@ class PartitionFault:
         # The old leader in a minority: where stale reads and lost writes show.
         node, how = await leaderish(ctx, str(params.get("fallback") or sorted(ctx.nodes)[0]))
         others = [n for n in params.get("order") or sorted(ctx.nodes) if n != node and n in ctx.nodes]
+        if topology == "one-way-leader":
+            # the first half of the others cannot reach the leader, which still reaches them
+            return grudges.one_way(others[:max(1, len(others) // 2)], [node]), how
         if topology == "isolate-follower":
             # the first of the drawn order that does not lead, alone; the leader keeps the majority
             side = others[:1]

@@ -14,6 +14,7 @@ ownership.
 
 from __future__ import annotations
 
+from splitbrain.systems.capabilities import SystemTraits
 from splitbrain.systems.membership import MemberedPythonSystem
 
 BUGS = {
@@ -26,6 +27,18 @@ BUGS = {
     "handing data over to the new replicas, so keys whose new replicas never stored them vanish",
 }
 
+#: what ``partition`` draws on the ring: one-way cuts into the busiest node (a replica of the key the
+#: clients work on: replicas answer every read) from half the others, three for every card of the
+#: leader cut off that ``partition-leader`` deals; every default run gets two intervals of them
+#: (``nemesis.guarantees``). A quorum store without write-back serves a stale read only while a
+#: fresh value sits on one replica and two other replicas still answer: a writer that hears a
+#: replica it cannot reach leaves its value on the other one for a re-send wave, and the nodes that
+#: reach all three read it and then miss it. A symmetric cut makes that for its first second (then
+#: the far side is suspected); ``one-way-random`` cuts a quarter of all links, so most nodes stop
+#: hearing a peer and read around it, and few writers cut into a replica of the live key. Split
+#: brains (``sloppy-quorum``) still come from the opening leader cut and ``partition-leader``.
+PARTITIONS = ("one-way-leader",) * 9 + ("leader-minority",) * 3
+
 SYSTEM = MemberedPythonSystem(
     name="ring",
     module="splitbrain.systems.ring",
@@ -33,9 +46,5 @@ SYSTEM = MemberedPythonSystem(
     # (definite, unsupported), so a quarter of their ops would test nothing
     workloads=("rw-register", "register", "kv", "set", "sets", "counter", "unique-ids"),
     bugs=BUGS,
-    # One live key of ten clients (the workload's own), not two of five: an unrepaired read shows
-    # only while a fresh value sits on one replica (a 0.25 s re-send wave), and it takes a read that
-    # sees it followed by one that misses it -- the more reads of that key in the wave, the likelier.
-    # Five a key, seeds 401-404 and 419-420: no-write-back caught 3 of the 6, ten a key all four of
-    # 401-404
+    traits=SystemTraits(partition_topologies=PARTITIONS),
 )
