@@ -52,6 +52,17 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert not (tmp_path / "state.json.tmp").exists()
 
 
+def test_a_state_file_a_power_loss_emptied_or_cut_reads_as_never_written(tmp_path):
+    """Unsynced (a no-fsync bug), a power loss keeps the rename and drops the data: the node forgets
+    its term and vote, as the bug says, instead of failing to start (a run then ended 255)."""
+    p = tmp_path / "meta.json"
+    for data in (b"", b"  \n", b'{"term": 7, "vo'):
+        p.write_bytes(data)
+        assert read_json(p, {"term": 0, "vote": None}) == {"term": 0, "vote": None}
+    p.write_bytes(b'{"term": 7, "vote": "n2"}')
+    assert read_json(p, {"term": 0}) == {"term": 7, "vote": "n2"}
+
+
 def test_state_machine_ops():
     m = StateMachine()
     assert m.apply({"op": "read", "key": "k"}, 1) == (True, None)

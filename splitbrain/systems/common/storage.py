@@ -75,9 +75,17 @@ def write_json(path: str | os.PathLike[str], obj: Any, sync: bool = True) -> Non
 
 
 def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
+    """The file's JSON, or ``default`` when it is missing, empty or cut short. :func:`atomic_write`
+    with its fsyncs never leaves it empty or cut; without them (a seeded ``no-fsync`` bug) a power
+    loss keeps the rename and drops the data, and a node that then refused to start made its run
+    end 255 (lost control) instead of showing the bug: what it never synced, it has forgotten."""
     try:
-        return json.loads(Path(path).read_bytes())
+        data = Path(path).read_bytes()
     except FileNotFoundError:
+        return default
+    try:
+        return json.loads(data) if data.strip() else default
+    except json.JSONDecodeError:
         return default
 
 
