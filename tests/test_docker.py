@@ -217,13 +217,18 @@ def test_clock_skew_is_visible_inside_and_monotonic_is_untouched(cluster: Any) -
     assert run(backend.verify()).clock == {}
 
 
+#: a connect slower than this went through the 300 ms delay; one under it did not (0.15 s failed a
+#: healed link's connect at load 14-20 in a fresh-clone CI run: the machine, not the link)
+UNDELAYED_S = 0.25
+
+
 def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
     from splitbrain.backends.docker.backend import PEER_PORT
 
     backend, _, _ = cluster
     n2, n3 = (backend.ips["n2"], PEER_PORT), (backend.ips["n3"], PEER_PORT)
     base = [t for ok, t in connects(backend, "n1", [n2] * 5) if ok]
-    assert len(base) == 5 and max(base) < 0.15
+    assert len(base) == 5 and max(base) < UNDELAYED_S
     run(backend.packet([("n1", "n2")], PacketRule(delay_ms=300)))
     run(backend.packet([("n1", "n3")], PacketRule(loss=0.5)))
     try:
@@ -231,14 +236,15 @@ def test_delay_and_loss_are_measured_between_containers(cluster: Any) -> None:
         delayed = connects(backend, "n1", [n2] * 5)
         assert all(ok and t >= 0.28 for ok, t in delayed), delayed
         other = connects(backend, "n4", [n2] * 3)  # only the chosen link is slowed
-        assert all(ok and t < 0.15 for ok, t in other), other
+        assert all(ok and t < UNDELAYED_S for ok, t in other), other
         lossy = connects(backend, "n1", [n3] * 40, timeout_s=0.5)  # a lost SYN retries after 1 s
         failed = sum(1 for ok, _ in lossy if not ok)
         assert 6 <= failed <= 34, failed
     finally:
         run(backend.packet([("n1", "n2"), ("n1", "n3")], PacketRule()))
     assert run(backend.verify()).degraded == []
-    assert all(ok and t < 0.15 for ok, t in connects(backend, "n1", [n2, n3] * 3))
+    healed = connects(backend, "n1", [n2, n3] * 3)
+    assert all(ok and t < UNDELAYED_S for ok, t in healed), healed
 
 
 def test_node_that_dies_on_start_names_itself_and_leaves_nothing(tmp_path: Any) -> None:
