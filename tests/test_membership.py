@@ -287,3 +287,68 @@ def test_unreachable_targets_are_on_the_far_side_of_the_smallest_part() -> None:
     how, targets, via = asyncio.run(fault.FAULT._targets(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
     assert how == "unreachable-from:n1,n2" and len(targets) == 2 and set(targets) <= {"n3", "n4", "n5"}
     assert via == ["n1", "n2"]  # the removals go through the side that cannot reach them
+
+
+class SmallSide:
+    """A cluster seen through a partition's small side: a removal sent there hangs (no majority to
+    decide it; only a heal would answer); the view lists whoever ``listed`` holds."""
+
+    def __init__(self, nodes: list[str]) -> None:
+        self.listed = list(nodes)
+        self.added: list[str] = []
+
+    async def members(self, nodes: Any, timeout_s: float) -> Any:
+        from splitbrain.systems.capabilities import MembershipView
+
+        return MembershipView(tuple(self.listed), "n1")
+
+    async def remove_member(self, node: str, nodes: Any, timeout_s: float) -> MembershipChange:
+        await asyncio.sleep(60)  # the fault must not wait for the heal
+        return MembershipChange("applied", "n1")
+
+    async def add_member(self, node: str, nodes: Any, timeout_s: float, wiped: bool) -> MembershipChange:
+        self.added.append(node)
+        self.listed.append(node)
+        return MembershipChange("applied", "n1")
+
+
+def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_at_the_stop() -> None:
+    """etcd (3 nodes) held the opener's removals through its cut-off leader 10 s and more, and every
+    later membership window ran past its planned stop (0 removals applied in 20 runs). A side
+    without a majority now gets SIDE_CHANGE_S: the change is unknown, the window holds nothing (its
+    stop comes when planned), and the stop reads the view again: a removal that landed meanwhile
+    (at the heal) is reported ``late`` and the node is added back."""
+    import random
+    import time
+
+    from splitbrain.backends.base import Measurement
+    from splitbrain.nemesis.base import NemesisContext
+    from splitbrain.nemesis.grudges import complete
+
+    nodes = ["n1", "n2", "n3", "n4", "n5"]
+    cut = sorted([src, dst] for dst, srcs in complete([["n1", "n2"], ["n3", "n4", "n5"]]).items() for src in srcs)
+
+    class Measured:
+        async def verify(self) -> Measurement:
+            return Measurement(cut=cut)
+
+    system = SmallSide(nodes)
+    ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1),
+                         params={"targets": {"select": "unreachable", "nodes": ["n1", "n2"]}, "rejoin": "old-data"},
+                         membership=fault.MembershipAccess(system, {n: ("127.0.0.1", 1) for n in nodes}))  # type: ignore[arg-type]
+
+    async def go() -> tuple[dict[str, Any], float, dict[str, Any]]:
+        t0 = time.monotonic()
+        started = await fault.FAULT.start(ctx)
+        took = time.monotonic() - t0
+        gone = started["nodes"][0]
+        system.listed.remove(gone)  # the heal let one removal through
+        return started, took, await fault.FAULT.stop(ctx)
+
+    started, took, stopped = asyncio.run(go())
+    assert started["via"] == ["n1", "n2"] and started["bound_s"] == fault.SIDE_CHANGE_S
+    assert {c["outcome"] for c in started["changes"].values()} == {"unknown"}, started
+    assert started["removed"] == [] and started["held"] is False
+    assert took < fault.SIDE_CHANGE_S + fault.SIDE_SETTLE_S + 1.5, took
+    assert stopped["late"] == [started["nodes"][0]] and system.added == stopped["late"], stopped
+    assert stopped["added"][stopped["late"][0]]["member"] is True

@@ -95,3 +95,36 @@ def test_a_slow_start_keeps_its_whole_window():
     assert stop0 >= done0 + 0.95, times
     # and the next start keeps the 0.3 s gap planned after the stop
     assert done1 >= stop0 + 0.3 + 0.7 - 0.05, times
+
+
+@dataclass
+class NothingHeld(SlowFault):
+    """A start that waited long on a cluster that refused it: nothing for its window to keep."""
+
+    async def start(self, ctx: NemesisContext) -> dict[str, Any]:
+        await asyncio.sleep(self.start_s)
+        return {"nodes": [], "held": False}
+
+
+def test_a_start_that_held_nothing_does_not_hold_its_window_open():
+    """A membership removal refused after waiting on a partition's small side held its window open a
+    whole planned length after the slow start (etcd: every later membership window then ran past its
+    planned stop and was skipped). With ``"held": False`` the stop comes when planned, and the next
+    window starts on time."""
+    FAULTS.register("nothing-held-test", NothingHeld("nothing-held-test", start_s=0.7, group="nothing-held"))
+    times: dict[str, list[float]] = {"start-nothing-held-test": [], "stop-nothing-held-test": []}
+    windows = [Window("nothing-held-test", 0.1, 1.1, 0, {}, 1), Window("nothing-held-test", 1.4, 2.6, 1, {}, 2)]
+    runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"],
+                           lambda typ, f, v: times[f].append(runner.clock()))
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(3.5, stop.set)
+        await runner.run(stop)
+        await runner.heal()
+
+    asyncio.run(go())
+    (done0, done1), (stop0, _) = times["start-nothing-held-test"], times["stop-nothing-held-test"]
+    assert runner.skipped == [], runner.applied
+    assert 1.05 <= stop0 < done0 + 0.6, times  # at its planned 1.1 s, not a second after the start was done
+    assert done1 < 2.4, times  # the next window started in its plan (1.4 s + 0.7 s)

@@ -65,7 +65,9 @@ class NemesisContext:
 class Fault(Protocol):
     """A fault the nemesis schedule starts and stops. Act only through ``ctx.backend``, draw every
     random choice from ``ctx.rng``, return a JSON-able dict of what was done (it becomes the
-    history op's value), and verify the effect with ``ctx.backend.verify()``."""
+    history op's value), and verify the effect with ``ctx.backend.verify()``. A start that changed
+    nothing its window must keep says ``"held": False`` (the runner then does not hold a late start's
+    window open for its whole planned length)."""
 
     name: str
 

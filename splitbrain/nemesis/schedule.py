@@ -21,7 +21,9 @@ A start can take a second on a loaded machine (finding the leader from link
 counters, verifying the cut): its stop then waits out the window's planned
 length counted from when the start was done, so a late start keeps its whole
 window (a 1.3 s leader cut applied 1.2 s late had lasted 0.1 s, too short for
-the majority to elect a leader, let alone to write). A stop that restarts
+the majority to elect a leader, let alone to write), unless the start says it
+changed nothing its window must keep (``"held": False`` in its dict: a
+membership change the cluster refused); that stop comes when planned. A stop that restarts
 nodes (a kill's, a power loss's) can take seconds on a
 loaded machine; the next start of that group then waits out the gap the
 schedule planned after that stop, counted from when the stop finished: that
@@ -81,6 +83,8 @@ class NemesisRunner:
         self.skipped: list[int] = []
         #: per fault group: (planned offset, run clock when done) of its last op, for recovery gaps
         self._done: dict[str, tuple[float, float]] = {}
+        #: windows whose start changed nothing to keep (``"held": False``): no whole window after it
+        self._nothing_held: set[int] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply each op at its offset. Faults of different groups act concurrently (a kill's restart
@@ -122,7 +126,8 @@ class NemesisRunner:
             elif self._windows.get(op.fault) == op.window:
                 # the window lasts what was planned, counted from when its start was done: a start
                 # that ran late (finding the leader, verifying the cut) must not eat the window
-                await self._recovering(group, op, stop)
+                if op.window not in self._nothing_held:
+                    await self._recovering(group, op, stop)
                 await self._stop(op.fault)
         except FaultNotEffective as e:
             self._broken = self._broken or e
@@ -164,6 +169,8 @@ class NemesisRunner:
             self.active.remove(name)
             self._fail(name, f"start-{name}", e, {"window": op.window})
             return
+        if details.get("held") is False:
+            self._nothing_held.add(op.window)
         details = {**details, "window": op.window, "scheduled_s": op.at_s}
         self.applied.append({"window": op.window, "fault": name, "scheduled_s": op.at_s, "at_s": at,
                              "details": details})

@@ -31,6 +31,9 @@ from typing import Any
 from splitbrain.api import WIPED_MARKER, MembershipChange, MembershipView
 
 LIST, ADD, REMOVE = "/v3/cluster/member/list", "/v3/cluster/member/add", "/v3/cluster/member/remove"
+#: one member gets this long to answer a change before the next is asked (etcd's own request timeout is
+#: 7 s; an election with its 1 s timeout and the commit take well under this)
+ATTEMPT_S = 4.0
 
 #: ``sh -c`` script: $1 is the data dir, the rest etcd's argv (without --initial-cluster-state)
 WRAPPER = (f'if [ -e "$1/{WIPED_MARKER}" ]; then state=existing; else state=new; fi; shift; '
@@ -84,33 +87,57 @@ class EtcdMembers:
         return MembershipView(tuple(sorted(self._name(m) for m in members)), asked)
 
     async def _change(self, path: str, body: dict[str, Any], nodes: Mapping[str, tuple[str, int]],
-                      timeout_s: float, skip: str) -> tuple[str, Any]:
-        """POST to the first member (not ``skip``) that answers at all: (node, reply or exception)."""
+                      timeout_s: float, skip: str) -> tuple[str, Any, bool]:
+        """POST to the members (not ``skip``) in turn, each for at most :data:`ATTEMPT_S`, until one
+        answers at all or ``timeout_s`` is spent: (node, reply or exception, whether an earlier
+        attempt went unanswered). A member that lost its leader (the removed node was it, killed
+        first) forwards the proposal to the dead leader and waits out etcd's 7 s request timeout;
+        the next member, once an election is over, commits it."""
         from splitbrain.systems.etcd import EtcdError, http_post_json
 
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        names = [n for n in sorted(nodes) if n != skip]
         last: tuple[str, Any] = ("", ConnectionError("no member to ask"))
-        for name in [n for n in sorted(nodes) if n != skip]:
+        silent = False
+        for i in range(len(names) * 8):
+            left = deadline - loop.time()
+            if not names or left <= 0.05:
+                break
+            name = names[i % len(names)]
             try:
-                return name, await http_post_json(*nodes[name], path, body, timeout_s)
+                return name, await http_post_json(*nodes[name], path, body, min(ATTEMPT_S, left)), silent
             except EtcdError as e:
-                return name, e
+                return name, e, silent
             except (OSError, TimeoutError) as e:
-                last = (name, e)
-        return last
+                last, silent = (name, e), silent or isinstance(e, TimeoutError)
+                if not isinstance(e, TimeoutError):
+                    await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
+        return (*last, silent)
 
     async def remove_member(self, node: str, nodes: Mapping[str, tuple[str, int]],
                             timeout_s: float) -> MembershipChange:
         from splitbrain.systems.etcd import EtcdError
 
+        deadline = asyncio.get_running_loop().time() + timeout_s  # the list and the change share it
         try:
             asked, members = await self._list(nodes, timeout_s)
         except ConnectionError as e:  # nothing was sent: it certainly did not happen
             return MembershipChange("refused", "", reason=str(e))
+        timeout_s = max(0.5, deadline - asyncio.get_running_loop().time())
         ids = [m.get("ID") for m in members if self._name(m) == node]
         if not ids:
             return MembershipChange("applied", asked, tuple(sorted(self._name(m) for m in members)),
                                     reason="not a member")
-        asked, out = await self._change(REMOVE, {"ID": ids[0]}, nodes, timeout_s, node)
+        asked, out, silent = await self._change(REMOVE, {"ID": ids[0]}, nodes, timeout_s, node)
+        if isinstance(out, EtcdError) and silent:  # an unanswered attempt may have landed: "member not found"
+            try:
+                _, members = await self._list(nodes, ATTEMPT_S)
+            except ConnectionError:
+                return MembershipChange("unknown", asked, reason=f"{out} after an unanswered attempt")
+            if not any(self._name(m) == node for m in members):
+                return MembershipChange("applied", asked, tuple(sorted(self._name(m) for m in members)),
+                                        reason="landed from an earlier, unanswered attempt")
         if isinstance(out, EtcdError):
             return MembershipChange("refused", asked, reason=str(out))
         if isinstance(out, Exception):
@@ -121,17 +148,19 @@ class EtcdMembers:
                          wiped: bool) -> MembershipChange:
         from splitbrain.systems.etcd import EtcdError
 
+        deadline = asyncio.get_running_loop().time() + timeout_s  # the list and the change share it
         try:
             asked, members = await self._list(nodes, timeout_s)
         except ConnectionError as e:  # nothing was sent: it certainly did not happen
             return MembershipChange("refused", "", reason=str(e))
+        timeout_s = max(0.5, deadline - asyncio.get_running_loop().time())
         if any(self._name(m) == node for m in members):
             return MembershipChange("applied", asked, tuple(sorted(self._name(m) for m in members)),
                                     reason="already a member")
         urls = self.peer_urls.get(node)
         if not urls:
             return MembershipChange("refused", asked, reason=f"peer URL of {node} never seen in a member list")
-        asked, out = await self._change(ADD, {"peerURLs": urls}, nodes, timeout_s, node)
+        asked, out, _ = await self._change(ADD, {"peerURLs": urls}, nodes, timeout_s, node)
         if isinstance(out, EtcdError):
             return MembershipChange("refused", asked, reason=str(out))
         if isinstance(out, Exception):
