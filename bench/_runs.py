@@ -10,9 +10,30 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from splitbrain.harness.runjson import last_json_object
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One bench row: what ``splitbrain run`` is asked (the system's defaults otherwise) and the
+    verdict expected of every seed. ``verdict`` "invalid": the anomaly must be found; "valid": the
+    run must pass; "figure": either, counted; empty: invalid with a seeded ``bug``, else valid."""
+
+    system: str
+    workload: str
+    bug: str | None = None
+    nemesis: str = "partition"
+    verdict: str = ""
+    why: str = ""
+    extra: tuple[str, ...] = ()
+
+    @property
+    def expect(self) -> str:
+        return self.verdict or ("invalid" if self.bug else "valid")
+
 
 #: ``DIR:N`` shares N run slots between every benchmark on this machine (lock files in DIR):
 #: detection falls when too many clusters compete for two cores, so concurrent benches queue

@@ -24,36 +24,23 @@ import re
 import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _runs import run  # noqa: E402
+from _runs import Plan, run  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Plan:
-    system: str
-    workload: str
-    bug: str | None
-    nemesis: str = "membership,partition"
-
-    @property
-    def expect(self) -> str:
-        return "invalid" if self.bug else "valid"
-
-
+_MP, _MPK = "membership,partition", "membership,partition,kill"
 PLANS = {
-    "ring-bug": Plan("ring", "sets", "no-handover"),
-    "ring": Plan("ring", "sets", None),
-    "raft-bug": Plan("raft", "register", "unsafe-membership"),
-    "raft": Plan("raft", "register", None),
-    "ring-kill": Plan("ring", "sets", None, "membership,partition,kill"),
-    "raft-kill": Plan("raft", "register", None, "membership,partition,kill"),
-    "etcd": Plan("etcd", "register", None),
-    "etcd-kill": Plan("etcd", "register", None, "membership,partition,kill"),
+    "ring-bug": Plan("ring", "sets", "no-handover", _MP),
+    "ring": Plan("ring", "sets", None, _MP),
+    "raft-bug": Plan("raft", "register", "unsafe-membership", _MP),
+    "raft": Plan("raft", "register", None, _MP),
+    "ring-kill": Plan("ring", "sets", None, _MPK),
+    "raft-kill": Plan("raft", "register", None, _MPK),
+    "etcd": Plan("etcd", "register", None, _MP),
+    "etcd-kill": Plan("etcd", "register", None, _MPK),
 }
 _HANDOVER = re.compile(r"handover for epoch (\d+): (\d+) records")
 
@@ -73,7 +60,7 @@ def figures(run_dir: str) -> dict[str, Any]:
     """Per-run: seconds per applied change, records moved per ring change, newcomer catch-up, ops/s."""
     ops = _history(run_dir)
     out: dict[str, Any] = {"change_s": [], "moved": [], "catchup": [], "member_ok": 0, "member_s": 0.0,
-                           "steady_ok": 0, "steady_s": 0.0}
+                           "steady_ok": 0, "steady_s": 0.0, "removed": 0, "asked": 0, "skipped": 0}
     windows: dict[str, list[list[float]]] = {}
     open_: dict[str, float] = {}
     end = max((op["time"] for op in ops), default=0) / 1e9
@@ -94,6 +81,8 @@ def figures(run_dir: str) -> dict[str, Any]:
             windows.setdefault(f[5:], []).append([open_.pop(f[5:]), t])
         if f == "start-membership":
             changes = v.get("changes") or {}
+            out["asked"] += len(changes)
+            out["removed"] += len(v.get("removed") or [])
             if changes and all(c.get("outcome") == "applied" for c in changes.values()):
                 out["change_s"].append(float(v.get("took_s", 0)) / len(changes))
         if f == "stop-membership":
@@ -138,6 +127,11 @@ def figures(run_dir: str) -> dict[str, Any]:
             for m in _HANDOVER.finditer(log.read_text(errors="replace")):
                 by_epoch[m.group(1)] = by_epoch.get(m.group(1), 0) + int(m.group(2))
     out["moved"] = list(by_epoch.values())
+    sched = Path(run_dir) / "schedule.json"
+    if sched.exists():
+        data = json.loads(sched.read_text())
+        kinds = {op["window"]: op["fault"] for op in data.get("ops", [])}
+        out["skipped"] = sum(kinds.get(w) == "membership" for w in data.get("skipped") or [])
     return out
 
 
@@ -189,6 +183,8 @@ def main() -> int:
         catchup = [x for f in figs for x in f["catchup"]]
         m_ok, m_s = sum(f["member_ok"] for f in figs), sum(f["member_s"] for f in figs)
         s_ok, s_s = sum(f["steady_ok"] for f in figs), sum(f["steady_s"] for f in figs)
+        print(f"           removals: {sum(f['removed'] for f in figs)} removed of {sum(f['asked'] for f in figs)} "
+              f"asked; {sum(f['skipped'] for f in figs)} membership windows skipped")
         print(f"           per change: median {median(change)} s, p90 "
               f"{sorted(change)[round(0.9 * (len(change) - 1))]:.2f} s over {len(change)} applied changes"
               if change else "           per change: no change applied")

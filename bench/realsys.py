@@ -26,37 +26,25 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _runs import run  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Plan:
-    system: str
-    workload: str
-    #: "invalid": the anomaly must be found; "valid": the run must pass; "figure": either, counted
-    expect: str
-    why: str
-    extra: tuple[str, ...] = ()
-    nemesis: str = "partition"
-
+from _runs import Plan, run  # noqa: E402
 
 PLANS = {
-    "zk-plain": Plan("zookeeper", "register", "invalid",
-                     "plain reads: a follower cut off from a leader that keeps its majority answers "
+    "zk-plain": Plan("zookeeper", "register", verdict="invalid",
+                     why="plain reads: a follower cut off from a leader that keeps its majority answers "
                      "from its own copy while the majority writes on"),
-    "zk-sync": Plan("zookeeper", "register", "valid", "sync() before every read: linearizable",
-                    ("--system-opt", "reads=sync")),
-    "redis": Plan("redis-sentinel", "set", "invalid",
-                  "asynchronous replication: the old primary's acknowledged adds vanish at failover"),
-    "redis-wait1": Plan("redis-sentinel", "set", "figure", "WAIT 1 on every add narrows the window",
-                        ("--system-opt", "wait=1")),
-    "redis-none": Plan("redis-sentinel", "set", "valid", "no faults: nothing may be lost", nemesis="none"),
+    "zk-sync": Plan("zookeeper", "register", verdict="valid", why="sync() before every read: linearizable",
+                    extra=("--system-opt", "reads=sync")),
+    "redis": Plan("redis-sentinel", "set", verdict="invalid",
+                  why="asynchronous replication: the old primary's acknowledged adds vanish at failover"),
+    "redis-wait1": Plan("redis-sentinel", "set", verdict="figure", why="WAIT 1 on every add narrows the window",
+                        extra=("--system-opt", "wait=1")),
+    "redis-none": Plan("redis-sentinel", "set", verdict="valid", why="no faults: nothing may be lost",
+                       nemesis="none"),
 }
 _UP = re.compile(r"cluster of \d+ up in ([\d.]+) s")
 _READY = re.compile(r"cluster of \d+ ready \(serving\) in ([\d.]+) s")
@@ -157,7 +145,7 @@ def failover_named(run_dir: Path) -> bool:
 
 def one(plan: Plan, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     out = run(plan.system, workload=plan.workload, nemesis=plan.nemesis, seed=seed, time_limit=args.time_limit,
-              backend=args.backend, store=args.store, extra=list(plan.extra))
+              bug=plan.bug, backend=args.backend, store=args.store, extra=list(plan.extra))
     out["load"] = os.getloadavg()[0]
     if out.get("run_dir"):
         d = Path(out["run_dir"])
