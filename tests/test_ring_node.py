@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from typing import Any
 
@@ -336,5 +337,28 @@ def test_a_stuck_change_that_another_node_is_busy_with_a_different_one_is_aborte
             sorted(set(ring) - {"n3"})
         assert all(sim.nodes[n].pending is None and "n3" not in sim.nodes[n].ring.members
                    for n in ring if n != "n3")
+
+    with_sim(body)
+
+
+def test_a_nodes_wait_before_completing_a_stuck_change_is_drawn_once_per_change():
+    """The jitter that keeps joint nodes from all completing a stuck change at once was drawn anew
+    every tick, so a node went as soon as any one draw came out small: within a few ticks of STUCK_S,
+    on every node alike. Drawn once per change, a node whose draw is 1.5 s waits it out."""
+    async def body(sim: Sim) -> None:
+        node = sim.nodes["n1"]
+        node.rng = random.Random(0)
+        draw = random.Random(0).uniform(0.0, reconfig.STUCK_JITTER_S)
+        assert draw > 1.5  # the seed's first draw: well past the 0.5 s this change has waited
+        members = NAMES[1:]
+        node.pending = {"members": members, "epoch": 1, "cid": "n2:1:9",
+                        "since": time.monotonic() - reconfig.STUCK_S - 0.5}
+        node.next_ring = HashRing(members, node.vnodes)
+        for _ in range(50):  # fifty ticks: a fresh draw each would have gone below 0.5 s long since
+            node.complete_stuck()
+        assert node._completer is None
+        node.pending["since"] -= draw  # its own wait now over
+        node.complete_stuck()
+        assert node._completer is not None
 
     with_sim(body)

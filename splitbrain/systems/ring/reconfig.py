@@ -70,6 +70,9 @@ class Reconfiguration:
     _persist: Persist
     #: the task completing a stuck change, while one runs (:meth:`complete_stuck`)
     _completer: asyncio.Task[None] | None = None
+    #: this node's jitter for the pending change (its cid, the draw): drawn once per change, as a
+    #: draw every tick made the wait the least of many draws, about STUCK_S on every node alike
+    _stuck_jitter: tuple[Any, float] | None = None
 
     def send(self, dst: str, msg: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -192,7 +195,9 @@ class Reconfiguration:
         p = self.pending
         if p is None or (self._completer is not None and not self._completer.done()):
             return
-        if time.monotonic() - float(p["since"]) < STUCK_S + self.rng.uniform(0.0, STUCK_JITTER_S):
+        if self._stuck_jitter is None or self._stuck_jitter[0] != p["cid"]:
+            self._stuck_jitter = (p["cid"], self.rng.uniform(0.0, STUCK_JITTER_S))
+        if time.monotonic() - float(p["since"]) < STUCK_S + self._stuck_jitter[1]:
             return
         change = {k: p[k] for k in ("members", "epoch", "cid")}
         self._completer = asyncio.get_running_loop().create_task(self._complete(change))
