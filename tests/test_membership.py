@@ -24,7 +24,7 @@ from splitbrain.harness.build import build_test
 from splitbrain.harness.runner import Run
 from splitbrain.nemesis import compose
 from splitbrain.nemesis import membership as fault
-from splitbrain.systems.capabilities import MembershipChange
+from splitbrain.systems.capabilities import MembershipChange, SystemTraits
 from splitbrain.systems.membership import MemberedPythonSystem
 
 
@@ -303,8 +303,8 @@ class SmallSide:
         return MembershipView(tuple(self.listed), "n1")
 
     async def remove_member(self, node: str, nodes: Any, timeout_s: float) -> MembershipChange:
-        await asyncio.sleep(60)  # the fault must not wait for the heal
-        return MembershipChange("applied", "n1")
+        await asyncio.sleep(2 * timeout_s)  # a member list, then the change, each timing out (etcd did)
+        return MembershipChange("unknown", "n1")
 
     async def add_member(self, node: str, nodes: Any, timeout_s: float, wiped: bool) -> MembershipChange:
         self.added.append(node)
@@ -312,12 +312,15 @@ class SmallSide:
         return MembershipChange("applied", "n1")
 
 
-def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_at_the_stop() -> None:
+def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_at_the_stop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """etcd (3 nodes) held the opener's removals through its cut-off leader 10 s and more, and every
     later membership window ran past its planned stop (0 removals applied in 20 runs). A side
-    without a majority now gets SIDE_CHANGE_S: the change is unknown, the window holds nothing (its
-    stop comes when planned), and the stop reads the view again: a removal that landed meanwhile
-    (at the heal) is reported ``late`` and the node is added back."""
+    without a majority now gets the system's ``side_change_s`` when the system drops such a change
+    (etcd): the change is unknown, the window holds nothing (its stop comes when planned), and the
+    stop reads the view again: a removal that landed meanwhile (at the heal) is reported ``late`` and
+    the node is added back. A system that keeps such a change pending (the ring) is waited for as
+    before, and its window held."""
     import random
     import time
 
@@ -335,7 +338,8 @@ def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_
     system = SmallSide(nodes)
     ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1),
                          params={"targets": {"select": "unreachable", "nodes": ["n1", "n2"]}, "rejoin": "old-data"},
-                         membership=fault.MembershipAccess(system, {n: ("127.0.0.1", 1) for n in nodes}))  # type: ignore[arg-type]
+                         membership=fault.MembershipAccess(system, {n: ("127.0.0.1", 1) for n in nodes},  # type: ignore[arg-type]
+                                                           SystemTraits(side_change_s=3.0)))
 
     async def go() -> tuple[dict[str, Any], float, dict[str, Any]]:
         t0 = time.monotonic()
@@ -346,9 +350,15 @@ def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_
         return started, took, await fault.FAULT.stop(ctx)
 
     started, took, stopped = asyncio.run(go())
-    assert started["via"] == ["n1", "n2"] and started["bound_s"] == fault.SIDE_CHANGE_S
+    assert started["via"] == ["n1", "n2"] and started["bound_s"] == 3.0
     assert {c["outcome"] for c in started["changes"].values()} == {"unknown"}, started
     assert started["removed"] == [] and started["held"] is False
-    assert took < fault.SIDE_CHANGE_S + fault.SIDE_SETTLE_S + 1.5, took
+    assert took < 3.0 + fault.SIDE_SETTLE_S + 1.5, took
     assert stopped["late"] == [started["nodes"][0]] and system.added == stopped["late"], stopped
     assert stopped["added"][stopped["late"][0]]["member"] is True
+    # without the trait: the change timeout, and an unknown change keeps the window held
+    monkeypatch.setattr(fault, "CHANGE_TIMEOUT_S", 1.0)
+    ctx.membership = fault.MembershipAccess(system, ctx.membership.addresses)
+    kept = asyncio.run(fault.FAULT.start(ctx))
+    assert "bound_s" not in kept and kept["held"] is True, kept
+    assert {c["outcome"] for c in kept["changes"].values()} == {"unknown"}, kept

@@ -17,11 +17,12 @@ or a partition never does:
   the node within :data:`SETTLE_S`, else the run lost control, exit 255),
   ``refused`` (allowed, recorded: no quorum, another change in flight) or
   ``unknown`` (no answer; the view says whether it landed). A change sent
-  through a side without a majority gets :data:`SIDE_CHANGE_S`, not
-  :data:`CHANGE_TIMEOUT_S` (it can only be refused or hang there until the
-  heal), and a start that removed nothing says so (``held``: its stop comes
-  when planned); the stop looks at the view again and treats a removal that
-  landed meanwhile (``late``) as removed. A removed node
+  through a side without a majority gets ``SystemTraits.side_change_s`` when
+  the system drops such a change unanswered (etcd), else
+  :data:`CHANGE_TIMEOUT_S` (the ring's stays joint and lands at the heal); a
+  start that removed nothing and left nothing pending says so (``held``: its
+  stop comes when planned); the stop looks at the view again and treats a
+  removal that landed meanwhile (``late``) as removed. A removed node
   either keeps its data or is wiped (killed, its data dir emptied with
   :data:`~splitbrain.systems.capabilities.WIPED_MARKER` left in it, and
   restarted as a newcomer); a system that cannot take a member back with its
@@ -60,13 +61,8 @@ from splitbrain.systems.capabilities import Membership, MembershipChange, Member
 
 VIEW_TIMEOUT_S = 2.0
 CHANGE_TIMEOUT_S = 10.0
-#: a change sent through a side without a majority (a partition's small side) gets this long: such a
-#: side can only refuse it or hang until the heal, and 10 s of hanging pushed every later window of a
-#: run past its planned stop (etcd, 3 nodes: its cut-off leader, alone, held the opener's removals a
-#: median 13.6 s; 0 removals applied in 20 runs). What it did is read from the view, then and at the stop
-SIDE_CHANGE_S = 3.0
-#: and an unknown answer from such a side is looked for in the view this long (it can land only at
-#: the heal; the stop looks again)
+#: an unknown answer from a side without a majority, when the system drops such a change
+#: (``SystemTraits.side_change_s``), is looked for in the view this long (the stop looks again)
 SIDE_SETTLE_S = 1.0
 #: an applied change must show in the cluster's view within this
 SETTLE_S = 10.0
@@ -221,12 +217,12 @@ class MembershipFault:
             held_down(ctx).update(targets)  # and a kill's stop must not start it while its removal runs
         reach = {n: a for n, a in access.addresses.items() if n in via}
         details["via"] = sorted(reach)
-        side = 2 * len(reach) <= len(ctx.nodes)  # no majority: it can only refuse or hang
-        if side:
-            details["bound_s"] = SIDE_CHANGE_S
+        # no majority: the change can only be refused there or hang until the heal
+        bound = access.traits.side_change_s if 2 * len(reach) <= len(ctx.nodes) else None
+        if bound is not None:
+            details["bound_s"] = bound
         try:
-            changes = await asyncio.gather(*(_remove(access, t, reach, SIDE_CHANGE_S if side else None)
-                                             for t in targets))
+            changes = await asyncio.gather(*(_remove(access, t, reach, bound) for t in targets))
         except Exception:
             for t in targets if exits else []:  # nothing known removed: they are members, bring them back
                 await ctx.backend.start(t)
@@ -235,7 +231,7 @@ class MembershipFault:
         asked = [t for t, c in zip(targets, changes, strict=True) if c.outcome != "refused"]
         applied = [t for t, c in zip(targets, changes, strict=True) if c.outcome == "applied"]
         view = await settle(access, lambda v: not set(asked) & set(v.members),
-                            SETTLE_S if applied else SIDE_SETTLE_S if side else UNKNOWN_SETTLE_S)
+                            SETTLE_S if applied else SIDE_SETTLE_S if bound else UNKNOWN_SETTLE_S)
         details["changes"] = {t: _change_json(c) for t, c in zip(targets, changes, strict=True)}
         details["took_s"] = round(time.monotonic() - t0, 3)
         details["view"] = _view_json(view) if view is not None else None
@@ -249,9 +245,10 @@ class MembershipFault:
             raise FaultNotEffective(self.name, f"the cluster said it removed {still} but its view still lists "
                                     f"them after {SETTLE_S:.0f} s", details)
         details["verified"] = True
-        # nothing removed, nothing for the window to keep: its stop comes when planned, not a whole
-        # planned window after a start that waited on a side that could only refuse
-        details["held"] = bool(removed)
+        # nothing removed and nothing pending (refused, or dropped by a system that drops a small
+        # side's unanswered change): nothing for the window to keep, so its stop comes when planned,
+        # not a whole planned window after a start that waited on a side that could only refuse
+        details["held"] = bool(removed) or (bound is None and any(c.outcome == "unknown" for c in changes))
         for t in removed:
             if rejoin == "wiped":
                 async with node_lock(ctx, t):  # a kill fault must not land between the wipe and the restart
