@@ -43,6 +43,17 @@ Bugs hide in combinations and in transitions, so the default schedule
   came late: a flapping burst before it could take 20 s, and the cut then
   ended with the run, nothing read after its heal;
 
+* ``duel`` -- dueling proposers, alone, for one to one and a half intervals, right after the
+  leader cut, in a run whose partition a system aims at them (a dueling shape in
+  ``SystemTraits.partition_topologies``: paxos): overlapping majorities (``majorities-ring``),
+  where every node sees a majority and none sees everyone, so each leader elected is deposed by
+  the nodes it cannot reach and no node can win for good. A broken Paxos (an acceptor taking a
+  deposed leader's accepts) shows within a second of such a window. Left to the decks and the
+  guarantees (one leader bridge anywhere in the run), 3 of 20 paxos runs (seeds 401-420) missed
+  it: the bridge was skipped, its start pushed past its planned stop by the partition windows
+  before it running late under load (402), or a clock bump and a disk fault on the bridge's hub
+  let the hub (which hears everyone) win an election and end the duel (408);
+
 and between bursts the cluster gets a recovery window (no faults) so that
 what a fault broke can be observed once the system claims to be healthy.
 How faults and partition shapes are dealt is :mod:`splitbrain.nemesis.deck`; what every run
@@ -63,6 +74,7 @@ from typing import Any
 from splitbrain.nemesis import guarantees
 from splitbrain.nemesis.base import Reconfiguring
 from splitbrain.nemesis.deck import TAIL_S, Builder, topologies
+from splitbrain.nemesis.partition import DUELING_TOPOLOGIES
 from splitbrain.nemesis.plan import Schedule
 
 #: burst kinds and how often each is drawn
@@ -80,6 +92,9 @@ LEADER_CUT_SPAN = (1.0, 1.5)
 #: the leader cut opens a run no sooner than this many intervals in: a loaded machine's first election
 #: can take a second or two, and a cut before it deposes nobody
 LEADER_CUT_AT = 0.4
+#: the shapes a duel burst asks for, the first its fault can draw: overlapping majorities have no
+#: hub to win the duel for good; a leader bridge does (a follower that hears everyone)
+DUEL_TOPOLOGIES = ("majorities-ring", *DUELING_TOPOLOGIES)
 
 
 def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit_s: float,
@@ -114,6 +129,14 @@ def generate(faults: list[str], nodes: list[str], rng: random.Random, time_limit
         d = interval_s * rng.uniform(*LEADER_CUT_SPAN)
         b.add(cutter, t, min(t + d, time_limit_s), topology=LEADER_CUT_TOPOLOGY)
         b.clean.append((t, t + d))
+        t += d + interval_s * rng.uniform(0.2, 0.6)  # recovery window
+    duel = _dueler(b)  # None (and no draw) in a run no system aimed at dueling proposers
+    if duel is not None and t < end:
+        d = interval_s * rng.uniform(*guarantees.DUEL_SPAN)
+        b.add(duel[0], t, min(t + d, time_limit_s), topology=duel[1])
+        # the recovery window before it stays quiet too: a whole-cluster power loss guaranteed there
+        # (guarantees._essential) restarts every node into the duel
+        b.clean.append((max((e for _, e in b.clean if e <= t), default=t), t + d))
         t += d + interval_s * rng.uniform(0.2, 0.6)  # recovery window
     while t < end:
         # the last start that leaves room for this burst and one more after it
@@ -150,6 +173,17 @@ def _cutter(b: Builder) -> str | None:
     """The run's partition fault that can cut the leader off with a minority, if it has one."""
     names = [n for n in b.groups.get("partition", []) if LEADER_CUT_TOPOLOGY in topologies(b.objs[n])]
     return names[0] if names else None
+
+
+def _dueler(b: Builder) -> tuple[str, str] | None:
+    """The partition fault a system aimed at dueling proposers (one of
+    :data:`~splitbrain.nemesis.partition.DUELING_TOPOLOGIES` among its shapes) and the shape of its
+    duel burst, if the run has one."""
+    for name in sorted(b.aimed):
+        shapes = topologies(b.objs[name])
+        if any(t in DUELING_TOPOLOGIES for t in shapes):
+            return name, next(t for t in DUEL_TOPOLOGIES if t in shapes)
+    return None
 
 
 #: a reconfigure burst's partition lasts this many intervals (drawn between the two)

@@ -6,8 +6,9 @@ fault (a group's deck can leave one out), and a fault's essential window.
 A fault with an essential window (``disk``: a power loss of every node at once) gets
 one in every run: when the deck dealt none, one of its windows takes those parameters.
 A partition a system aimed at dueling proposers (a dueling shape in its
-``SystemTraits.partition_topologies``: paxos) gets one such window in every run, and one aimed at
-one-way cuts into the leader (the ring) gets two intervals of them.
+``SystemTraits.partition_topologies``: paxos) gets one such window in every run where the partition
+windows leave room (beside the duel burst that opens such a run: :mod:`splitbrain.nemesis.compose`),
+and one aimed at one-way cuts into the leader (the ring) gets two intervals of them.
 
 Each guarantee changes as little as it can (it takes a spare window or a gap), so every other
 window is what the seed gave.

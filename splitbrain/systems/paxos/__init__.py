@@ -39,7 +39,9 @@ BUGS = {
 #: (``majorities-ring``) elect and depose leaders over and over. The leader cut off (with a minority
 #: or alone) and one-way cuts still come from ``partition-leader`` and ``partition-one-way`` (the run
 #: opens with a leader cut), which depose a leader once, at the heal. In the general mix 116 of 200
-#: default runs (seeds 1-200) drew neither a bridge nor overlapping majorities; with this list, 8 of 200
+#: default runs (seeds 1-200) drew neither a bridge nor overlapping majorities; with this list, 8 of 200.
+#: A leader bridge in the list also makes every run duel alone, right after its opening leader cut, in
+#: overlapping majorities (compose's ``duel`` burst: no hub that hears everyone can win and end it)
 PARTITIONS = ("leader-bridge", "leader-bridge", "leader-bridge", "majorities-ring")
 
 #: the workloads paxos serves; the first is what ``run`` uses when none is given. A set, as in
