@@ -59,6 +59,32 @@ def test_one_kind_keeps_one_fault_alone_the_latest_to_start_before_the_anomaly_f
     assert shrink.one_kind(shrink.Candidate((w("clock", 1, 2, 0), w("clock", 3, 4, 1)), 10.0, 4), 5.0) == []
 
 
+def test_in_effect_keeps_the_fault_group_acting_at_the_anomaly_alone_first():
+    """A run drawn at a 1 s time scale has windows of several groups in the seconds before its first
+    anomaly; the group acting at it goes alone first (paxos accept-lower-ballot hunts kept 11 and 27
+    faults when all of them were kept together): here the partition group, its two faults as one."""
+    def w(fault: str, a: float, b: float, i: int) -> Window:
+        return Window(fault, a, b, i, {}, i)
+
+    def group(fault: str) -> str:
+        return fault.split("-")[0]
+
+    c = shrink.Candidate((w("kill", 1, 2, 0), w("partition-one-way", 9, 10, 1), w("clock", 9.5, 11, 2),
+                          w("packet", 10, 12.5, 3), w("partition", 10.5, 13, 4), w("pause", 13, 14, 5)), 20.0, 10)
+    first, second = shrink.in_effect(c, 12.0, group)
+    # the partition group acts at 12 s (its window started last, 10.5 s); the one-way cut before it
+    # (9-10 s, within the 3 s looked back) is the same group; the clock window ended at 11 s
+    assert [x.window for x in first.windows] == [1, 4]
+    assert [(x.start_s, x.stop_s) for x in first.windows] == [(2.0, 3.0), (3.5, 6.0)]
+    assert first.time_limit_s == 7.0 and shrink.smaller(first, c)
+    assert [x.window for x in second.windows] == [3]  # packet, also acting at 12 s, started before it
+    # every fault its own group: partition (10.5 s), then packet (10 s); the one-way cut is apart
+    assert [[x.window for x in k.windows] for k in shrink.in_effect(c, 12.0)] == [[4], [3]]
+    assert shrink.in_effect(c, None, group) == [] and shrink.in_effect(c, 0.5, group) == []
+    only = shrink.Candidate((w("partition", 1, 5, 0), w("kill", 8, 9, 1)), 10.0, 4)
+    assert shrink.in_effect(only, 3.0, group) == []  # the one group near it: around_anomaly's candidate
+
+
 def test_fewer_windows_is_delta_debugging_halves_first_then_singles():
     c = shrink.Candidate(windows((1, 2), (3, 4), (5, 6), (7, 8)), 10.0, 4)
     kept = [[w.window for w in p.windows] for p in shrink.fewer_windows(c)]
@@ -112,6 +138,18 @@ def test_hunt_on_a_correct_system_ends_its_runs_with_no_failure(tmp_path):
              cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "no failure found in 2 runs" in p.stdout
+
+
+def test_hunt_as_a_library_call_returns_its_outcome(tmp_path):
+    """``Hunt.hunt()`` is the whole hunt (search, shrink, search on) for a script or the pytest
+    plugin; the command only shows it. A correct system: no failure, nothing to shrink."""
+    from splitbrain.hunt.search import Hunt
+
+    lines: list[str] = []
+    outcome = Hunt("memkv", tmp_path / "hunt", budget_s=120, max_runs=2, time_limit_s=2, seed=7,
+                   say=lines.append).hunt()
+    assert outcome.found is None and outcome.minimal is None and not outcome.interrupted
+    assert len(lines) == 2 and all("valid" in line for line in lines)
 
 
 def test_a_search_resumed_goes_on_with_the_next_seeds(tmp_path):

@@ -1,5 +1,8 @@
 """``splitbrain hunt SYSTEM``: find a failing run within a budget, shrink it, print how to replay it.
 
+The hunt itself is :meth:`splitbrain.hunt.search.Hunt.hunt`; this command checks the flags, shows
+its progress and prints (and stores) what it returns.
+
 Exit codes: 1 a failure was found (its minimal reproducer is stored), 0 the
 budget ended with no failure ("no failure found in N runs"), 130 interrupted
 before anything was found, 64 bad flags, 255 no run could be started.
@@ -59,28 +62,9 @@ def hunt(system: str, bug: str | None, workload: str | None, budget: str, max_ru
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     h = Hunt(system, home, budget_s, max_runs, bug, workload, time_limit, seed, say=say)
     say(f"hunting {system}{' --bug ' + bug if bug else ''} for {budget_s:g} s from seed {seed}; runs in {home}")
-    found = minimal = None
     stop_on_signals()
-    try:
-        found = h.search()
-        while found is not None:
-            say(f"found: run {len(h.runs)} (seed {found.spec.seed}) is INVALID"
-                f"{f', first anomaly at {found.anomaly_s:.1f} s' if found.anomaly_s is not None else ''}: "
-                f"{found.run_dir}")
-            minimal = h.shrink(found)
-            if minimal.reproduced or h.left_s() <= 0:
-                break
-            # a failure that does not replay is no reproducer: search on with the budget left (ring
-            # sloppy-quorum's first failure, at a 1 s interval, replayed 2 times in 5 and the hunt
-            # ended there with 270 s unspent); with none found, the first failure is what is kept
-            say("  searching on for a failure that replays")
-            again = h.search()
-            if again is None:
-                break
-            found = again
-    except KeyboardInterrupt:
-        h.interrupted = True
-        say("interrupted: keeping what was found")
+    result = h.hunt()  # search, shrink, search on while a failure does not replay; Ctrl-C keeps what was found
+    found, minimal = result.found, result.minimal
     outcome = _finish(h, found, minimal, home)
     if as_json:
         click.echo(json.dumps(outcome))

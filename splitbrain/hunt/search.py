@@ -13,6 +13,11 @@ Shrink (:mod:`splitbrain.hunt.shrink`): the failing run's schedule, from its
 stop: three failures accept, three passes reject). The minimal schedule, its
 reproduction rate and the command that replays it are printed and stored, and
 the minimal run's report says it is a minimal reproducer.
+
+:meth:`Hunt.hunt` is the whole of it, for the command, the pytest plugin or a script alike:
+search, shrink, and when the failure found does not replay in 3 of 5, search on with the budget
+left and shrink the next one; it returns the minimal reproducer (:class:`Outcome`). Callers only
+show its progress lines (``say``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from pathlib import Path
 
 from splitbrain.hunt import shrink
 from splitbrain.hunt.runs import HuntRun, RunSpec, execute
+from splitbrain.nemesis.base import group_of
 from splitbrain.nemesis.plan import Schedule
+from splitbrain.registry import FAULTS
 
 #: a candidate is kept when it fails in at least this many of REPLAYS replays
 NEEDED, REPLAYS = 3, 5
@@ -73,6 +80,36 @@ class Hunt:
         self.say(f"[run {len(self.runs):>3} | {time.monotonic() - self.started:5.0f} s | {max(0, self.left_s()):5.0f} s "
                  f"left] {what}: {verdict}")
         return res
+
+    # ------------------------------------------------------------------ the whole hunt
+
+    def hunt(self) -> Outcome:
+        """Search, shrink what was found, and while it does not fail in 3 of 5 replays search on with
+        the budget left (the search resumes with its next seeds and the weights it learnt) and
+        shrink the next failure. A failure that does not replay is no reproducer: ring
+        sloppy-quorum's first, at a 1 s interval, replayed 2 times in 5, and a hunt that stopped
+        there left 270 s unspent. With none found after it, the first is what is kept. Ctrl-C
+        (KeyboardInterrupt) stops cleanly and keeps what was found."""
+        found: HuntRun | None = None
+        minimal: Minimal | None = None
+        try:
+            found = self.search()
+            while found is not None:
+                self.say(f"found: run {len(self.runs)} (seed {found.spec.seed}) is INVALID"
+                         f"{f', first anomaly at {found.anomaly_s:.1f} s' if found.anomaly_s is not None else ''}: "
+                         f"{found.run_dir}")
+                minimal = self.shrink(found)
+                if minimal.reproduced or self.left_s() <= 0:
+                    break
+                self.say("  searching on for a failure that replays")
+                again = self.search()
+                if again is None:
+                    break
+                found, minimal = again, None
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.say("interrupted: keeping what was found")
+        return Outcome(found, minimal, self.interrupted)
 
     # ------------------------------------------------------------------ search
 
@@ -167,8 +204,19 @@ class Hunt:
                 return True
             return False
 
-        focus = shrink.around_anomaly(best, found.anomaly_s)
-        reproduced = focus is not None and self.left_s() > 0 and attempt(focus, "the faults just before its first anomaly")
+        # the fault group acting at the first anomaly alone first, then every fault acting just before it
+        focus = [(c, f"only its {_group(c.windows[0].fault)} windows at its first anomaly")
+                 for c in shrink.in_effect(best, found.anomaly_s, _group)]
+        around = shrink.around_anomaly(best, found.anomaly_s)
+        focus += [(around, "the faults just before its first anomaly")] if around is not None else []
+        reproduced = False
+        for cand, what in focus:
+            if self.left_s() <= 0:
+                break
+            if attempt(cand, what):
+                reproduced = True
+                break
+        focused = reproduced
         cut = None if reproduced else shrink.truncated(best, found.anomaly_s)
         reproduced = reproduced or (cut is not None and self.left_s() > 0 and attempt(cut, "the run cut after its first anomaly"))
         if not reproduced and self.left_s() > 0:
@@ -176,9 +224,9 @@ class Hunt:
             if not reproduced:
                 self.say("  the failing schedule does not fail in 3 of 5 replays: not shrinking a coincidence")
                 best_fails, best_runs = self._last_replay
-        if reproduced and best is not focus:
-            for alone in shrink.one_kind(best, found.anomaly_s):
-                if self.left_s() <= 0 or attempt(alone, f"only its {alone.windows[0].fault} windows"):
+        if reproduced and not focused:
+            for alone in shrink.one_kind(best, found.anomaly_s, _group):
+                if self.left_s() <= 0 or attempt(alone, f"only its {_group(alone.windows[0].fault)} windows"):
                     break
         progress = reproduced
 
@@ -204,6 +252,16 @@ class Hunt:
 
 
 @dataclass
+class Outcome:
+    """What a hunt ends with: the failing run it shrank (None: no failure found), its minimal
+    reproducer (None when stopped before shrinking), and whether Ctrl-C ended it."""
+
+    found: HuntRun | None
+    minimal: Minimal | None
+    interrupted: bool = False
+
+
+@dataclass
 class Minimal:
     candidate: shrink.Candidate
     fails: int
@@ -219,3 +277,12 @@ def _faults_of(run_dir: Path) -> list[str]:
         return list(json.loads((run_dir / "test.json").read_text()).get("nemesis") or [])
     except (OSError, ValueError):
         return []
+
+
+def _group(fault: str) -> str:
+    """A fault's group (``partition-leader`` and ``partition-one-way`` are ``partition``); its own
+    name when it is not a known fault."""
+    try:
+        return group_of(FAULTS.get(fault))
+    except Exception:  # noqa: BLE001 - a schedule may name a plugin's fault that is gone
+        return fault

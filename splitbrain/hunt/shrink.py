@@ -7,12 +7,15 @@ first one that still fails in at least 3 of 5 replays (a bug that shows once
 in ten replays is not reproduced, it is a coincidence). The order matters when
 each proposal costs minutes of replays, so the cheapest big cuts come first:
 
-1. keep only the windows active in the few seconds before the first anomaly,
-   moved to the start of a run that ends just after it: most anomalies follow
-   from the fault or two in effect when they happened, and this one proposal
-   often takes a dozen windows down to one to three (delta debugging alone,
-   at three to five replays a candidate, used up a 10-minute budget at about
-   twelve windows);
+1. keep only the windows of the fault group in effect at the first anomaly
+   (:func:`in_effect`), moved to the start of a run that ends just after it:
+   an anomaly follows from the fault acting when it happened, and a run drawn at
+   a short time scale has windows of three or four other groups in the seconds
+   before it (paxos ``accept-lower-ballot`` hunts kept 11 and 27 faults when the
+   search had drawn 1 s intervals); then all the windows active in the few
+   seconds before it (:func:`around_anomaly`): this one proposal often takes a
+   dozen windows down to one to three (delta debugging alone, at three to five
+   replays a candidate, used up a 10-minute budget at about twelve windows);
 2. else cut the run just after the first anomaly: later faults cannot have caused it;
    then keep the windows of one fault only, for the faults that started last before
    the anomaly (:func:`one_kind`): a bug usually needs one kind of fault, and when the
@@ -26,7 +29,7 @@ each proposal costs minutes of replays, so the cheapest big cuts come first:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from splitbrain.nemesis.plan import Schedule, Window
@@ -39,6 +42,8 @@ TAIL_S = 2.0
 LOOKBACK_S = 3.0
 #: and starts the first of them this long into the run (the cluster has a leader by then)
 LEAD_S = 2.0
+#: :func:`in_effect` and :func:`one_kind` propose at most this many fault groups alone (each costs 3-5 replays)
+KINDS_TRIED = 2
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,30 @@ def around_anomaly(c: Candidate, anomaly_s: float | None) -> Candidate | None:
     when that keeps every window (or none)."""
     if anomaly_s is None:
         return None
-    kept = [w for w in c.windows if w.start_s <= anomaly_s and w.stop_s >= anomaly_s - LOOKBACK_S]
+    return _moved(c, [w for w in c.windows if w.start_s <= anomaly_s and w.stop_s >= anomaly_s - LOOKBACK_S], anomaly_s)
+
+
+def in_effect(c: Candidate, anomaly_s: float | None, group: Callable[[str], str] = str) -> list[Candidate]:
+    """For each fault group with a window in effect at the first anomaly (the one whose window
+    started last first, at most :data:`KINDS_TRIED`), that group's windows of
+    :func:`around_anomaly` alone, moved and cut the same way. ``group`` names a fault's group
+    (faults of one group never overlap: ``partition``, ``partition-leader`` and
+    ``partition-one-way`` are one); by default each fault is its own."""
+    if anomaly_s is None:
+        return []
+    near = [w for w in c.windows if w.start_s <= anomaly_s and w.stop_s >= anomaly_s - LOOKBACK_S]
+    acting = sorted((w for w in near if w.stop_s >= anomaly_s), key=lambda w: -w.start_s)
+    out = []
+    for g in list(dict.fromkeys(group(w.fault) for w in acting))[:KINDS_TRIED]:
+        cand = _moved(c, [w for w in near if group(w.fault) == g], anomaly_s)
+        if cand is not None and len(cand.windows) < len(near):
+            out.append(cand)
+    return out
+
+
+def _moved(c: Candidate, kept: list[Window], anomaly_s: float) -> Candidate | None:
+    """Only ``kept``, moved so the first starts ``LEAD_S`` into the run, the run cut ``TAIL_S``
+    after the anomaly; None when that keeps every window (or none)."""
     if not kept or len(kept) == len(c.windows):
         return None
     shift = max(0.0, min(w.start_s for w in kept) - LEAD_S)
@@ -93,13 +121,11 @@ def around_anomaly(c: Candidate, anomaly_s: float | None) -> Candidate | None:
     return _with(c, windows=moved, time_limit_s=min(c.time_limit_s, max(MIN_TIME_S, round(end - shift, 1))))
 
 
-#: :func:`one_kind` proposes at most this many faults alone (each costs 3-5 replays)
-KINDS_TRIED = 2
 
-
-def one_kind(c: Candidate, anomaly_s: float | None) -> list[Candidate]:
-    """The windows of one fault alone, for the faults whose windows started last before the first
-    anomaly (the most recent first, at most :data:`KINDS_TRIED`); none that would keep every window.
+def one_kind(c: Candidate, anomaly_s: float | None, group: Callable[[str], str] = str) -> list[Candidate]:
+    """The windows of one fault group alone (``group`` as in :func:`in_effect`), for the groups whose
+    windows started last before the first anomaly (the most recent first, at most
+    :data:`KINDS_TRIED`); none that would keep every window.
     A wall-clock bug's anomaly can follow its cause by seconds (a clock set ahead makes every later
     write lose while the skew lasts), and ``hunt ring --bug lww-clock`` kept 7 of 25 windows when
     only delta debugging was left after the windows around its anomaly did not replay."""
@@ -107,8 +133,8 @@ def one_kind(c: Candidate, anomaly_s: float | None) -> list[Candidate]:
         return []
     before = sorted((w for w in c.windows if w.start_s <= anomaly_s), key=lambda w: -w.start_s)
     out = []
-    for name in list(dict.fromkeys(w.fault for w in before))[:KINDS_TRIED]:
-        kept = tuple(w for w in c.windows if w.fault == name)
+    for g in list(dict.fromkeys(group(w.fault) for w in before))[:KINDS_TRIED]:
+        kept = tuple(w for w in c.windows if group(w.fault) == g)
         if len(kept) < len(c.windows):
             out.append(_with(c, windows=kept))
     return out
