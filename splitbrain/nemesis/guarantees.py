@@ -205,17 +205,26 @@ def _duel(b: Builder, name: str, interval_s: float, end: float) -> None:
         start = gap[0] + interval_s * 0.1
         b.add(name, start, min(gap[1], start + interval_s * b.rng.uniform(*DUEL_SPAN)), topology=duel[0])
         return
+    _take_longest(b, name, group, duel[0], keep=frozenset())
+
+
+def _take_longest(b: Builder, name: str, group: str, topology: str, keep: frozenset[str]) -> bool:
+    """Turn the longest window of ``group`` that can be spared into a ``topology`` window of
+    ``name``, same times (a window is spared when its fault is ``name`` or has others, it is not of
+    a shape in ``keep``, and no burst meant to act alone holds it); False when none can be."""
     count: dict[str, int] = {}
     for w in b.windows:
         count[w.fault] = count.get(w.fault, 0) + 1
-    spare = [i for i, w in enumerate(b.windows) if b.group(w.fault) == group and (w.fault == name or count[w.fault] > 1)
+    spare = [i for i, w in enumerate(b.windows) if b.group(w.fault) == group
+             and (w.fault == name or count[w.fault] > 1) and w.params.get("topology") not in keep
              and not any(w.start_s < e and s < w.stop_s for s, e in b.clean)]
     if not spare:
-        return
+        return False
     i = max(spare, key=lambda i: (round(b.windows[i].stop_s - b.windows[i].start_s, 1), -i))
     old = b.windows[i]
-    b.add(name, old.start_s, old.stop_s, topology=duel[0])
+    b.add(name, old.start_s, old.stop_s, topology=topology)
     b.windows[i] = dataclasses.replace(b.windows.pop(), window=old.window)
+    return True
 
 
 #: intervals of one-way cuts into the leader (:data:`~splitbrain.nemesis.partition.ONE_WAY_LEADER`) every
@@ -242,18 +251,8 @@ def _own_shapes(b: Builder, name: str, interval_s: float, end: float) -> None:
         return sum(w.stop_s - w.start_s for w in b.windows if w.fault == name and w.params.get("topology") in own)
 
     while span() < OWN_SPAN * interval_s:
-        count: dict[str, int] = {}
-        for w in b.windows:
-            count[w.fault] = count.get(w.fault, 0) + 1
-        spare = [i for i, w in enumerate(b.windows) if b.group(w.fault) == group
-                 and (w.fault == name or count[w.fault] > 1) and w.params.get("topology") not in own
-                 and not any(w.start_s < e and s < w.stop_s for s, e in b.clean)]
-        if not spare:
+        if not _take_longest(b, name, group, own[0], keep=frozenset(own)):
             break
-        i = max(spare, key=lambda i: (round(b.windows[i].stop_s - b.windows[i].start_s, 1), -i))
-        old = b.windows[i]
-        b.add(name, old.start_s, old.stop_s, topology=own[0])
-        b.windows[i] = dataclasses.replace(b.windows.pop(), window=old.window)
     while (left := OWN_SPAN * interval_s - span()) > 0:  # then new windows in the group's gaps
         gap = _gap(b, group, interval_s * 0.2, end, min_s=interval_s / 2)
         if gap is None:
