@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,12 @@ class NoBackend:
         return None
 
 
-def _run(windows: list[Window], seconds: float) -> NemesisRunner:
-    runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"], lambda *a: None)
+def _run(windows: list[Window], seconds: float) -> tuple[NemesisRunner, dict[str, list[float]]]:
+    """Run ``windows`` for ``seconds``: the runner, and when each start and stop was recorded
+    (keyed ``start-<fault>`` / ``stop-<fault>``, on the runner's clock)."""
+    times: dict[str, list[float]] = defaultdict(list)
+    runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"],
+                           lambda typ, f, v: times[f].append(runner.clock()))
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -50,7 +55,7 @@ def _run(windows: list[Window], seconds: float) -> NemesisRunner:
         await runner.heal()
 
     asyncio.run(go())
-    return runner
+    return runner, times
 
 
 def test_a_start_after_a_slow_restart_waits_out_the_planned_gap_or_is_skipped():
@@ -58,16 +63,16 @@ def test_a_start_after_a_slow_restart_waits_out_the_planned_gap_or_is_skipped():
     # window 0's restart ends at ~1.0 s instead of 0.2; window 1 was planned 0.3 s after it: 1.3 s
     # (window 1 planned to 3.0 s: at load 26 the restart's 0.8 s sleep ended 0.7 s late, and a window
     # planned to stop at 2.0 s was then skipped, rightly, as reached 0.04 s before its stop)
-    runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
+    runner, _ = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
                    Window("slow-restart-test", 0.5, 3.0, 1, {}, 2)], 4.5)
     at = {a["window"]: a["at_s"] for a in runner.applied}
     assert 1.25 <= at[1] < 2.6, runner.applied
     # pushed past its own planned stop (1.2 s), a start is skipped, not applied late
-    runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
+    runner, _ = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
                    Window("slow-restart-test", 0.5, 1.2, 1, {}, 2)], 2.5)
     assert [a["window"] for a in runner.applied] == [0] and runner.skipped == [1], runner.applied
     # ...unless it is the fault's essential window: applied late, never skipped
-    runner = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
+    runner, _ = _run([Window("slow-restart-test", 0.1, 0.2, 0, {}, 1),
                    Window("slow-restart-test", 0.5, 1.2, 1, {"mode": "all"}, 2)], 3.5)
     assert [a["window"] for a in runner.applied] == [0, 1] and runner.skipped == [], runner.applied
 
@@ -77,18 +82,8 @@ def test_a_slow_start_keeps_its_whole_window():
     after it took effect: a leader cut too short for the majority to elect), and the gap planned after
     it is kept too."""
     FAULTS.register("slow-start-test", SlowFault("slow-start-test", start_s=0.7, group="slow-start"))
-    times: dict[str, list[float]] = {"start-slow-start-test": [], "stop-slow-start-test": []}
     windows = [Window("slow-start-test", 0.1, 1.1, 0, {}, 1), Window("slow-start-test", 1.4, 4.0, 1, {}, 2)]
-    runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"],
-                           lambda typ, f, v: times[f].append(runner.clock()))
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(5.0, stop.set)
-        await runner.run(stop)
-        await runner.heal()
-
-    asyncio.run(go())
+    runner, times = _run(windows, 5.0)
     (done0, done1), (stop0, _) = times["start-slow-start-test"], times["stop-slow-start-test"]
     assert runner.skipped == [] and 0.75 <= done0 < 1.1, (times, runner.applied)
     # planned: 0.1 to 1.1; the start was done at ~0.8, so the stop comes a planned second after that
@@ -112,18 +107,8 @@ def test_a_start_that_held_nothing_does_not_hold_its_window_open():
     planned stop and was skipped). With ``"held": False`` the stop comes when planned, and the next
     window starts on time."""
     FAULTS.register("nothing-held-test", NothingHeld("nothing-held-test", start_s=0.7, group="nothing-held"))
-    times: dict[str, list[float]] = {"start-nothing-held-test": [], "stop-nothing-held-test": []}
     windows = [Window("nothing-held-test", 0.1, 1.1, 0, {}, 1), Window("nothing-held-test", 1.4, 2.6, 1, {}, 2)]
-    runner = NemesisRunner(Schedule.from_windows(windows, ("n1",)), NoBackend(), ["n1"],
-                           lambda typ, f, v: times[f].append(runner.clock()))
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(3.5, stop.set)
-        await runner.run(stop)
-        await runner.heal()
-
-    asyncio.run(go())
+    runner, times = _run(windows, 3.5)
     (done0, done1), (stop0, _) = times["start-nothing-held-test"], times["stop-nothing-held-test"]
     assert runner.skipped == [], runner.applied
     assert 1.05 <= stop0 < done0 + 0.6, times  # at its planned 1.1 s, not a second after the start was done

@@ -88,7 +88,12 @@ def around_anomaly(c: Candidate, anomaly_s: float | None) -> Candidate | None:
     when that keeps every window (or none)."""
     if anomaly_s is None:
         return None
-    return _moved(c, [w for w in c.windows if w.start_s <= anomaly_s and w.stop_s >= anomaly_s - LOOKBACK_S], anomaly_s)
+    return _moved(c, _near(c, anomaly_s), anomaly_s)
+
+
+def _near(c: Candidate, anomaly_s: float) -> list[Window]:
+    """The windows in effect at some time in the :data:`LOOKBACK_S` before the first anomaly."""
+    return [w for w in c.windows if w.start_s <= anomaly_s and w.stop_s >= anomaly_s - LOOKBACK_S]
 
 
 def in_effect(c: Candidate, anomaly_s: float | None, group: Callable[[str], str] = str) -> list[Candidate]:
@@ -99,7 +104,7 @@ def in_effect(c: Candidate, anomaly_s: float | None, group: Callable[[str], str]
     ``partition-one-way`` are one); by default each fault is its own."""
     if anomaly_s is None:
         return []
-    near = [w for w in c.windows if w.start_s <= anomaly_s and w.stop_s >= anomaly_s - LOOKBACK_S]
+    near = _near(c, anomaly_s)
     acting = sorted((w for w in near if w.stop_s >= anomaly_s), key=lambda w: -w.start_s)
     out = []
     for g in list(dict.fromkeys(group(w.fault) for w in acting))[:KINDS_TRIED]:
