@@ -105,12 +105,12 @@ PLAN: dict[tuple[str, str], Plan] = {
 }
 
 
-#: the bugs the defaults table measures unless told otherwise (the no-fsync bugs need a disk fault,
-#: which needs the fault filesystem: --backend-opt lazyfs=1; see bench/disk.py)
+#: the bugs the defaults table measures unless told otherwise: every seeded bug that `--nemesis all`
+#: can expose (the no-fsync bugs through the power loss every default run gets)
 DEFAULT_BUGS = {
-    "raft": ("stale-read", "ack-before-commit", "quorum-off-by-one", "follower-read"),
-    "paxos": ("accept-lower-ballot", "ignore-promised-values"),
-    "ring": ("sloppy-quorum", "no-write-back", "lww-clock"),
+    "raft": ("stale-read", "ack-before-commit", "quorum-off-by-one", "follower-read", "no-fsync"),
+    "paxos": ("accept-lower-ballot", "ignore-promised-values", "acceptor-no-fsync"),
+    "ring": ("sloppy-quorum", "no-write-back", "lww-clock", "no-fsync"),
     "etcd": ("serializable-reads",),
 }
 HEADER = f"{'system':8} {'bug':24} {'workload':11} {'nemesis':22} {'detected':>9} {'rate':>6} {'ttd_p50':>7} {'wall_s':>7}"
