@@ -13,8 +13,9 @@ import pytest
 from test_run_cli import _env
 
 from splitbrain.cli.hunt import parse_duration
-from splitbrain.hunt import shrink
+from splitbrain.hunt import search, shrink
 from splitbrain.nemesis.plan import Schedule, Window
+from splitbrain.registry import FAULTS, Entry
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -83,6 +84,22 @@ def test_in_effect_keeps_the_fault_group_acting_at_the_anomaly_alone_first():
     assert shrink.in_effect(c, None, group) == [] and shrink.in_effect(c, 0.5, group) == []
     only = shrink.Candidate((w("partition", 1, 5, 0), w("kill", 8, 9, 1)), 10.0, 4)
     assert shrink.in_effect(only, 3.0, group) == []  # the one group near it: around_anomaly's candidate
+
+
+def test_group_names_a_vanished_plugins_fault_by_itself_and_lets_real_bugs_through(monkeypatch):
+    """A replayed schedule may name a fault of a plugin that is uninstalled or no longer imports:
+    the registry says so (UsageError) and the fault is its own group. Any other error is a bug."""
+    assert search._group("partition-leader") == "partition" and search._group("kill") == "process"
+    assert search._group("gone-plugin-fault") == "gone-plugin-fault"
+    monkeypatch.setitem(FAULTS._entries, "broken-plugin-fault", Entry("no_such_module_xyz:FAULT", "gone-dist"))
+    assert search._group("broken-plugin-fault") == "broken-plugin-fault"
+
+    def bug(name: str) -> object:
+        raise KeyError(name)
+
+    monkeypatch.setattr(FAULTS, "get", bug)
+    with pytest.raises(KeyError):
+        search._group("kill")
 
 
 def test_fewer_windows_is_delta_debugging_halves_first_then_singles():

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from splitbrain.errors import UsageError
 from splitbrain.hunt import shrink
 from splitbrain.hunt.runs import HuntRun, RunSpec, execute
 from splitbrain.nemesis.base import group_of
@@ -281,8 +282,10 @@ def _faults_of(run_dir: Path) -> list[str]:
 
 def _group(fault: str) -> str:
     """A fault's group (``partition-leader`` and ``partition-one-way`` are ``partition``); its own
-    name when it is not a known fault."""
+    name when the registry does not know it (a schedule may name a fault of a plugin that is gone
+    or no longer loads: the registry says so with a UsageError). Any other error is a bug and
+    surfaces."""
     try:
         return group_of(FAULTS.get(fault))
-    except Exception:  # noqa: BLE001 - a schedule may name a plugin's fault that is gone
+    except UsageError:
         return fault
