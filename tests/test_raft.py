@@ -211,3 +211,30 @@ def test_op_semantics_cas_txn_add_incr_generate(cluster):
         assert r is not None and (r["error"], r["definite"]) == ("unsupported", True)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("bug", [None, "no-fsync"])
+def test_a_node_with_an_empty_state_file_stops_naming_it_unless_it_never_fsyncs(tmp_path, bug):
+    """A power loss empties a no-fsync node's unsynced raft-state.json: it restarts as one that never
+    voted. A correct node's state file is written with fsync + rename and is never empty: finding it
+    empty, it exits 1 with one line naming the file instead of forgetting its vote."""
+    c = Cluster(tmp_path, n=3, bug=bug)
+    config = c.config("n1")
+    Path(config.data_dir).mkdir(parents=True)
+    (Path(config.data_dir) / "raft-state.json").write_bytes(b"")
+    if bug is None:
+        p = subprocess.run([sys.executable, "-m", "splitbrain.systems.raft", "--config", config.to_json()],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.strip().splitlines() == [
+            f"error: node n1: state file {config.data_dir}/raft-state.json is empty, though every write of it "
+            "was fsync'd"], p.stderr
+        return
+    try:
+        c.start("n1")
+        deadline = time.monotonic() + 30
+        while "serving clients" not in (c.log("n1") if Path(config.log_file or "").exists() else ""):
+            assert c.procs["n1"].poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        c.stop_all()

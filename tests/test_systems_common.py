@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+
+import pytest
 
 from splitbrain.backends.local.nodeproc import free_ports
 from splitbrain.systems.common import (
@@ -15,6 +18,8 @@ from splitbrain.systems.common import (
     read_json,
     tick_forever,
 )
+from splitbrain.systems.common.storage import CorruptStateError
+from splitbrain.systems.raft.log import RaftLog
 
 
 def test_append_log_drops_torn_last_record_and_keeps_appending(tmp_path):
@@ -52,15 +57,36 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert not (tmp_path / "state.json.tmp").exists()
 
 
-def test_a_state_file_a_power_loss_emptied_or_cut_reads_as_never_written(tmp_path):
+def test_an_unsynced_state_file_a_power_loss_emptied_or_cut_reads_as_never_written(tmp_path):
     """Unsynced (a no-fsync bug), a power loss keeps the rename and drops the data: the node forgets
     its term and vote, as the bug says, instead of failing to start (a run then ended 255)."""
     p = tmp_path / "meta.json"
-    for data in (b"", b"  \n", b'{"term": 7, "vo'):
+    for data in (b"", b"  \n", b'{"term": 7, "vo', b"\x00\x00\x00\x00", b'{"vote": "\xff'):
         p.write_bytes(data)
-        assert read_json(p, {"term": 0, "vote": None}) == {"term": 0, "vote": None}
+        assert read_json(p, {"term": 0, "vote": None}, sync=False) == {"term": 0, "vote": None}
     p.write_bytes(b'{"term": 7, "vote": "n2"}')
-    assert read_json(p, {"term": 0}) == {"term": 7, "vote": "n2"}
+    assert read_json(p, {"term": 0}, sync=False) == {"term": 7, "vote": "n2"}
+    # raft's no-fsync node restarts from such a file as one that never voted
+    data = tmp_path / "raft"
+    data.mkdir()
+    (data / "raft-state.json").write_bytes(b'{"term": 7, "vo')
+    rlog = RaftLog(str(data), fsync=False)
+    assert (rlog.term, rlog.vote) == (0, None)
+
+
+def test_a_synced_state_file_that_is_empty_or_cut_is_corruption_named_by_its_file(tmp_path):
+    """fsync + rename never leaves a state file empty or cut, so a correct node that finds one must
+    not forget the term and vote it promised: it stops, and one line names the file."""
+    p = tmp_path / "meta.json"
+    for data, problem in ((b"", "is empty"), (b"  \n", "is empty"), (b'{"term": 7, "vo', "is cut short or corrupt")):
+        p.write_bytes(data)
+        with pytest.raises(CorruptStateError, match=f"state file {re.escape(str(p))} {problem}") as err:
+            read_json(p, {"term": 0, "vote": None})
+        assert "\n" not in str(err.value)
+    (tmp_path / "raft").mkdir()
+    (tmp_path / "raft" / "raft-state.json").write_bytes(b"")
+    with pytest.raises(CorruptStateError, match="raft-state.json is empty"):
+        RaftLog(str(tmp_path / "raft"))
 
 
 def test_state_machine_ops():

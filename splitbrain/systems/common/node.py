@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from splitbrain.systems import wire
 from splitbrain.systems.base import NodeConfig
+from splitbrain.systems.common.storage import CorruptStateError
 
 LOG_MAX_BYTES = 20 << 20
 LOG_BACKUPS = 2
@@ -121,7 +122,7 @@ def run_node(factory: Callable[[NodeConfig, logging.Logger], NodeApp], argv: lis
     log.info("starting node %s bug=%s", config.name, config.bug)
     try:
         asyncio.run(serve(factory(config, log), config, log))
-    except OSError as e:
+    except (OSError, CorruptStateError) as e:
         log.error("node failed: %s", e)
         print(f"error: node {config.name}: {e}", file=sys.stderr)
         return 1

@@ -74,19 +74,35 @@ def write_json(path: str | os.PathLike[str], obj: Any, sync: bool = True) -> Non
     atomic_write(path, _json(obj), sync)
 
 
-def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
-    """The file's JSON, or ``default`` when it is missing, empty or cut short. :func:`atomic_write`
-    with its fsyncs never leaves it empty or cut; without them (a seeded ``no-fsync`` bug) a power
-    loss keeps the rename and drops the data, and a node that then refused to start made its run
-    end 255 (lost control) instead of showing the bug: what it never synced, it has forgotten."""
+class CorruptStateError(Exception):
+    """A state file written with fsyncs is empty or cut short: the disk broke a promise, and a node
+    that read it as never written would forget a vote or a term it gave. The message names the file."""
+
+
+def read_json(path: str | os.PathLike[str], default: Any = None, sync: bool = True) -> Any:
+    """The file's JSON, or ``default`` when it is missing; ``sync`` says how it was written (as
+    :func:`write_json`'s).
+
+    Written with fsyncs, :func:`atomic_write` never leaves the file empty or cut (a crash leaves
+    the old file or the new one), so an empty or cut file is corruption: :class:`CorruptStateError`,
+    and the node stops instead of forgetting what it promised. Written without them (a seeded
+    ``no-fsync`` bug), a power loss keeps the rename and drops the data: an empty or cut file reads
+    as never written, what the bug says it forgets (a node that refused to start made its run end
+    255, lost control, instead of showing the bug)."""
+    p = Path(path)
     try:
-        data = Path(path).read_bytes()
+        data = p.read_bytes()
     except FileNotFoundError:
         return default
     try:
-        return json.loads(data) if data.strip() else default
-    except json.JSONDecodeError:
+        if data.strip():
+            return json.loads(data)
+        problem = "is empty"
+    except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not text
+        problem = f"is cut short or corrupt ({e})"
+    if not sync:
         return default
+    raise CorruptStateError(f"state file {p} {problem}, though every write of it was fsync'd")
 
 
 def _encode(record: Any) -> bytes:

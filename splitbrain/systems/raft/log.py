@@ -24,7 +24,7 @@ class RaftLog:
         os.makedirs(data_dir, exist_ok=True)
         self.fsync = fsync
         self._meta_path = Path(data_dir) / "raft-state.json"
-        meta = read_json(self._meta_path, {"term": 0, "vote": None})
+        meta = read_json(self._meta_path, {"term": 0, "vote": None}, fsync)
         self.term: int = int(meta["term"])
         self.vote: str | None = meta["vote"]
         self._file, records = AppendLog.open(Path(data_dir) / "raft-log")
