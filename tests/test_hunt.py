@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from test_run_cli import _env
 
-from splitbrain.cli.hunt import parse_duration
+from splitbrain.cli.hunt import _finish, parse_duration
 from splitbrain.hunt import search, shrink
+from splitbrain.hunt.runs import HuntRun, RunSpec
 from splitbrain.nemesis.plan import Schedule, Window
 from splitbrain.registry import FAULTS, Entry
 
@@ -111,12 +113,32 @@ def test_fewer_windows_is_delta_debugging_halves_first_then_singles():
 
 
 def test_every_proposal_is_strictly_smaller_and_stays_a_valid_schedule():
-    c = shrink.Candidate(windows((1, 3), (4, 8)), 20.0, 10, None, ("n1", "n2", "n3"))
+    c = shrink.Candidate(windows((1, 3), (4, 8)), 20.0, 10, None, ("n1", "n2", "n3"), keyed=True)
     props = list(shrink.proposals(c, nodes=3))
     assert props and all(shrink.smaller(p, c) for p in props)
     assert any(p.concurrency == 5 for p in props) and any(p.clients_per_key == 5 for p in props)
     for p in props:
         assert Schedule.from_json(p.schedule().to_json()).windows() == list(p.windows)
+
+
+def test_clients_per_key_is_shrunk_and_replayed_only_for_a_workload_with_independent_keys(tmp_path):
+    """``set`` has one set for every client: a proposal of fewer clients per key replayed the same run,
+    and the minimal reproducer carried a ``--clients-per-key`` that meant nothing."""
+    assert [w for w in ("register", "rw-register", "kv", "set", "counter") if search._keyed(w)] == \
+        ["register", "rw-register", "kv"]
+    assert not search._keyed(None) and not search._keyed("broadcast")  # a Maelstrom workload
+    c = shrink.Candidate(windows((1, 3), (4, 8)), 20.0, 10, None, ("n1", "n2", "n3"))
+    props = list(shrink.proposals(c, nodes=3))
+    assert props and all(p.clients_per_key is None for p in props)
+    smallest = shrink.Candidate(windows((1, 3)), 6.0, 3, None, ("n1", "n2", "n3"))
+    spec = RunSpec("raft", seed=4, time_limit_s=20.0, store=str(tmp_path), workload="set")
+    found = HuntRun(spec, 1, None, 1.0)
+    h = search.Hunt("raft", tmp_path, 60.0, bug="no-fsync", runs=[found])
+    out = _finish(h, found, search.Minimal(smallest, 3, 5, found, 4), tmp_path)
+    assert "--workload set" in out["replay"] and "--clients-per-key" not in out["replay"], out["replay"]
+    keyed = dataclasses.replace(smallest, clients_per_key=2, keyed=True)
+    out = _finish(h, found, search.Minimal(keyed, 3, 5, found, 4), tmp_path)
+    assert "--clients-per-key 2" in out["replay"]
 
 
 def test_durations():

@@ -34,7 +34,8 @@ from splitbrain.hunt import shrink
 from splitbrain.hunt.runs import HuntRun, RunSpec, execute
 from splitbrain.nemesis.base import group_of
 from splitbrain.nemesis.plan import Schedule
-from splitbrain.registry import FAULTS
+from splitbrain.registry import FAULTS, WORKLOADS
+from splitbrain.workloads.independent import key_spec_for
 
 #: a candidate is kept when it fails in at least this many of REPLAYS replays
 NEEDED, REPLAYS = 3, 5
@@ -184,8 +185,9 @@ class Hunt:
         sched = Schedule.load(found.run_dir / "schedule.json")
         test = json.loads((found.run_dir / "test.json").read_text())
         nodes = len(test.get("nodes") or [])
+        keyed = _keyed(test.get("workload"))
         best = shrink.Candidate(tuple(sched.windows()), found.spec.time_limit_s, int(test.get("concurrency") or 1),
-                                test.get("clients_per_key"), sched.nodes)
+                                test.get("clients_per_key") if keyed else None, sched.nodes, keyed)
         base = RunSpec(self.system, seed=found.spec.seed, time_limit_s=best.time_limit_s, store=str(self.store),
                        bug=self.bug, workload=test.get("workload"))
         work = self.store / "hunt-candidates"
@@ -271,6 +273,14 @@ class Minimal:
     tried: int
     #: it failed in at least NEEDED of REPLAYS replays (else the failure was a coincidence, kept as found)
     reproduced: bool = True
+
+
+def _keyed(workload: str | None) -> bool:
+    """Does the workload run on independent keys (``--clients-per-key`` shapes only those)? A
+    system's own workloads (Maelstrom's) are not in the registry and have none."""
+    if workload is None or workload not in WORKLOADS:
+        return False
+    return key_spec_for(WORKLOADS.get(workload), None, None) is not None
 
 
 def _faults_of(run_dir: Path) -> list[str]:

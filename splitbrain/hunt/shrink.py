@@ -48,11 +48,16 @@ KINDS_TRIED = 2
 
 @dataclass(frozen=True)
 class Candidate:
+    """A schedule's windows and the load settings it is replayed with. ``keyed``: the workload has
+    independent keys, the only place clients per key mean anything (``set`` has one set for every
+    client), so only then is ``clients_per_key`` shrunk or passed on."""
+
     windows: tuple[Window, ...]
     time_limit_s: float
     concurrency: int
     clients_per_key: int | None = None
     nodes: tuple[str, ...] = ()
+    keyed: bool = False
 
     @property
     def faults(self) -> int:
@@ -170,11 +175,12 @@ def shorter_windows(c: Candidate) -> Iterator[Candidate]:
 
 
 def fewer_clients(c: Candidate, nodes: int) -> Iterator[Candidate]:
-    """Half the clients (never fewer than one per node), then fewer clients per key."""
+    """Half the clients (never fewer than one per node), then fewer clients per key (a workload with
+    independent keys only)."""
     if c.concurrency // 2 >= max(1, nodes):
         yield _with(c, concurrency=c.concurrency // 2)
     per_key = min(c.clients_per_key or c.concurrency, c.concurrency)
-    if per_key // 2 >= 2:
+    if c.keyed and per_key // 2 >= 2:
         yield _with(c, clients_per_key=per_key // 2)
 
 
