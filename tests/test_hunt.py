@@ -131,11 +131,14 @@ def test_clients_per_key_is_shrunk_and_replayed_only_for_a_workload_with_indepen
     props = list(shrink.proposals(c, nodes=3))
     assert props and all(p.clients_per_key is None for p in props)
     smallest = shrink.Candidate(windows((1, 3)), 6.0, 3, None, ("n1", "n2", "n3"))
-    spec = RunSpec("raft", seed=4, time_limit_s=20.0, store=str(tmp_path), workload="set")
+    spec = RunSpec("raft", seed=4, time_limit_s=20.0, store=str(tmp_path), bug="no-fsync", workload="set",
+                   nemesis="kill", nemesis_interval_s=2.0)
     found = HuntRun(spec, 1, None, 1.0)
     h = search.Hunt("raft", tmp_path, 60.0, bug="no-fsync", runs=[found])
     out = _finish(h, found, search.Minimal(smallest, 3, 5, found, 4), tmp_path)
-    assert "--workload set" in out["replay"] and "--clients-per-key" not in out["replay"], out["replay"]
+    # the command the replays ran (Hunt.replay_spec), without the hunt's store
+    assert out["replay"] == ("splitbrain run raft --seed 4 --time-limit 6 --bug no-fsync --workload set --concurrency 3 "
+                             f"--schedule {tmp_path.resolve() / 'minimal-schedule.json'}")
     keyed = dataclasses.replace(smallest, clients_per_key=2, keyed=True)
     out = _finish(h, found, search.Minimal(keyed, 3, 5, found, 4), tmp_path)
     assert "--clients-per-key 2" in out["replay"]

@@ -97,16 +97,7 @@ def _finish(h: Any, found: Any, minimal: Any, home: Path) -> dict[str, Any]:
         sched.save(path)
         summary = (f"minimal reproducer: {cand.faults} faults, {cand.time_limit_s:g} s, "
                    f"fails {minimal.fails}/{minimal.replays} replays")
-        spec = (minimal.run or found).spec
-        argv = ["splitbrain", "run", h.system, "--seed", str(spec.seed), "--time-limit", f"{cand.time_limit_s:g}",
-                "--concurrency", str(cand.concurrency), "--schedule", str(path.resolve())]
-        if h.bug:
-            argv += ["--bug", h.bug]
-        if spec.workload:
-            argv += ["--workload", spec.workload]
-        if cand.clients_per_key is not None:
-            argv += ["--clients-per-key", str(cand.clients_per_key)]
-        command = shlex.join(argv)
+        command = shlex.join(h.replay_spec((minimal.run or found).spec, cand, path.resolve()).argv(with_store=False))
         out.update({"minimal": summary, "faults": cand.faults, "time_limit_s": cand.time_limit_s,
                     "reproduced": [minimal.fails, minimal.replays], "schedule": str(path), "replay": command,
                     "candidates_tried": minimal.tried,

@@ -37,14 +37,16 @@ class RunSpec:
     schedule: str | None = None
     extra: tuple[str, ...] = ()
 
-    def argv(self) -> list[str]:
+    def argv(self, with_store: bool = True) -> list[str]:
+        """The command line; the minimal reproducer hunt prints is the one its replays ran, without
+        ``--store`` (``with_store=False``: a user's replay lands in their own store)."""
         argv = ["splitbrain", "run", self.system, "--seed", str(self.seed), "--time-limit", f"{self.time_limit_s:g}"]
         for flag, value in (("--bug", self.bug), ("--workload", self.workload), ("--nemesis", self.nemesis),
                             ("--nemesis-interval", self.nemesis_interval_s), ("--concurrency", self.concurrency),
                             ("--clients-per-key", self.clients_per_key), ("--schedule", self.schedule)):
             if value is not None:
                 argv += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-        return [*argv, "--store", self.store, *self.extra]
+        return [*argv, *(["--store", self.store] if with_store else []), *self.extra]
 
 
 @dataclass

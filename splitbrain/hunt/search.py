@@ -166,7 +166,7 @@ class Hunt:
         for i in range(REPLAYS):
             if self.left_s() <= 0 and runs > 0:
                 break
-            res = self._run(self._replay_spec(base, cand, path), f"replay {i + 1}/{REPLAYS} of {what}: {cand.describe()}")
+            res = self._run(self.replay_spec(base, cand, path), f"replay {i + 1}/{REPLAYS} of {what}: {cand.describe()}")
             runs += 1
             if res.failed:
                 fails += 1
@@ -175,7 +175,9 @@ class Hunt:
                 break
         return fails, runs, failing
 
-    def _replay_spec(self, base: RunSpec, cand: shrink.Candidate, path: Path) -> RunSpec:
+    def replay_spec(self, base: RunSpec, cand: shrink.Candidate, path: Path) -> RunSpec:
+        """The run that replays ``cand`` (its schedule saved at ``path``) with ``base``'s system, seed,
+        bug and workload: every replay, and the reproducer command printed at the end."""
         return RunSpec(base.system, seed=base.seed, time_limit_s=cand.time_limit_s, store=base.store, bug=base.bug,
                        workload=base.workload, concurrency=cand.concurrency, clients_per_key=cand.clients_per_key,
                        schedule=str(path))
@@ -248,7 +250,7 @@ class Hunt:
             path = work / f"candidate-{tried}-final.json"
             best.schedule({"from": "hunt"}).save(path)
             for i in range(best_runs, REPLAYS):
-                res = self._run(self._replay_spec(base, best, path), f"replay {i + 1}/{REPLAYS} of the minimal one")
+                res = self._run(self.replay_spec(base, best, path), f"replay {i + 1}/{REPLAYS} of the minimal one")
                 best_runs += 1
                 best_fails += int(res.failed)
         return Minimal(best, best_fails, best_runs, best_run, tried, reproduced)
