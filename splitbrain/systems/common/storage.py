@@ -6,8 +6,9 @@ Two shapes cover every need of a consensus node:
   temporary file, fsyncs it, renames it over the old one and fsyncs the directory,
   so a crash leaves either the old or the new file, never a mix;
 * a growing log: :class:`AppendLog` appends checksummed JSON lines and fsyncs once per
-  batch. A crash mid-write can tear only the last record; :meth:`AppendLog.open`
-  drops it (and truncates the file there) instead of failing to start.
+  batch. A crash mid-write can tear only the last batch; :meth:`AppendLog.open`
+  drops it (and truncates the file there) instead of failing to start, and stops
+  the node on a bad record that intact ones follow (:func:`_intact_prefix`).
 
 :class:`GroupCommitLog` is the asynchronous cousin of :class:`AppendLog` for nodes that
 await durability inside a message handler (a paxos acceptor's promise leaves only after
@@ -23,7 +24,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,9 @@ def write_json(path: str | os.PathLike[str], obj: Any, sync: bool = True) -> Non
 
 
 class CorruptStateError(Exception):
-    """A state file written with fsyncs is empty or cut short: the disk broke a promise, and a node
-    that read it as never written would forget a vote or a term it gave. The message names the file."""
+    """A state file written with fsyncs is empty or cut short, or a log appended to with fsyncs has
+    a bad record before intact ones: the disk broke a promise, and a node that read past it would
+    forget a vote, a term or a record it acknowledged. The message names the file (and the record)."""
 
 
 def read_json(path: str | os.PathLike[str], default: Any = None, sync: bool = True) -> Any:
@@ -128,14 +130,16 @@ class AppendLog:
         self._fh = fh
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> tuple[AppendLog, list[Any]]:
+    def open(cls, path: str | os.PathLike[str], sync: bool = True) -> tuple[AppendLog, list[Any]]:
         """Open (creating) the log; returns it and every intact record, in order.
 
-        Reading stops at the first bad record: only the last one can be torn by a
-        crash, and anything after a bad record cannot be trusted to follow it.
+        Reading stops at the first bad record: only the last batch can be torn by a
+        crash, and anything after a bad record cannot be trusted to follow it. ``sync``
+        says how it was appended to (as :meth:`append`'s): a synced log with intact
+        records after a bad one raises :class:`CorruptStateError` (:func:`_intact_prefix`).
         """
         p = Path(path)
-        records = _intact_prefix(p, _decode)
+        records = _intact_prefix(p, _decode, sync)
         af = open(p, "ab")
         _fsync_dir(p.parent)
         return cls(p, af), records
@@ -164,7 +168,7 @@ def _json_line(line: bytes) -> Any:
     return json.loads(line)
 
 
-def _intact_prefix(path: Path, decode: Callable[[bytes], Any], cut: bool = True) -> list[Any]:
+def _intact_prefix(path: Path, decode: Callable[[bytes], Any], sync: bool = True, cut: bool = True) -> list[Any]:
     """The records before the first torn or unreadable line, with the file cut there.
 
     A crash mid-write leaves a torn last line. Records appended after it would sit
@@ -172,16 +176,25 @@ def _intact_prefix(path: Path, decode: Callable[[bytes], Any], cut: bool = True)
     forgetting a promise it made), so the tail goes before anything is appended. A
     last line without its newline is torn too, even when it parses: the next append
     would be glued onto it.
+
+    ``sync`` says every append was fsync'd before the next one began (as the writer's
+    ``sync``): then only the last batch can be damaged, and a bad record that intact ones
+    follow means the disk lost records it had promised, so :func:`_refuse_a_gap` stops
+    the node instead of dropping them. Unsynced (a seeded ``no-fsync`` bug, or a
+    best-effort log), a power loss may keep any mix of what it never synced: dropping
+    everything from the first bad line is what the bug says it forgets.
     """
     records: list[Any] = []
     if not path.exists():
         return records
     good = 0
     with open(path, "rb") as fh:
-        for line in fh:
+        for number, line in enumerate(fh, 1):
             try:
                 records.append(decode(line))
-            except ValueError:
+            except ValueError as e:
+                if sync:
+                    _refuse_a_gap(path, fh, decode, number, good, line, e)
                 break
             good += len(line)
     if cut and good != path.stat().st_size:
@@ -192,18 +205,49 @@ def _intact_prefix(path: Path, decode: Callable[[bytes], Any], cut: bool = True)
     return records
 
 
+def _refuse_a_gap(path: Path, rest: Iterable[bytes], decode: Callable[[bytes], Any], number: int, offset: int,
+                  bad: bytes, error: ValueError) -> None:
+    """Raise :class:`CorruptStateError` if an intact record follows the bad line ``bad`` (record
+    ``number``, at byte ``offset``; ``rest`` holds the lines after it) in a synced log.
+
+    The only legitimate damage there is to the last batch, the one whose fsync never
+    returned (so none of it was acknowledged). A process crash cuts it short: nothing
+    intact follows. A power loss may keep any of its sectors and lose others, and a lost
+    sector past the old end of the file reads as NUL bytes, which JSON text never holds
+    (the disk fault's torn write shows it when a batch spans several writes: the file goes
+    back to its synced size, then a prefix of the newest write lands past a hole). So an
+    intact record behind bad lines without a NUL can only be behind corruption: etcd's WAL
+    draws the same line (a record with a zeroed sector is torn, any other bad one is not),
+    and like it cannot tell a synced write the disk lost as zeros from an unsynced one.
+    """
+    hole = b"\0" in bad
+    for line in rest:
+        try:
+            decode(line)
+        except ValueError:
+            hole = hole or b"\0" in line
+            continue
+        if hole:
+            return
+        raise CorruptStateError(
+            f"log file {path}: record {number} at byte {offset} is unreadable ({error}), yet intact records "
+            "follow it; every append to it was fsync'd, so only its last batch may be cut")
+
+
 class GroupCommitLog:
     """Append-only JSON-lines records; :meth:`append` returns once they are fsync'd.
 
     Appends arriving while an fsync runs share the next one (group commit), so a busy
-    acceptor pays one fsync per batch, not per message. ``sync=False`` is a seeded bug:
-    :meth:`append` returns once the records are written, never fsync'd."""
+    acceptor pays one fsync per batch, not per message. ``sync=False`` is a seeded bug
+    (:meth:`append` returns once the records are written, never fsync'd) or a log written
+    only by :meth:`append_nowait`; it also says how to read the log (:func:`_intact_prefix`):
+    a synced log with intact records after a bad one raises :class:`CorruptStateError`."""
 
     def __init__(self, path: Path, sync: bool = True) -> None:
         self.path = path
         self.sync = sync
         path.parent.mkdir(parents=True, exist_ok=True)
-        _intact_prefix(path, _json_line)
+        _intact_prefix(path, _json_line, sync)
         self.fh = open(path, "ab")  # noqa: SIM115
         _fsync_dir(path.parent)  # the new file's name is durable before anything is promised in it
         self._batch: list[bytes] = []
@@ -212,7 +256,7 @@ class GroupCommitLog:
 
     def read(self) -> list[Any]:
         """Every record up to the first torn or unreadable line (opening cut the tail off)."""
-        return _intact_prefix(self.path, _json_line, cut=False)
+        return _intact_prefix(self.path, _json_line, self.sync, cut=False)
 
     def append_nowait(self, records: list[Any]) -> None:
         """Best effort, no fsync (for state that can be re-learned)."""

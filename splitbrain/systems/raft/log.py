@@ -27,7 +27,7 @@ class RaftLog:
         meta = read_json(self._meta_path, {"term": 0, "vote": None}, fsync)
         self.term: int = int(meta["term"])
         self.vote: str | None = meta["vote"]
-        self._file, records = AppendLog.open(Path(data_dir) / "raft-log")
+        self._file, records = AppendLog.open(Path(data_dir) / "raft-log", fsync)
         self.entries: list[Entry] = []
         for r in records:
             if "x" in r:
