@@ -35,11 +35,18 @@ def make_schedule(test: Test, system: System, run_dir: Path) -> Schedule:
 
 
 def _draws(system: System) -> dict[str, Any] | None:
-    """``partition`` aimed the way the system asks (``SystemTraits.partition_topologies``)."""
+    """``partition`` and ``clock`` aimed the way the system asks (``SystemTraits.partition_topologies``,
+    ``SystemTraits.coordinator_clocks``)."""
+    from splitbrain.nemesis import clock
     from splitbrain.nemesis.partition import for_system
 
-    topologies = traits_of(system).partition_topologies
-    return {"partition": for_system(topologies)} if topologies else None
+    traits = traits_of(system)
+    draws: dict[str, Any] = {}
+    if traits.partition_topologies:
+        draws["partition"] = for_system(traits.partition_topologies)
+    if traits.coordinator_clocks:
+        draws["clock"] = clock.COORDINATORS
+    return draws or None
 
 
 def runner_for(schedule: Schedule, backend: Any, system: System, nodes: list[str],

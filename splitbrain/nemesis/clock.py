@@ -8,6 +8,10 @@ NTP step). Stop always resets every node it touched, so a window drawn as
 ``reset`` would only reset clocks that are already true: schedules draw bump
 and strobe (:data:`ClockFault.MODES`); a ``reset`` written in a schedule file
 still works.
+
+A system whose coordinators stamp writes with their own wall clock (``SystemTraits.coordinator_clocks``:
+a Dynamo-style last-write-wins store) aims the fault (:data:`COORDINATORS`): every run gets one
+window of :meth:`ClockFault.skew_draw` (:func:`splitbrain.nemesis.guarantees.ensure`).
 """
 
 from __future__ import annotations
@@ -29,21 +33,40 @@ async def _strobe(backend: Any, nodes: list[str], offsets: dict[str, float], per
         await asyncio.sleep(period_s)
 
 
+#: the largest offset drawn, either way (seconds)
+MAX_OFFSET_S = 60.0
+
+
 class ClockFault:
     name = "clock"
     #: modes drawn, a mode listed twice drawn twice as often
     MODES = ("bump", "bump", "strobe")
 
+    def __init__(self, coordinators: bool = False) -> None:
+        #: aimed by a system whose coordinators order writes by their own clocks: every run gets a
+        #: window of :meth:`skew_draw` (``guarantees._skew``)
+        self.coordinators = coordinators
+
     def draw(self, rng: random.Random, nodes: list[str]) -> dict[str, Any]:
         mode = rng.choice(self.MODES)
         chosen = sorted(rng.sample(sorted(nodes), rng.randint(1, max(1, minority(len(nodes))))))
-        offsets = {n: round(rng.choice([-1, 1]) * rng.uniform(0.2, 60.0), 3) for n in chosen}
+        offsets = {n: round(rng.choice([-1, 1]) * rng.uniform(0.2, MAX_OFFSET_S), 3) for n in chosen}
         params: dict[str, Any] = {"mode": mode, "nodes": chosen}
         if mode != "reset":
             params["offsets_s"] = offsets
         if mode == "strobe":
             params["period_s"] = round(rng.uniform(0.02, 0.2), 3)
         return params
+
+    def skew_draw(self, rng: random.Random, nodes: list[str], least_s: float) -> dict[str, Any]:
+        """A bump of a minority of the nodes (every node coordinates the writes of its clients), each
+        at least ``least_s`` off, the first ahead or behind and the next the other way: a coordinator
+        ahead overwrites the writes that follow its own until true time catches up, even after the
+        window; one behind loses every write it makes to the writes just before."""
+        chosen = sorted(rng.sample(sorted(nodes), minority(len(nodes))))
+        sign = rng.choice([-1, 1])
+        offsets = {n: round(sign * (-1) ** i * rng.uniform(least_s, MAX_OFFSET_S), 3) for i, n in enumerate(chosen)}
+        return {"mode": "bump", "nodes": chosen, "offsets_s": offsets}
 
     async def start(self, ctx: NemesisContext) -> dict[str, Any]:
         params = params_for(self, ctx)
@@ -94,3 +117,5 @@ class ClockFault:
 
 
 FAULT = ClockFault()
+#: ``clock`` as a system whose coordinators stamp writes with their own clocks aims it
+COORDINATORS = ClockFault(coordinators=True)

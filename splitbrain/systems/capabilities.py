@@ -149,6 +149,12 @@ class SystemTraits:
     #: primary cut off with its clients (``isolate-leader``); names from
     #: :mod:`splitbrain.nemesis.partition`, checked when a run is built
     partition_topologies: tuple[str, ...] = ()
+    #: the node a client talks to coordinates its writes, and ordering them by that node's wall clock
+    #: is the anomaly to look for (a Dynamo-style last-write-wins store: the ring's ``lww-clock``): every
+    #: run with the ``clock`` fault then gets one window skewing a minority of the nodes far enough to
+    #: invert their writes' order, an interval long and clear of process faults
+    #: (:func:`splitbrain.nemesis.guarantees.ensure`)
+    coordinator_clocks: bool = False
     extra_ports: tuple[str, ...] = ()
     debs: tuple[str, ...] = ()
     #: seconds a node may take to open its client port when the backend's own default is shorter

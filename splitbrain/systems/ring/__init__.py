@@ -46,5 +46,7 @@ SYSTEM = MemberedPythonSystem(
     # (definite, unsupported), so a quarter of their ops would test nothing
     workloads=("rw-register", "register", "kv", "set", "sets", "counter", "unique-ids"),
     bugs=BUGS,
-    traits=SystemTraits(partition_topologies=PARTITIONS),
+    # any node coordinates (each has two of the default ten clients), and lww-clock stamps the writes
+    # with the coordinator's wall clock: every run with the clock fault skews a minority for an interval
+    traits=SystemTraits(partition_topologies=PARTITIONS, coordinator_clocks=True),
 )
