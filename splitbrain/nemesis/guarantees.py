@@ -162,8 +162,14 @@ def _quietest(b: Builder, group: str, start: float, end: float, length: float) -
 
 def _gaps(b: Builder, group: str, start: float, end: float) -> list[tuple[float, float]]:
     """Every stretch of [start, end] with no window of ``group`` and no burst meant to act alone."""
+    return _free(sorted([*((w.start_s, w.stop_s) for w in b.windows if b.group(w.fault) == group), *b.clean]),
+                 start, end)
+
+
+def _free(busy: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
+    """The stretches of [start, end] that no span of ``busy`` (sorted) covers."""
     out, cursor = [], start
-    for s, e in sorted([*((w.start_s, w.stop_s) for w in b.windows if b.group(w.fault) == group), *b.clean]):
+    for s, e in busy:
         if s >= end:
             break
         if s > cursor:
@@ -316,16 +322,3 @@ def _skew(b: Builder, name: str, interval_s: float, end: float) -> None:
     b.windows[mine[0]] = dataclasses.replace(old, fault=name, start_s=round(start, 3), stop_s=round(stop, 3),
                                              params=params)
 
-
-def _free(busy: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
-    """The stretches of [start, end] that no span of ``busy`` (sorted) covers."""
-    out, cursor = [], start
-    for s, e in busy:
-        if s >= end:
-            break
-        if s > cursor:
-            out.append((cursor, s))
-        cursor = max(cursor, e)
-    if end > cursor:
-        out.append((cursor, end))
-    return out
