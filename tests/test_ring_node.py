@@ -362,3 +362,20 @@ def test_a_nodes_wait_before_completing_a_stuck_change_is_drawn_once_per_change(
         assert node._completer is not None
 
     with_sim(body)
+
+
+def test_a_ring_shrinking_below_n_members_hands_over_what_the_survivors_lack():
+    """Three members, three replicas a key: a removal leaves every key's replicas a subset of its old
+    ones, and the handover skipped such keys as having no new replica. An element on two of the three
+    was then on one of the two left, short of their majority, and the next removal dropped it."""
+    async def body(sim: Sim) -> None:
+        sim.cut = _both_ways("n3", ["n1"])  # the adds reach n1 and n2 only
+        for i in range(5):
+            await sim.nodes["n1"].handle("add", "s", i)
+        sim.cut = set()
+        await sim.nodes["n1"].handle("admin", None, {"action": "leave", "node": "n2"})
+        assert sim.nodes["n3"].data[json.dumps("s")] == {"set": list(range(5))}  # handed over to both left
+        await sim.nodes["n3"].handle("admin", None, {"action": "leave", "node": "n1"})
+        assert await sim.nodes["n3"].handle("read", "s", None) == list(range(5))
+
+    with_sim(body, options={"members": NAMES[:3], "vnodes": 16})
