@@ -85,6 +85,9 @@ class NemesisRunner:
         self._done: dict[str, tuple[float, float]] = {}
         #: windows whose start changed nothing to keep (``"held": False``): no whole window after it
         self._nothing_held: set[int] = set()
+        #: faults whose final heal succeeded: the teardown's heal (a safety net for a run that ended
+        #: before its final phase) does not heal them again (each ``heal-membership`` was recorded twice)
+        self._healed: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply each op at its offset. Faults of different groups act concurrently (a kill's restart
@@ -209,16 +212,18 @@ class NemesisRunner:
             details = {**getattr(e, "details", {}), "error": f"{type(e).__name__}: {e}"}
             self.errors.append(f"heal-{name}: {type(e).__name__}: {e}")
             log.error("nemesis heal-%s failed: %s", name, e)
+        else:
+            self._healed.add(name)
         self.record("info", f"heal-{name}", details)
 
     async def heal(self) -> None:
-        """Stop every active fault (recording each stop), give each fault with a final heal its
-        word, then heal the backend. Never raises."""
+        """Stop every active fault (recording each stop), give each fault with a final heal not yet
+        healed its word, then heal the backend. Never raises."""
         for name in list(self.active):
             with contextlib.suppress(Exception):
                 await self._stop(name)
         for name, fault in self.faults.items():
-            if isinstance(fault, Healing):
+            if isinstance(fault, Healing) and name not in self._healed:
                 await self._final(name, fault)
         try:
             await self.backend.heal()
