@@ -24,6 +24,9 @@ from splitbrain.harness.build import build_test
 from splitbrain.harness.runner import Run
 from splitbrain.nemesis import compose
 from splitbrain.nemesis import membership as fault
+from splitbrain.nemesis import membership_readd as readds
+from splitbrain.nemesis import membership_remove as removal
+from splitbrain.nemesis.membership_view import MembershipAccess
 from splitbrain.systems.capabilities import MembershipChange, SystemTraits
 from splitbrain.systems.membership import MemberedPythonSystem
 
@@ -98,8 +101,8 @@ def test_a_refused_change_is_recorded_not_failed(tmp_path: Path) -> None:
 
 def test_a_cluster_that_cannot_be_healed_to_full_membership_ends_255(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fault, "READD_S", 1.0)
-    monkeypatch.setattr(fault, "HEAL_S", 3.0)
+    monkeypatch.setattr(readds, "READD_S", 1.0)
+    monkeypatch.setattr(readds, "HEAL_S", 3.0)
     outcome = _run_with(NeverReadds, tmp_path, 6)
     assert outcome.exit_code == 255
     assert outcome.result.valid != True  # noqa: E712 - never valid, whatever the checkers saw
@@ -282,7 +285,7 @@ def test_unreachable_targets_are_on_the_far_side_of_the_smallest_part() -> None:
         async def verify(self) -> Measurement:
             return Measurement(cut=cut)
 
-    assert fault.components(nodes, {tuple(c) for c in cut}) == [["n1", "n2"], ["n3", "n4", "n5"]]
+    assert removal.components(nodes, {tuple(c) for c in cut}) == [["n1", "n2"], ["n3", "n4", "n5"]]
     ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1))
     how, targets, via = asyncio.run(fault.FAULT._targets(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
     assert how == "unreachable-from:n1,n2" and len(targets) == 2 and set(targets) <= {"n3", "n4", "n5"}
@@ -338,7 +341,7 @@ def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_
     system = SmallSide(nodes)
     ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1),
                          params={"targets": {"select": "unreachable", "nodes": ["n1", "n2"]}, "rejoin": "old-data"},
-                         membership=fault.MembershipAccess(system, {n: ("127.0.0.1", 1) for n in nodes},  # type: ignore[arg-type]
+                         membership=MembershipAccess(system, {n: ("127.0.0.1", 1) for n in nodes},  # type: ignore[arg-type]
                                                            SystemTraits(side_change_s=3.0)))
 
     async def go() -> tuple[dict[str, Any], float, dict[str, Any]]:
@@ -353,12 +356,12 @@ def test_a_removal_through_the_small_side_is_bounded_and_a_late_landing_is_seen_
     assert started["via"] == ["n1", "n2"] and started["bound_s"] == 3.0
     assert {c["outcome"] for c in started["changes"].values()} == {"unknown"}, started
     assert started["removed"] == [] and started["held"] is False
-    assert took < 3.0 + fault.SIDE_SETTLE_S + 1.5, took
+    assert took < 3.0 + removal.SIDE_SETTLE_S + 1.5, took
     assert stopped["late"] == [started["nodes"][0]] and system.added == stopped["late"], stopped
     assert stopped["added"][stopped["late"][0]]["member"] is True
     # without the trait: the change timeout, and an unknown change keeps the window held
-    monkeypatch.setattr(fault, "CHANGE_TIMEOUT_S", 1.0)
-    ctx.membership = fault.MembershipAccess(system, ctx.membership.addresses)
+    monkeypatch.setattr(removal, "CHANGE_TIMEOUT_S", 1.0)
+    ctx.membership = MembershipAccess(system, ctx.membership.addresses)
     kept = asyncio.run(fault.FAULT.start(ctx))
     assert "bound_s" not in kept and kept["held"] is True, kept
     assert {c["outcome"] for c in kept["changes"].values()} == {"unknown"}, kept

@@ -61,7 +61,7 @@ def runner_for(schedule: Schedule, backend: Any, system: System, nodes: list[str
         probe = system
         runner.ctx.leader = lambda: probe.leader(addresses)
     if isinstance(system, Membership):
-        from splitbrain.nemesis.membership import MembershipAccess
+        from splitbrain.nemesis.membership_view import MembershipAccess
 
         runner.ctx.membership = MembershipAccess(system, addresses, traits_of(system))
     return runner
