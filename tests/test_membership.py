@@ -287,7 +287,7 @@ def test_unreachable_targets_are_on_the_far_side_of_the_smallest_part() -> None:
 
     assert removal.components(nodes, {tuple(c) for c in cut}) == [["n1", "n2"], ["n3", "n4", "n5"]]
     ctx = NemesisContext(backend=Measured(), nodes=nodes, rng=random.Random(1))
-    how, targets, via = asyncio.run(fault.FAULT._targets(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
+    how, targets, via = asyncio.run(removal.resolve(ctx, {"select": "unreachable", "nodes": ["n1", "n2"]}))
     assert how == "unreachable-from:n1,n2" and len(targets) == 2 and set(targets) <= {"n3", "n4", "n5"}
     assert via == ["n1", "n2"]  # the removals go through the side that cannot reach them
 
