@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,3 +46,14 @@ def run_ticking(sim: Any, body: Callable[[Any], Awaitable[None]]) -> None:
 
     asyncio.run(main())
 
+
+
+def start_until_serving(cluster: Any, node: str, log_file: str | None, timeout_s: float = 30) -> None:
+    """Start ``node`` of a local test cluster and wait for its log to say it serves clients: the
+    tests that restart a node on damaged state need to know it came up, not just that it spawned.
+    Fails at once if the process exits first."""
+    cluster.start(node)
+    deadline = time.monotonic() + timeout_s
+    while "serving clients" not in (cluster.log(node) if Path(log_file or "").exists() else ""):
+        assert cluster.procs[node].poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)

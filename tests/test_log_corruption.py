@@ -14,10 +14,10 @@ import random
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from _helpers import start_until_serving
 from test_paxos_cluster import Cluster
 
 from splitbrain.backends.disk.lazyjournal import Journal
@@ -146,11 +146,7 @@ def test_a_paxos_node_with_a_bad_acceptor_record_before_intact_ones_stops_naming
             "to it was fsync'd, so only its last batch may be cut"], p.stderr
         return
     try:
-        c.start("n1")
-        deadline = time.monotonic() + 30
-        while "serving clients" not in (c.log("n1") if Path(config.log_file or "").exists() else ""):
-            assert c.procs["n1"].poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+        start_until_serving(c, "n1", config.log_file)
         assert "restored promise [1, 'n1']" in c.log("n1")
     finally:
         c.__exit__(None, None, None)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import start_until_serving
 
 from splitbrain.backends.local.nodeproc import free_ports
 from splitbrain.systems.base import NodeConfig
@@ -231,10 +232,6 @@ def test_a_node_with_an_empty_state_file_stops_naming_it_unless_it_never_fsyncs(
             "was fsync'd"], p.stderr
         return
     try:
-        c.start("n1")
-        deadline = time.monotonic() + 30
-        while "serving clients" not in (c.log("n1") if Path(config.log_file or "").exists() else ""):
-            assert c.procs["n1"].poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+        start_until_serving(c, "n1", config.log_file)
     finally:
         c.stop_all()

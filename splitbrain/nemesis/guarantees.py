@@ -321,4 +321,3 @@ def _skew(b: Builder, name: str, interval_s: float, end: float) -> None:
     old = b.windows[mine[0]]
     b.windows[mine[0]] = dataclasses.replace(old, fault=name, start_s=round(start, 3), stop_s=round(stop, 3),
                                              params=params)
-

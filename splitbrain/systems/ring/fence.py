@@ -34,8 +34,8 @@ def config(epoch: int, pending: dict[str, Any] | None) -> Config:
     return [epoch, pending["cid"] if pending is not None else None]
 
 
-def refuses(cfg: Any, epoch: int, ring_cid: str | None, pending: dict[str, Any] | None, write: bool) -> bool:
-    """Whether a replica at committed ``epoch`` (reached by change ``ring_cid``), joint for ``pending``,
+def refuses(cfg: Any, epoch: int, pending: dict[str, Any] | None, write: bool) -> bool:
+    """Whether a replica at committed ``epoch``, joint for ``pending``,
     must refuse a request made under ``cfg``.
 
     * It committed a ring the coordinator does not have: refused, also when the coordinator is joint

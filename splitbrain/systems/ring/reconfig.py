@@ -98,7 +98,7 @@ class Reconfiguration:
 
     def _refuse(self, msg: dict[str, Any], src: str, write: bool) -> bool:
         """Answer a request made under an older configuration with our ring instead (:mod:`.fence`)."""
-        if not fence.refuses(msg.get("cfg"), self.epoch, self.ring_cid, self.pending, write):
+        if not fence.refuses(msg.get("cfg"), self.epoch, self.pending, write):
             return False
         ring = {k: v for k, v in self._ring_record().items() if k != "pending"}
         self.send(src, {"t": "ans", "rid": msg["rid"], "rec": None, "stale": ring})
